@@ -1,0 +1,227 @@
+"""Typed configuration: `configs/config.yaml`, overridden by the environment.
+
+Precedence, highest first: `TEMPORAL_HOST` / `NATS_URL`, then `CHECKOUT_<SECTION>__<KEY>`
+variables, then the YAML file (`CHECKOUT_CONFIG`, else `configs/config.yaml` when it
+exists), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from engine.errors import ConfigError
+from engine.models import ID_PATTERN, SagaSettings
+
+CONFIG_ENV = "CHECKOUT_CONFIG"
+DEFAULT_CONFIG_FILE = Path("configs/config.yaml")
+
+
+class TemporalSettings(BaseModel):
+    host: str = Field(
+        "localhost:7233",
+        pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$",
+    )
+    """gRPC address of the Temporal frontend, `host:port` (env `TEMPORAL_HOST`)."""
+    namespace: str = "default"
+    """Temporal namespace the orders live in."""
+    task_queue: str = Field("ORDER_QUEUE", min_length=1)
+    """Task queue the worker polls and orders are started on."""
+    ui_port: int = Field(0, ge=0, le=65535)
+    """Port of the embedded server's Web UI; 0 means the gRPC port + 1000 (8233)."""
+
+    @property
+    def port(self) -> int:
+        return int(self.host.rsplit(":", 1)[1])
+
+    @property
+    def hostname(self) -> str:
+        return self.host.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def web_ui_port(self) -> int:
+        return self.ui_port or self.port + 1000
+
+
+class NatsSettings(BaseModel):
+    url: str = Field(
+        "nats://localhost:4222",
+        pattern=r"^(nats|tls)://[A-Za-z0-9.\-\[\]:@_]+:\d{1,5}$",
+    )
+    """NATS server URL (env `NATS_URL`)."""
+    request_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    """How long an activity waits for a service reply before counting a transient error."""
+    max_request_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
+    """Requests larger than this are answered with `bad_request`."""
+    events_max_age_hours: float = Field(24.0, gt=0)
+    """How long step events stay in the JetStream stream."""
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def hostname(self) -> str:
+        return self.url.split("://", 1)[1].rsplit(":", 1)[0].rsplit("@", 1)[-1].strip("[]")
+
+
+class EmbeddedMode(StrEnum):
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("checkout-ops", appauthor=False))
+
+
+class EmbeddedSettings(BaseModel):
+    mode: EmbeddedMode = EmbeddedMode.AUTO
+    """auto: start a local server when nothing answers; always: insist on starting; never: only connect."""
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Where embedded servers keep their SQLite file, JetStream store and logs."""
+    startup_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    """How long to wait for an embedded server to answer after starting it."""
+
+
+class RetrySettings(BaseModel):
+    initial_interval_seconds: float = Field(0.5, gt=0, le=60)
+    """First backoff after a transient failure."""
+    backoff_coefficient: float = Field(2.0, ge=1, le=10)
+    """Each backoff is the previous one times this."""
+    maximum_interval_seconds: float = Field(5.0, gt=0, le=600)
+    """Longest backoff between attempts of a forward step."""
+    maximum_attempts: int = Field(4, ge=1, le=100)
+    """Attempts of a forward step before it counts as failed (`retries_exhausted`)."""
+    compensation_maximum_interval_seconds: float = Field(10.0, gt=0, le=600)
+    """Longest backoff between attempts of a compensation, which retries until it succeeds."""
+
+
+class SagaTimingSettings(BaseModel):
+    hold_seconds: float = Field(10.0, ge=0, le=86_400)
+    """The cancellable hold between charge and ship (a durable timer)."""
+    step_timeout_seconds: float = Field(5.0, gt=0, le=600)
+    """Start-to-close timeout of one attempt of a step."""
+
+
+class CatalogueItem(BaseModel):
+    name: str
+    """Display name."""
+    price_cents: int = Field(ge=0)
+    """Unit price in cents."""
+    stock: int = Field(ge=0)
+    """Initial stock, set when the inventory has no entry for the SKU yet."""
+
+
+def _default_catalogue() -> dict[str, CatalogueItem]:
+    return {
+        "golang-book": CatalogueItem(name="Golang Book", price_cents=3999, stock=100),
+        "python-book": CatalogueItem(name="Python Book", price_cents=4599, stock=100),
+        "mechanical-keyboard": CatalogueItem(name="Mechanical Keyboard", price_cents=12900, stock=25),
+        "usb-cable": CatalogueItem(name="USB-C Cable", price_cents=999, stock=500),
+    }
+
+
+class Settings(BaseSettings):
+    """The root of checkout-ops configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHECKOUT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    nats: NatsSettings = Field(default_factory=NatsSettings)
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    saga: SagaTimingSettings = Field(default_factory=SagaTimingSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    catalogue: dict[str, CatalogueItem] = Field(default_factory=_default_catalogue)
+    dashboard: dict[str, Any] = Field(default_factory=dict)
+    """Dashboard settings (key map, refresh); read by the `tui` package."""
+
+    @field_validator("catalogue")
+    @classmethod
+    def _skus_are_identifiers(cls, catalogue: dict[str, CatalogueItem]) -> dict[str, CatalogueItem]:
+        import re
+
+        for sku in catalogue:
+            if not re.match(ID_PATTERN, sku):
+                raise ValueError(f"SKU {sku!r} must match {ID_PATTERN}")
+        return catalogue
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _SeedEnvSource(settings_cls), env_settings]
+        config_file = config_path()
+        if config_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    def saga_settings(self) -> SagaSettings:
+        return SagaSettings(
+            hold_seconds=self.saga.hold_seconds,
+            step_timeout_seconds=self.saga.step_timeout_seconds,
+            **self.retry.model_dump(),
+        )
+
+
+class _SeedEnvSource(PydanticBaseSettingsSource):
+    """`TEMPORAL_HOST` and `NATS_URL`, the variables the original project used."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if host := os.environ.get("TEMPORAL_HOST"):
+            values["temporal"] = {"host": host}
+        if url := os.environ.get("NATS_URL"):
+            values["nats"] = {"url": url}
+        return values
+
+
+def config_path() -> Path | None:
+    """The YAML file in use: `CHECKOUT_CONFIG`, else `configs/config.yaml` if it exists."""
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        return Path(named)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, or raise ConfigError with one line naming the bad key."""
+    named = os.environ.get(CONFIG_ENV)
+    if named and not Path(named).is_file():
+        raise ConfigError(f"{CONFIG_ENV}: no such file: {named}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        key = {"temporal.host": "temporal.host (TEMPORAL_HOST)", "nats.url": "nats.url (NATS_URL)"}.get(key, key)
+        value = first.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        raise ConfigError(f"config key {key}: {first['msg']}{shown}") from None
+    except Exception as error:  # YAML syntax errors and the like
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"config file {config_path()}: {first_line}") from None

@@ -1,0 +1,49 @@
+"""One error family for everything a user can cause or meet: each has a one-line message."""
+
+from __future__ import annotations
+
+
+class CheckoutError(Exception):
+    """Base of errors shown to a user as they are: `title` and a one-line `message`."""
+
+    title = "Error"
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(CheckoutError):
+    title = "Bad configuration"
+    exit_code = 2
+
+
+class InvalidInput(CheckoutError):
+    title = "Invalid input"
+    exit_code = 2
+
+
+class Unreachable(CheckoutError):
+    title = "Server unreachable"
+    exit_code = 3
+
+
+class OrderNotFound(CheckoutError):
+    title = "No such order"
+    exit_code = 4
+
+
+class ServerStartError(CheckoutError):
+    title = "Server did not start"
+    exit_code = 3
+
+
+def first_validation_error(error: Exception) -> str:
+    """A pydantic ValidationError as one line: `field.path: message`."""
+    errors = getattr(error, "errors", None)
+    if not callable(errors):
+        return str(error).splitlines()[0]
+    first = errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "input"
+    return f"{where}: {first.get('msg', 'invalid value')}"

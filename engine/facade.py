@@ -1,0 +1,83 @@
+"""The narrow interface user interfaces (the dashboard, the CLI) use to operate checkouts.
+
+`engine.operations.Operations` is the implementation over real Temporal and NATS
+connections; tests hand the dashboard one built on a real embedded stack. Every method
+raises only `engine.errors.CheckoutError` subclasses, whose message is one line meant
+to be shown to the user as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from engine.config import CatalogueItem, Settings
+from engine.models import (
+    CancelResult,
+    FaultSettings,
+    Health,
+    OrderInput,
+    OrderStatus,
+    OrderSummary,
+    SagaState,
+    ServiceName,
+    ServicesSnapshot,
+    StepEvent,
+)
+
+
+class CheckoutFacade(Protocol):
+    settings: Settings
+
+    @property
+    def catalogue(self) -> dict[str, CatalogueItem]:
+        """SKUs an operator can order, with name, price and initial stock."""
+        ...
+
+    async def submit(self, order: OrderInput) -> None:
+        """Start `OrderWorkflow` for `order`. Raises InvalidInput (e.g. the id is taken), Unreachable."""
+        ...
+
+    async def cancel(self, order_id: str) -> CancelResult:
+        """Ask the order to cancel (the `cancel` update). Raises OrderNotFound, Unreachable."""
+        ...
+
+    async def terminate(self, order_id: str, reason: str) -> None:
+        """Terminate the workflow: unsafe, no compensation runs. Raises OrderNotFound, Unreachable."""
+        ...
+
+    async def state(self, order_id: str) -> SagaState:
+        """The saga state (query `state`). Raises OrderNotFound, Unreachable."""
+        ...
+
+    async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
+        """Orders known to Temporal, newest first. Raises Unreachable."""
+        ...
+
+    def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
+        """Live step events of every order; with `since_hours`, replays that much history first."""
+        ...
+
+    async def faults(self) -> dict[ServiceName, FaultSettings]:
+        """Fault settings of every service endpoint. Raises Unreachable."""
+        ...
+
+    async def set_faults(self, service: ServiceName, settings: FaultSettings) -> None:
+        """Replace one endpoint's fault settings; every process sees it at once. Raises Unreachable."""
+        ...
+
+    async def clear_faults(self) -> None:
+        """Reset every endpoint to no faults. Raises Unreachable."""
+        ...
+
+    async def services_snapshot(self) -> ServicesSnapshot:
+        """Stock per SKU, ledger totals and per-endpoint request counts. Raises Unreachable."""
+        ...
+
+    async def health(self) -> Health:
+        """Which servers, workers and services answer right now. Never raises."""
+        ...
+
+    def web_ui_url(self, order_id: str | None = None) -> str | None:
+        """The Temporal Web UI address, of one order when `order_id` is given."""
+        ...

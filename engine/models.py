@@ -1,0 +1,298 @@
+"""The data every part of checkout-ops exchanges: orders, saga state, service calls, faults, events.
+
+Money is integer cents everywhere. Order ids are restricted to characters that are
+safe in a Temporal workflow id, a NATS subject token and a JetStream KV key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+MAX_LINE_ITEMS = 50
+MAX_QUANTITY = 10_000
+MAX_UNIT_PRICE_CENTS = 100_000_000  # one million in major units
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- the order (workflow input) ------------------------------------------------------
+
+
+class LineItem(_Strict):
+    sku: Identifier
+    quantity: int = Field(gt=0, le=MAX_QUANTITY, strict=True)
+    unit_price_cents: int = Field(ge=0, le=MAX_UNIT_PRICE_CENTS, strict=True)
+
+    @property
+    def total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+class OrderInput(_Strict):
+    """The one JSON object `OrderWorkflow` takes (see README: contracts)."""
+
+    order_id: Identifier
+    customer_id: Identifier
+    items: list[LineItem] = Field(min_length=1, max_length=MAX_LINE_ITEMS)
+
+    @property
+    def total_cents(self) -> int:
+        return sum(item.total_cents for item in self.items)
+
+
+def workflow_id_for(order_id: str) -> str:
+    return f"order-{order_id}"
+
+
+def order_id_from(workflow_id: str) -> str:
+    return workflow_id.removeprefix("order-")
+
+
+# --- saga state (query `state`) --------------------------------------------------------
+
+
+class Step(StrEnum):
+    RESERVE = "reserve"
+    CHARGE = "charge"
+    HOLD = "hold"
+    SHIP = "ship"
+    REFUND = "refund"
+    RESTOCK = "restock"
+
+
+FORWARD_STEPS = (Step.RESERVE, Step.CHARGE, Step.HOLD, Step.SHIP)
+COMPENSATION_OF = {Step.RESERVE: Step.RESTOCK, Step.CHARGE: Step.REFUND}
+
+
+class StepStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    RETRYING = "RETRYING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"
+
+
+class OrderStatus(StrEnum):
+    RUNNING = "RUNNING"
+    COMPENSATING = "COMPENSATING"
+    COMPLETED = "COMPLETED"
+    COMPENSATED = "COMPENSATED"
+    FAILED = "FAILED"  # rejected before any service call (invalid order)
+    TERMINATED = "TERMINATED"  # stopped by Temporal terminate: compensation skipped
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (OrderStatus.RUNNING, OrderStatus.COMPENSATING)
+
+
+class Reason(StrEnum):
+    CANCELLED = "cancelled"
+    OUT_OF_STOCK = "out_of_stock"
+    CARD_DECLINED = "card_declined"
+    UNDELIVERABLE = "undeliverable"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+class StepState(BaseModel):
+    name: Step
+    compensation: bool = False
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_error: str | None = None
+
+
+class SagaState(BaseModel):
+    order: OrderInput
+    status: OrderStatus = OrderStatus.RUNNING
+    reason: Reason | None = None
+    current_step: Step | None = None
+    steps: list[StepState] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    hold_until: datetime | None = None
+    cancel_requested: bool = False
+
+    def step(self, name: Step) -> StepState | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+
+class CancelResult(BaseModel):
+    """Answer of the `cancel` update."""
+
+    accepted: bool
+    reason: str
+
+
+class SagaSettings(BaseModel):
+    """The worker's saga settings, read once per workflow through a local activity."""
+
+    hold_seconds: float = 10.0
+    step_timeout_seconds: float = 5.0
+    initial_interval_seconds: float = 0.5
+    backoff_coefficient: float = 2.0
+    maximum_interval_seconds: float = 5.0
+    maximum_attempts: int = 4
+    compensation_maximum_interval_seconds: float = 10.0
+
+
+# --- service calls over NATS -------------------------------------------------------------
+
+
+class ServiceName(StrEnum):
+    """The five endpoints; each name is also the last token of its subject."""
+
+    INVENTORY = "inventory"
+    RESTOCK = "restock"
+    PAYMENT = "payment"
+    REFUND = "refund"
+    SHIPPING = "shipping"
+
+    @property
+    def subject(self) -> str:
+        return f"service.{self.value}"
+
+    @property
+    def is_compensation(self) -> bool:
+        return self in (ServiceName.RESTOCK, ServiceName.REFUND)
+
+
+class ServiceRequest(_Strict):
+    """What every service call carries. `idempotency_key` is `<order_id>:<step>`."""
+
+    idempotency_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}:[a-z]{1,16}$")]
+    order_id: Identifier
+    customer_id: Identifier
+    items: list[LineItem] = Field(min_length=1, max_length=MAX_LINE_ITEMS)
+    amount_cents: int = Field(ge=0, strict=True)
+
+
+class ServiceReply(BaseModel):
+    """Every service answers `{"ok": bool, "code": str, "message": str, ...}`."""
+
+    ok: bool
+    code: str
+    message: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+# Reply codes. Business declines are final; everything else not ok is transient.
+CODE_OK = "ok"
+CODE_DUPLICATE = "duplicate"  # same idempotency key again: the first answer is returned
+CODE_IN_PROGRESS = "in_progress"
+CODE_TRANSIENT = "transient_error"
+CODE_BAD_REQUEST = "bad_request"
+DECLINE_CODES = {
+    ServiceName.INVENTORY: Reason.OUT_OF_STOCK,
+    ServiceName.PAYMENT: Reason.CARD_DECLINED,
+    ServiceName.SHIPPING: Reason.UNDELIVERABLE,
+}
+
+
+def idempotency_key(order_id: str, step: Step) -> str:
+    return f"{order_id}:{step.value}"
+
+
+# --- faults ------------------------------------------------------------------------------
+
+MAX_LATENCY_MS = 60_000
+
+
+class FaultSettings(_Strict):
+    error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    decline_rate: float = Field(0.0, ge=0.0, le=1.0)
+    latency_ms: int = Field(0, ge=0, le=MAX_LATENCY_MS)
+    jitter_ms: int = Field(0, ge=0, le=MAX_LATENCY_MS)
+    down: bool = False
+
+    @property
+    def is_clear(self) -> bool:
+        return self == FaultSettings()
+
+
+# --- step events (JetStream `checkout.events.<order_id>`) ----------------------------------
+
+
+class EventKind(StrEnum):
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
+
+
+ORDER_STEP = "order"  # the step name of events about the whole order
+
+
+class StepEvent(BaseModel):
+    order_id: str
+    step: str  # a Step value, or ORDER_STEP
+    kind: EventKind
+    attempt: int = 0
+    time: datetime
+    error: str | None = None
+    status: OrderStatus  # the order's status once this event happened
+    reason: Reason | None = None
+    customer_id: str | None = None
+    total_cents: int | None = None
+
+
+# --- listings ------------------------------------------------------------------------------
+
+
+class OrderSummary(BaseModel):
+    """One row of `checkout orders`, from Temporal visibility and the workflow memo."""
+
+    order_id: str
+    customer_id: str | None = None
+    total_cents: int | None = None
+    status: OrderStatus
+    reason: Reason | None = None
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+# --- what the services panel and `checkout servers` show ---------------------------------------
+
+
+class LedgerTotals(BaseModel):
+    charged_cents: int = 0
+    refunded_cents: int = 0
+
+    @property
+    def net_cents(self) -> int:
+        return self.charged_cents - self.refunded_cents
+
+
+class EndpointStats(BaseModel):
+    service: str  # the micro service name (inventory, payment, shipping)
+    endpoint: str  # a ServiceName value
+    requests: int = 0
+    errors: int = 0  # error replies, injected faults included
+    declines: int = 0
+    instances: int = 1  # how many processes serve it
+
+
+class ServicesSnapshot(BaseModel):
+    stock: dict[str, int] = Field(default_factory=dict)
+    ledger: LedgerTotals = Field(default_factory=LedgerTotals)
+    endpoints: list[EndpointStats] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    temporal: bool = False
+    nats: bool = False
+    worker: bool = False  # a worker polls the task queue (this process or another)
+    services: dict[str, bool] = Field(default_factory=dict)  # micro service name -> answers $SRV.PING
+    web_ui_url: str | None = None
