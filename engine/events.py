@@ -1,0 +1,63 @@
+"""Step events on the JetStream stream `CHECKOUT_EVENTS` (subjects `checkout.events.<order_id>`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import BadRequestError
+
+from engine.models import StepEvent
+
+STREAM = "CHECKOUT_EVENTS"
+SUBJECT_PREFIX = "checkout.events"
+
+
+def subject_for(order_id: str) -> str:
+    return f"{SUBJECT_PREFIX}.{order_id}"
+
+
+async def ensure_stream(js: JetStreamContext, max_age_hours: float) -> None:
+    """Create the events stream if it does not exist (many processes may race here)."""
+    config = StreamConfig(
+        name=STREAM,
+        subjects=[f"{SUBJECT_PREFIX}.>"],
+        max_age=max_age_hours * 3600,
+        max_msgs_per_subject=200,  # one order never has this many events; bounds a runaway loop
+    )
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
+
+
+class EventPublisher:
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+
+    async def publish(self, event: StepEvent) -> None:
+        await self._js.publish(subject_for(event.order_id), event.model_dump_json().encode())
+
+
+async def subscribe_events(nc: NATS, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
+    """Every step event from now on; with `since_hours`, that much history first."""
+    js = nc.jetstream()
+    if since_hours:
+        start = datetime.now(UTC) - timedelta(hours=since_hours)
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start.isoformat().replace("+00:00", "Z")
+        )
+    else:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
+    subscription = await js.subscribe(f"{SUBJECT_PREFIX}.>", ordered_consumer=True, config=config)
+    try:
+        async for message in subscription.messages:
+            try:
+                yield StepEvent.model_validate_json(message.data)
+            except ValueError:
+                continue  # not ours to show; an external publisher wrote garbage
+    finally:
+        await subscription.unsubscribe()
