@@ -40,6 +40,8 @@ class TemporalSettings(BaseModel):
     """Task queue the worker polls and orders are started on."""
     ui_port: int = Field(0, ge=0, le=65535)
     """Port of the embedded server's Web UI; 0 means the gRPC port + 1000 (8233)."""
+    ui_url: str = ""
+    """Web UI address of a server that is not embedded (e.g. http://localhost:8080); empty: host:port+1000."""
 
     @property
     def port(self) -> int:

@@ -17,5 +17,7 @@ async def connect_temporal(settings: TemporalSettings) -> Client:
             settings.host, namespace=settings.namespace, data_converter=pydantic_data_converter
         )
     except (RuntimeError, RPCError, OSError) as error:
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise Unreachable(f"Temporal at {settings.host} is unreachable ({detail[:120]})") from None
+        why = "connection refused" if "refused" in str(error).lower() else type(error).__name__
+        raise Unreachable(
+            f"Temporal at {settings.host} is unreachable ({why}): start `checkout worker`, or set TEMPORAL_HOST"
+        ) from None

@@ -1,0 +1,296 @@
+"""Operations: the CheckoutFacade over real Temporal and NATS connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from nats.aio.client import Client as NATS
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from engine.config import CatalogueItem, Settings
+from engine.errors import CheckoutError, InvalidInput, OrderNotFound, Unreachable
+from engine.events import subscribe_events
+from engine.models import (
+    CancelResult,
+    FaultSettings,
+    Health,
+    OrderInput,
+    OrderStatus,
+    OrderSummary,
+    Reason,
+    SagaState,
+    ServiceName,
+    ServicesSnapshot,
+    StepEvent,
+    order_id_from,
+    workflow_id_for,
+)
+from engine.services import FaultsClient, services_snapshot
+from engine.workflows import WORKFLOW_TYPE
+
+RPC_TIMEOUT = timedelta(seconds=5)
+SERVICE_NAMES = ("inventory", "payment", "shipping")
+
+
+class Operations:
+    """Submit, cancel, inspect and list orders; read and set faults; report health."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        nc: NATS,
+        *,
+        web_ui_url: str | None = None,
+        local_worker_running: Callable[[], bool] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self._nc = nc
+        self._web_ui = web_ui_url
+        self._local_worker_running = local_worker_running
+        self._faults = FaultsClient(nc, timeout=settings.nats.request_timeout_seconds)
+
+    @property
+    def catalogue(self) -> dict[str, CatalogueItem]:
+        return self.settings.catalogue
+
+    # --- orders ---------------------------------------------------------------------------
+
+    async def submit(self, order: OrderInput) -> None:
+        try:
+            await self._client.start_workflow(
+                WORKFLOW_TYPE,
+                order,
+                id=workflow_id_for(order.order_id),
+                task_queue=self.settings.temporal.task_queue,
+                # An order id is also every service call's idempotency key: never reuse one.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                memo={"customer_id": order.customer_id, "total_cents": order.total_cents, "status": "RUNNING"},
+                rpc_timeout=RPC_TIMEOUT,
+            )
+        except WorkflowAlreadyStartedError:
+            raise InvalidInput(f"order {order.order_id} already exists") from None
+        except RPCError as error:
+            raise self._rpc_error(error, order.order_id) from None
+
+    async def cancel(self, order_id: str) -> CancelResult:
+        try:
+            return await self._handle(order_id).execute_update("cancel", result_type=CancelResult, rpc_timeout=RPC_TIMEOUT)
+        except WorkflowUpdateFailedError as error:
+            return CancelResult(accepted=False, reason=str(error.cause or error))
+        except RPCError as error:
+            if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION) and await self._exists(order_id):
+                return CancelResult(accepted=False, reason="order has already finished")
+            raise self._rpc_error(error, order_id) from None
+
+    async def terminate(self, order_id: str, reason: str) -> None:
+        try:
+            await self._handle(order_id).terminate(reason=reason or "terminated by operator", rpc_timeout=RPC_TIMEOUT)
+        except RPCError as error:
+            raise self._rpc_error(error, order_id) from None
+
+    async def state(self, order_id: str) -> SagaState:
+        handle = self._handle(order_id)
+        try:
+            state = await handle.query("state", result_type=SagaState, rpc_timeout=RPC_TIMEOUT)
+        except WorkflowQueryFailedError as error:
+            raise InvalidInput(f"order {order_id}: {error}") from None
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                raise OrderNotFound(f"no order {order_id}") from None
+            # No worker answers queries (e.g. the CLI with no worker running): closed orders
+            # still carry their final state in their result or failure details.
+            state = await self._final_state(handle)
+            if state is None:
+                raise self._rpc_error(error, order_id) from None
+        if state is None:
+            raise InvalidInput(f"order {order_id} was rejected before it started (invalid input)")
+        return state
+
+    async def result(self, order_id: str) -> SagaState:
+        """Wait for the order to end and return its final state."""
+        handle = self._handle(order_id)
+        try:
+            return await handle.result()
+        except WorkflowFailureError as failure:
+            state = _state_from_failure(failure)
+            if state is not None:
+                return state
+            return await self.state(order_id)
+        except RPCError as error:
+            raise self._rpc_error(error, order_id) from None
+
+    async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
+        query = f"WorkflowType = '{WORKFLOW_TYPE}'"
+        summaries: list[OrderSummary] = []
+        try:
+            async for execution in self._client.list_workflows(query, limit=limit, rpc_timeout=RPC_TIMEOUT):
+                summary = _summary_of(execution, await execution.memo())
+                if status is None or summary.status is status:
+                    summaries.append(summary)
+        except RPCError as error:
+            raise self._rpc_error(error, None) from None
+        return summaries
+
+    def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
+        return subscribe_events(self._nc, since_hours)
+
+    # --- faults and services --------------------------------------------------------------
+
+    async def faults(self) -> dict[ServiceName, FaultSettings]:
+        return await self._faults.get()
+
+    async def set_faults(self, service: ServiceName, settings: FaultSettings) -> None:
+        await self._faults.set(service, settings)
+
+    async def clear_faults(self) -> None:
+        await self._faults.clear()
+
+    async def services_snapshot(self) -> ServicesSnapshot:
+        try:
+            return await services_snapshot(self._nc, self.settings)
+        except CheckoutError:
+            raise
+        except Exception as error:
+            raise Unreachable(f"services unreachable over NATS ({type(error).__name__})") from None
+
+    async def health(self) -> Health:
+        temporal, worker, services = await asyncio.gather(
+            self._temporal_up(), self._worker_polling(), self._services_up()
+        )
+        return Health(
+            temporal=temporal,
+            nats=self._nc.is_connected,
+            worker=worker,
+            services=services,
+            web_ui_url=self._web_ui,
+        )
+
+    def web_ui_url(self, order_id: str | None = None) -> str | None:
+        if self._web_ui is None or order_id is None:
+            return self._web_ui
+        namespace = quote(self.settings.temporal.namespace)
+        return f"{self._web_ui}/namespaces/{namespace}/workflows/{quote(workflow_id_for(order_id))}"
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _handle(self, order_id: str) -> WorkflowHandle[Any, SagaState]:
+        return self._client.get_workflow_handle(workflow_id_for(order_id), result_type=SagaState)
+
+    async def _exists(self, order_id: str) -> bool:
+        try:
+            await self._handle(order_id).describe(rpc_timeout=RPC_TIMEOUT)
+            return True
+        except RPCError:
+            return False
+
+    async def _final_state(self, handle: WorkflowHandle[Any, Any]) -> SagaState | None:
+        try:
+            description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+            if description.status in (None, WorkflowExecutionStatus.RUNNING):
+                return None
+            return await handle.result(rpc_timeout=RPC_TIMEOUT)
+        except WorkflowFailureError as failure:
+            return _state_from_failure(failure)
+        except RPCError:
+            return None
+
+    def _rpc_error(self, error: RPCError, order_id: str | None) -> CheckoutError:
+        if error.status is RPCStatusCode.NOT_FOUND and order_id is not None:
+            return OrderNotFound(f"no order {order_id}")
+        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return Unreachable(f"Temporal at {self.settings.temporal.host} is unreachable ({error.message[:100]})")
+        return CheckoutError(f"Temporal: {error.message.splitlines()[0][:160] if error.message else error.status}")
+
+    async def _temporal_up(self) -> bool:
+        try:
+            return await self._client.service_client.check_health(timeout=timedelta(seconds=2))
+        except Exception:
+            return False
+
+    async def _worker_polling(self) -> bool:
+        if self._local_worker_running is not None and self._local_worker_running():
+            return True
+        try:
+            response = await self._client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=self.settings.temporal.namespace,
+                    task_queue=TaskQueue(name=self.settings.temporal.task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                ),
+                timeout=timedelta(seconds=2),
+            )
+        except Exception:
+            return False
+        return len(response.pollers) > 0
+
+    async def _services_up(self) -> dict[str, bool]:
+        async def ping(name: str) -> bool:
+            try:
+                await self._nc.request(f"$SRV.PING.{name}", b"", timeout=1)
+                return True
+            except Exception:
+                return False
+
+        results = await asyncio.gather(*(ping(name) for name in SERVICE_NAMES))
+        return dict(zip(SERVICE_NAMES, results, strict=True))
+
+
+def _state_from_failure(failure: WorkflowFailureError) -> SagaState | None:
+    cause = failure.cause
+    if isinstance(cause, ApplicationError) and cause.type == "OrderCompensated" and cause.details:
+        return SagaState.model_validate(cause.details[0])
+    return None
+
+
+_STATUS_OF_EXECUTION = {
+    WorkflowExecutionStatus.COMPLETED: OrderStatus.COMPLETED,
+    WorkflowExecutionStatus.CANCELED: OrderStatus.COMPENSATED,
+    WorkflowExecutionStatus.TERMINATED: OrderStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT: OrderStatus.FAILED,
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: OrderStatus.FAILED,
+}
+
+
+def _summary_of(execution: WorkflowExecution, memo: dict[str, Any]) -> OrderSummary:
+    memo_status = memo.get("status")
+    if execution.status in _STATUS_OF_EXECUTION:
+        status = _STATUS_OF_EXECUTION[execution.status]
+    elif memo_status in OrderStatus.__members__:
+        # Running (RUNNING or COMPENSATING), or failed after compensating (COMPENSATED).
+        status = OrderStatus(memo_status)
+        if execution.status is WorkflowExecutionStatus.FAILED and not status.is_terminal:
+            status = OrderStatus.FAILED
+    else:
+        status = OrderStatus.FAILED if execution.status is WorkflowExecutionStatus.FAILED else OrderStatus.RUNNING
+    reason = memo.get("reason")
+    if execution.status is WorkflowExecutionStatus.CANCELED:
+        reason = Reason.CANCELLED.value
+    return OrderSummary(
+        order_id=order_id_from(execution.id),
+        customer_id=memo.get("customer_id"),
+        total_cents=memo.get("total_cents"),
+        status=status,
+        reason=Reason(reason) if reason in Reason._value2member_map_ else None,
+        started_at=execution.start_time,
+        closed_at=execution.close_time,
+    )

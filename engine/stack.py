@@ -1,0 +1,112 @@
+"""Stack: embedded servers, connections, services and worker, started and stopped as one.
+
+`checkout worker`, the dashboard and the end-to-end tests all run the same Stack; the
+dashboard in attach mode runs one without worker and services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from nats.aio.client import Client as NATS
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from engine.config import Settings
+from engine.events import ensure_stream
+from engine.nats_client import connect_nats
+from engine.operations import Operations
+from engine.runtime import EmbeddedServers
+from engine.services import RunningServices, ensure_state, start_services
+from engine.temporal_client import connect_temporal
+from engine.worker import build_worker
+
+log = logging.getLogger(__name__)
+
+
+class Stack:
+    def __init__(self, settings: Settings, *, worker: bool = True, services: bool = True) -> None:
+        self.settings = settings
+        self._run_worker = worker
+        self._run_services = services
+        self.servers = EmbeddedServers(settings)
+        self.client: Client | None = None
+        self.nc: NATS | None = None
+        self._services: RunningServices | None = None
+        self._worker: Worker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._facade: Operations | None = None
+        self._started = False
+
+    @property
+    def facade(self) -> Operations:
+        if self._facade is None:
+            raise RuntimeError("Stack.start() has not completed")
+        return self._facade
+
+    @property
+    def worker_running(self) -> bool:
+        return self._worker_task is not None and not self._worker_task.done()
+
+    async def __aenter__(self) -> Stack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start what the settings ask for; on any failure stop what already started."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            await self.servers.start()
+            self.client, self.nc = await asyncio.gather(
+                connect_temporal(self.settings.temporal), connect_nats(self.settings.nats)
+            )
+            js = self.nc.jetstream()
+            await ensure_stream(js, self.settings.nats.events_max_age_hours)
+            if self._run_services:
+                await ensure_state(js, self.settings)
+                self._services = await start_services(self.nc, self.settings)
+            if self._run_worker:
+                self._worker = build_worker(self.client, self.nc, self.settings)
+                self._worker_task = asyncio.create_task(self._worker.run(), name="temporal-worker")
+            self._facade = Operations(
+                self.settings,
+                self.client,
+                self.nc,
+                web_ui_url=self.servers.web_ui_url or self._configured_web_ui(),
+                local_worker_running=lambda: self.worker_running,
+            )
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop in reverse order. Safe to call twice, or after a failed start."""
+        if self._worker is not None and self._worker_task is not None:
+            if not self._worker_task.done():
+                await self._worker.shutdown()
+            await asyncio.gather(self._worker_task, return_exceptions=True)
+            self._worker = self._worker_task = None
+        if self._services is not None:
+            await self._services.stop()
+            self._services = None
+        if self.nc is not None:
+            try:
+                await self.nc.close()
+            except Exception as error:  # closing a half-dead connection must not stop the shutdown
+                log.debug("closing NATS: %s", error)
+            self.nc = None
+        await self.servers.stop()
+        self._facade = None
+        self._started = False
+
+    def _configured_web_ui(self) -> str | None:
+        temporal = self.settings.temporal
+        if temporal.ui_url:
+            return temporal.ui_url.rstrip("/")
+        return f"http://{temporal.hostname}:{temporal.web_ui_port}"

@@ -1,0 +1,309 @@
+"""The `checkout` command: dashboard, headless worker, and one-shot operations.
+
+Textual is imported only when the dashboard opens, so a headless worker stays light.
+Every user error ends as one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from pydantic import ValidationError
+
+from engine.config import CONFIG_ENV, Settings, load_settings
+from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
+from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName
+from engine.nats_client import connect_nats
+from engine.operations import Operations
+from engine.temporal_client import connect_temporal
+from tui import printing
+
+EXIT_COMPENSATED = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="checkout",
+        description="Operate e-commerce checkout sagas on Temporal and NATS. With no command, opens the dashboard.",
+    )
+    parser.add_argument("--config", metavar="FILE", help=f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the servers and worker do")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    dashboard = commands.add_parser("dashboard", help="the operator dashboard (default)")
+    dashboard.add_argument("--attach", action="store_true", help="run no worker or services: observe and operate a cluster")
+
+    commands.add_parser("worker", help="headless worker and services, with embedded servers when needed")
+    commands.add_parser("servers", help="only the embedded Temporal and NATS servers, until Ctrl-C")
+
+    trigger = commands.add_parser("trigger", help="start one order and print its result")
+    trigger.add_argument("--sku", default="golang-book", help="catalogue SKU (default: golang-book)")
+    trigger.add_argument("--quantity", type=int, default=1, help="units to order (default: 1)")
+    trigger.add_argument("--customer", default="customer-1", help="customer id (default: customer-1)")
+    trigger.add_argument("--order-id", help="order id (default: a new random id)")
+    trigger.add_argument("--no-wait", action="store_true", help="start the order and return at once")
+    trigger.add_argument("--json", action="store_true", help="print the final saga state as JSON")
+
+    orders = commands.add_parser("orders", help="list orders, newest first")
+    orders.add_argument("--status", type=str.upper, choices=[s.value for s in OrderStatus], help="only this status")
+    orders.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
+    orders.add_argument("--json", action="store_true", help="print JSON")
+
+    show = commands.add_parser("show", help="the saga state of one order")
+    show.add_argument("order_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+
+    cancel = commands.add_parser("cancel", help="cancel an order still in its hold window (compensates)")
+    cancel.add_argument("order_id", metavar="ID")
+    cancel.add_argument("--json", action="store_true", help="print JSON")
+
+    terminate = commands.add_parser("terminate", help="UNSAFE: stop an order without compensation")
+    terminate.add_argument("order_id", metavar="ID")
+    terminate.add_argument("--reason", default="terminated by operator")
+
+    faults = commands.add_parser("faults", help="show, set or clear injected faults")
+    faults.add_argument("action", nargs="?", default="show", choices=["show", "set", "clear"])
+    faults.add_argument("service", nargs="?", help=f"with set: one of {', '.join(s.value for s in ServiceName)}")
+    faults.add_argument("assignments", nargs="*", metavar="KEY=VALUE", help=f"with set: {', '.join(FaultSettings.model_fields)}")
+    faults.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.config:
+        os.environ[CONFIG_ENV] = args.config
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        command = args.command or "dashboard"
+        if command == "dashboard":
+            from tui.app import run_dashboard  # Textual is loaded only here
+
+            return run_dashboard(settings, attach=getattr(args, "attach", False))
+        return asyncio.run(COMMANDS[command](settings, args))
+    except CheckoutError as error:
+        printing.print_error(error.message)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a bug, not a user error: one line, the traceback only with -v
+        if args.verbose:
+            raise
+        printing.print_error(f"unexpected {type(error).__name__}: {error} (run with -v for details)")
+        return 1
+
+
+# --- long-running commands ---------------------------------------------------------------
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from engine.stack import Stack
+
+    stack = Stack(settings)
+    printing.console.print("starting worker…")
+    await stack.start()
+    try:
+        started = ", ".join(stack.servers.started) or "none (using running servers)"
+        printing.console.print(f"embedded servers: {started}")
+        printing.console.print(f"Temporal {settings.temporal.host} · NATS {settings.nats.url} · task queue {settings.temporal.task_queue}")
+        if url := stack.facade.web_ui_url():
+            printing.console.print(f"Temporal Web UI: {url}")
+        printing.console.print("[green]worker running[/]: OrderWorkflow + inventory, payment, shipping services. Ctrl-C stops.")
+        await _until_signalled()
+    finally:
+        printing.console.print("stopping…")
+        await stack.stop()
+    return 0
+
+
+async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
+    from engine.runtime import EmbeddedServers
+
+    servers = EmbeddedServers(settings)
+    await servers.start()
+    try:
+        if not servers.started:
+            printing.console.print("nothing to start: both servers already answer (or embedded.mode is never)")
+            return 0
+        printing.console.print(f"running: {', '.join(servers.started)} (data in {settings.embedded.data_dir}). Ctrl-C stops.")
+        if servers.web_ui_url:
+            printing.console.print(f"Temporal Web UI: {servers.web_ui_url}")
+        await _until_signalled()
+    finally:
+        await servers.stop()
+    return 0
+
+
+# --- one-shot commands: they connect, never start servers ---------------------------------
+
+
+@asynccontextmanager
+async def operations(settings: Settings) -> AsyncIterator[Operations]:
+    client = await connect_temporal(settings.temporal)
+    nc = await connect_nats(settings.nats, name="checkout-cli")
+    try:
+        yield Operations(settings, client, nc, web_ui_url=_web_ui(settings))
+    finally:
+        await nc.close()
+
+
+def _web_ui(settings: Settings) -> str:
+    temporal = settings.temporal
+    return temporal.ui_url.rstrip("/") if temporal.ui_url else f"http://{temporal.hostname}:{temporal.web_ui_port}"
+
+
+async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
+    item = settings.catalogue.get(args.sku)
+    if item is None:
+        raise InvalidInput(f"unknown SKU {args.sku!r}: one of {', '.join(settings.catalogue)}")
+    try:
+        order = OrderInput(
+            order_id=args.order_id or uuid.uuid4().hex[:12],
+            customer_id=args.customer,
+            items=[{"sku": args.sku, "quantity": args.quantity, "unit_price_cents": item.price_cents}],
+        )
+    except ValidationError as error:
+        raise InvalidInput(f"invalid order: {first_validation_error(error)}") from None
+    async with operations(settings) as ops:
+        health = await ops.health()
+        if not health.worker:
+            raise Unreachable(f"no worker polls task queue {settings.temporal.task_queue}: start one with `checkout worker`")
+        await ops.submit(order)
+        if not args.json:
+            printing.console.print(f"order {order.order_id} started ({args.quantity} x {args.sku}, {printing.money(order.total_cents)})")
+        if args.no_wait:
+            if args.json:
+                printing.print_json(order)
+            return 0
+        if not args.json:
+            printing.console.print(f"waiting for it to finish (hold {settings.saga.hold_seconds:g}s; `checkout cancel {order.order_id}` cancels)…")
+        state = await ops.result(order.order_id)
+    _print_state(state, args.json)
+    return 0 if state.status is OrderStatus.COMPLETED else EXIT_COMPENSATED
+
+
+async def run_orders(settings: Settings, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise InvalidInput("--limit must be at least 1")
+    async with operations(settings) as ops:
+        status = OrderStatus(args.status) if args.status else None
+        orders = await ops.list_orders(status=status, limit=args.limit)
+    if args.json:
+        printing.print_json(orders)
+    else:
+        printing.print_orders(orders)
+    return 0
+
+
+async def run_show(settings: Settings, args: argparse.Namespace) -> int:
+    async with operations(settings) as ops:
+        state = await ops.state(args.order_id)
+        url = ops.web_ui_url(args.order_id)
+    _print_state(state, args.json)
+    if not args.json and url:
+        printing.console.print(f"history: {url}")
+    return 0
+
+
+async def run_cancel(settings: Settings, args: argparse.Namespace) -> int:
+    async with operations(settings) as ops:
+        answer = await ops.cancel(args.order_id)
+    if args.json:
+        printing.print_json(answer)
+    elif answer.accepted:
+        printing.console.print(f"[green]accepted[/]: {answer.reason}")
+    else:
+        printing.print_error(f"rejected: {answer.reason}")
+    return 0 if answer.accepted else 1
+
+
+async def run_terminate(settings: Settings, args: argparse.Namespace) -> int:
+    async with operations(settings) as ops:
+        await ops.terminate(args.order_id, args.reason)
+    printing.console.print(f"order {args.order_id} terminated: no compensation ran")
+    return 0
+
+
+async def run_faults(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action != "set" and (args.service or args.assignments):
+        raise InvalidInput(f"`faults {args.action}` takes no arguments")
+    async with operations(settings) as ops:
+        if args.action == "set":
+            service = parse_service(args.service)
+            current = (await ops.faults()).get(service, FaultSettings())
+            await ops.set_faults(service, apply_assignments(service, current, args.assignments))
+        elif args.action == "clear":
+            await ops.clear_faults()
+        faults = await ops.faults()
+    if args.json:
+        printing.print_json(faults)
+    else:
+        printing.print_faults(faults)
+    return 0
+
+
+def parse_service(name: str | None) -> ServiceName:
+    choices = ", ".join(s.value for s in ServiceName)
+    if not name:
+        raise InvalidInput(f"faults set needs a service: one of {choices}")
+    try:
+        return ServiceName(name)
+    except ValueError:
+        raise InvalidInput(f"unknown service {name!r}: one of {choices}") from None
+
+
+def apply_assignments(service: ServiceName, current: FaultSettings, assignments: list[str]) -> FaultSettings:
+    if not assignments:
+        raise InvalidInput("faults set needs KEY=VALUE, e.g. `checkout faults set payment decline_rate=1`")
+    changes: dict[str, str] = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or key not in FaultSettings.model_fields:
+            raise InvalidInput(f"bad assignment {assignment!r}: use KEY=VALUE with KEY one of {', '.join(FaultSettings.model_fields)}")
+        changes[key] = value
+    if "down" in changes:
+        changes["down"] = changes["down"].lower() in ("1", "true", "yes", "on")  # type: ignore[assignment]
+    try:
+        return FaultSettings.model_validate({**current.model_dump(), **changes})
+    except ValidationError as error:
+        raise InvalidInput(f"{service.value}.{first_validation_error(error)}") from None
+
+
+def _print_state(state, as_json: bool) -> None:
+    if as_json:
+        printing.print_json(state)
+    else:
+        printing.print_state(state)
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+    "worker": run_worker,
+    "servers": run_servers,
+    "trigger": run_trigger,
+    "orders": run_orders,
+    "show": run_show,
+    "cancel": run_cancel,
+    "terminate": run_terminate,
+    "faults": run_faults,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

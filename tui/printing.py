@@ -1,0 +1,108 @@
+"""How the `checkout` command prints orders, saga states and faults (rich, or JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from engine.models import FaultSettings, OrderStatus, OrderSummary, SagaState, ServiceName, StepStatus
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+STATUS_STYLE = {
+    OrderStatus.RUNNING: "cyan",
+    OrderStatus.COMPENSATING: "yellow",
+    OrderStatus.COMPLETED: "green",
+    OrderStatus.COMPENSATED: "magenta",
+    OrderStatus.FAILED: "red",
+    OrderStatus.TERMINATED: "red",
+}
+STEP_STYLE = {
+    StepStatus.SUCCEEDED: "green",
+    StepStatus.FAILED: "red",
+    StepStatus.RETRYING: "yellow",
+    StepStatus.RUNNING: "cyan",
+    StepStatus.CANCELLED: "magenta",
+}
+
+
+def money(cents: int | None) -> str:
+    return "-" if cents is None else f"{cents / 100:,.2f}"
+
+
+def when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%H:%M:%S") if moment else "-"
+
+
+def print_json(value: BaseModel | Iterable[BaseModel] | dict) -> None:
+    if isinstance(value, BaseModel):
+        data = value.model_dump(mode="json")
+    elif isinstance(value, dict):
+        data = {str(k): v.model_dump(mode="json") if isinstance(v, BaseModel) else v for k, v in value.items()}
+    else:
+        data = [item.model_dump(mode="json") for item in value]
+    print(json.dumps(data, indent=2))
+
+
+def print_error(message: str) -> None:
+    errors.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def print_orders(orders: list[OrderSummary]) -> None:
+    table = Table("order", "customer", "total", "status", "reason", "started", box=None, header_style="bold")
+    for order in orders:
+        style = STATUS_STYLE.get(order.status, "default")
+        table.add_row(
+            order.order_id,
+            order.customer_id or "-",
+            money(order.total_cents),
+            f"[{style}]{order.status.value}[/]",
+            order.reason.value if order.reason else "",
+            when(order.started_at),
+        )
+    console.print(table)
+    console.print(f"{len(orders)} order(s)")
+
+
+def print_state(state: SagaState) -> None:
+    order = state.order
+    style = STATUS_STYLE.get(state.status, "default")
+    reason = f" ({state.reason.value})" if state.reason else ""
+    console.print(f"[bold]order {order.order_id}[/]  customer {order.customer_id}  total {money(order.total_cents)}")
+    console.print(f"status [{style}]{state.status.value}[/]{reason}")
+    items = ", ".join(f"{item.quantity} x {item.sku} @ {money(item.unit_price_cents)}" for item in order.items)
+    console.print(f"items  {items}")
+    table = Table("step", "status", "attempts", "started", "finished", "last error", box=None, header_style="bold")
+    for step in state.steps:
+        name = f"  ↩ {step.name.value}" if step.compensation else step.name.value
+        table.add_row(
+            name,
+            f"[{STEP_STYLE.get(step.status, 'default')}]{step.status.value}[/]",
+            str(step.attempts),
+            when(step.started_at),
+            when(step.finished_at),
+            step.last_error or "",
+        )
+    console.print(table)
+
+
+def print_faults(faults: dict[ServiceName, FaultSettings]) -> None:
+    table = Table("service", "error_rate", "decline_rate", "latency_ms", "jitter_ms", "down", box=None, header_style="bold")
+    for service in ServiceName:
+        fault = faults.get(service, FaultSettings())
+        table.add_row(
+            service.value,
+            f"{fault.error_rate:g}",
+            f"{fault.decline_rate:g}",
+            str(fault.latency_ms),
+            str(fault.jitter_ms),
+            "[red]yes[/]" if fault.down else "no",
+        )
+    console.print(table)
