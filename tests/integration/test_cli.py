@@ -1,0 +1,123 @@
+"""The `checkout` command as a user runs it: a subprocess against the real embedded stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from engine.models import OrderStatus, Step
+from engine.stack import Stack
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def checkout(stack: Stack | None, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CHECKOUT_")}
+    if stack is not None:
+        environment |= {
+            "TEMPORAL_HOST": stack.settings.temporal.host,
+            "NATS_URL": stack.settings.nats.url,
+            "CHECKOUT_TEMPORAL__TASK_QUEUE": stack.settings.temporal.task_queue,
+            "CHECKOUT_EMBEDDED__MODE": "never",
+        }
+    environment |= env or {}
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, env=environment, timeout=60
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+async def in_thread(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(checkout, stack, *args)
+
+
+async def test_trigger_waits_and_prints_json(stack: Stack) -> None:
+    result = await in_thread(stack, "trigger", "--quantity", "2", "--customer", "cli-user", "--json")
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert state["status"] == "COMPLETED"
+    assert state["order"]["customer_id"] == "cli-user"
+    assert state["order"]["items"][0] == {"sku": "golang-book", "quantity": 2, "unit_price_cents": 3999}
+
+
+async def test_show_orders_and_cancel(stack: Stack) -> None:
+    order_id = f"cli-{uuid.uuid4().hex[:8]}"
+    started = await in_thread(stack, "trigger", "--order-id", order_id, "--no-wait")
+    assert started.returncode == 0, started.stderr
+    for _ in range(100):
+        state = await stack.facade.state(order_id)
+        if state.current_step == Step.HOLD:
+            break
+        await asyncio.sleep(0.05)
+    cancelled = await in_thread(stack, "cancel", order_id)
+    assert cancelled.returncode == 0 and "accepted" in cancelled.stdout
+    final = await stack.facade.result(order_id)
+    assert final.status is OrderStatus.COMPENSATED
+    shown = await in_thread(stack, "show", order_id, "--json")
+    assert json.loads(shown.stdout)["reason"] == "cancelled"
+    text = await in_thread(stack, "show", order_id)
+    assert "refund" in text.stdout and "restock" in text.stdout and "COMPENSATED" in text.stdout
+    listed = await in_thread(stack, "orders", "--status", "compensated", "--json")
+    assert order_id in {row["order_id"] for row in json.loads(listed.stdout)}
+    again = await in_thread(stack, "cancel", order_id)
+    assert_one_line_error(again, 1, "rejected")
+
+
+async def test_faults_set_makes_the_next_order_compensate(stack: Stack) -> None:
+    result = await in_thread(stack, "faults", "set", "payment", "decline_rate=1", "--json")
+    try:
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["payment"]["decline_rate"] == 1
+        triggered = await in_thread(stack, "trigger", "--json")
+        assert triggered.returncode == 1
+        assert json.loads(triggered.stdout)["reason"] == "card_declined"
+    finally:
+        cleared = await in_thread(stack, "faults", "clear", "--json")
+    assert cleared.returncode == 0
+    assert all(not any(v for v in fault.values()) for fault in json.loads(cleared.stdout).values())
+
+
+async def test_bad_input_is_one_line_and_changes_nothing(stack: Stack) -> None:
+    before = await stack.facade.faults()
+    assert_one_line_error(await in_thread(stack, "faults", "set", "payment", "error_rate=2"), 2, "payment.error_rate")
+    assert_one_line_error(await in_thread(stack, "faults", "set", "teleport", "down=1"), 2, "unknown service")
+    assert_one_line_error(await in_thread(stack, "faults", "set", "payment", "speed=3"), 2, "bad assignment")
+    assert await stack.facade.faults() == before
+    assert_one_line_error(await in_thread(stack, "show", "no-such-order"), 4, "no order no-such-order")
+    assert_one_line_error(await in_thread(stack, "trigger", "--quantity", "0"), 2, "quantity")
+    assert_one_line_error(await in_thread(stack, "trigger", "--sku", "unicorn"), 2, "unknown SKU")
+    assert_one_line_error(await in_thread(stack, "trigger", "--order-id", "has space"), 2, "order_id")
+
+
+def test_unreachable_server_is_one_line() -> None:
+    port = free_port()
+    result = checkout(None, "orders", env={"TEMPORAL_HOST": f"127.0.0.1:{port}", "CHECKOUT_EMBEDDED__MODE": "never"})
+    assert_one_line_error(result, 3, "unreachable", str(port))
+
+
+def test_bad_config_value_names_the_key() -> None:
+    result = checkout(None, "orders", env={"CHECKOUT_SAGA__HOLD_SECONDS": "soon"})
+    assert_one_line_error(result, 2, "saga.hold_seconds")
+    missing = checkout(None, "orders", env={"CHECKOUT_CONFIG": "/nonexistent/config.yaml"})
+    assert_one_line_error(missing, 2, "no such file")
+
+
+def test_help_for_every_command() -> None:
+    for command in ("dashboard", "worker", "servers", "trigger", "orders", "show", "cancel", "faults"):
+        result = checkout(None, command, "--help")
+        assert result.returncode == 0 and "usage: checkout" in result.stdout
