@@ -1,0 +1,25 @@
+"""The in-process checkout services on `nats.micro`: inventory, payment, shipping and the faults control.
+
+State lives in JetStream KV (see `store.py`), so every process serving them shares it.
+"""
+
+from .faults import FAULTS_SUBJECT, FaultsClient, validate_faults
+from .queries import ping_services, services_snapshot
+from .replies import CODE_NOTHING_TO_REFUND, CODE_NOTHING_TO_RESTOCK, CODE_VOIDED, FINAL_DECLINES
+from .runner import RunningServices, start_services
+from .store import ensure_state
+
+__all__ = [
+    "CODE_NOTHING_TO_REFUND",
+    "CODE_NOTHING_TO_RESTOCK",
+    "CODE_VOIDED",
+    "FAULTS_SUBJECT",
+    "FINAL_DECLINES",
+    "FaultsClient",
+    "RunningServices",
+    "ensure_state",
+    "ping_services",
+    "services_snapshot",
+    "start_services",
+    "validate_faults",
+]

@@ -1,0 +1,151 @@
+"""What every service endpoint does around its business logic: one task per request,
+injected faults, request validation, counters for `$SRV.STATS`, the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from nats.micro.request import Request
+from pydantic import ValidationError
+
+from engine.errors import first_validation_error
+from engine.models import FaultSettings, ServiceName, ServiceRequest, Step
+
+from . import replies
+from .faults import FaultsCache
+from .idempotency import Answer
+
+log = logging.getLogger(__name__)
+
+REPLAY_HEADER = "Checkout-Replayed"  # set on the stored answer to a repeated request
+
+Handler = Callable[[ServiceRequest, FaultSettings], Awaitable[Answer]]
+
+
+class Tasks:
+    """The requests being handled; nats-py runs a subscription's callbacks one at a time,
+    so each request gets its own task and a slow one does not hold up the others."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stopping = asyncio.Event()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        if self.stopping.is_set():
+            work.close()
+            return
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep, or return True at once when stopping."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self, timeout: float) -> None:
+        """Let requests in progress finish (injected delays end at once, unanswered), then cancel stragglers."""
+        self.stopping.set()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    errors: int = 0  # not-ok answers other than declines, and requests dropped by `down`
+    declines: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "errors": self.errors, "declines": self.declines}
+
+
+def roll(rate: float) -> bool:
+    return rate > 0 and random.random() < rate
+
+
+class Endpoint:
+    def __init__(
+        self,
+        name: ServiceName,
+        step: Step,
+        handler: Handler,
+        faults: FaultsCache,
+        tasks: Tasks,
+        max_request_bytes: int,
+    ) -> None:
+        self.name = name
+        self.step = step
+        self.counters = Counters()
+        self._handler = handler
+        self._faults = faults
+        self._tasks = tasks
+        self._max_bytes = max_request_bytes
+
+    async def on_request(self, request: Request) -> None:
+        self._tasks.spawn(self._serve(request))
+
+    async def _serve(self, request: Request) -> None:
+        self.counters.requests += 1
+        faults = self._faults.get(self.name)
+        if faults.down:
+            self.counters.errors += 1
+            return
+        delay_ms = faults.latency_ms + (random.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0)
+        if delay_ms and await self._tasks.pause(delay_ms / 1000):
+            return
+        try:
+            answer = await self._answer(request.data, faults)
+        except Exception as error:
+            log.exception("%s: request failed", self.name.value)
+            answer = Answer(replies.transient(f"internal error: {type(error).__name__}", replies.CODE_INTERNAL))
+        reply = answer.reply
+        if replies.is_decline(reply):
+            self.counters.declines += 1
+        elif not reply.ok:
+            self.counters.errors += 1
+        headers = {REPLAY_HEADER: "true"} if answer.replayed else None
+        try:
+            await request.respond(reply.model_dump_json().encode(), headers=headers)
+        except Exception:
+            log.warning("%s: could not send the reply", self.name.value, exc_info=True)
+
+    async def _answer(self, data: bytes, faults: FaultSettings) -> Answer:
+        if roll(faults.error_rate):
+            return Answer(replies.transient())
+        parsed = self._parse(data)
+        if isinstance(parsed, str):
+            return Answer(replies.bad_request(parsed))
+        return await self._handler(parsed, faults)
+
+    def _parse(self, data: bytes) -> ServiceRequest | str:
+        """The request, or a one-line reason why it is malformed."""
+        if len(data) > self._max_bytes:
+            return f"request is larger than {self._max_bytes} bytes"
+        try:
+            raw = json.loads(data)
+        except (ValueError, RecursionError):
+            return "request is not valid JSON"
+        if not isinstance(raw, dict):
+            return "request must be a JSON object"
+        try:
+            request = ServiceRequest.model_validate(raw)
+        except ValidationError as error:
+            return first_validation_error(error)
+        if request.idempotency_key != f"{request.order_id}:{self.step.value}":
+            return f"idempotency_key must be '<order_id>:{self.step.value}' on {self.name.subject}"
+        return request

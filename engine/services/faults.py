@@ -1,0 +1,195 @@
+"""Injected faults: settings in KV, a local cache kept fresh by a KV watch, the control endpoint, a client.
+
+Control protocol on `checkout.control.faults` (request/reply, JSON):
+  {"action": "get"}
+  {"action": "set", "service": "<endpoint>", "settings": {"error_rate": 0.2, ...}}   (replaces them)
+  {"action": "clear"}
+Every answer is a ServiceReply; when ok, `data.faults` maps each endpoint to its settings.
+An invalid request is answered `{"ok": false, "code": "bad_request", "message": <one line>}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from pydantic import ValidationError
+
+from engine.errors import InvalidInput, Unreachable
+from engine.models import CODE_BAD_REQUEST, MAX_LATENCY_MS, FaultSettings, ServiceName, ServiceReply
+
+from . import replies
+from .store import get_entry
+
+FAULTS_SUBJECT = "checkout.control.faults"
+_UNREACHABLE = f"no checkout service answers on {FAULTS_SUBJECT}: is a worker running?"
+_FIELD_RULES = {
+    "error_rate": "must be between 0 and 1",
+    "decline_rate": "must be between 0 and 1",
+    "latency_ms": f"must be a whole number of milliseconds between 0 and {MAX_LATENCY_MS}",
+    "jitter_ms": f"must be a whole number of milliseconds between 0 and {MAX_LATENCY_MS}",
+    "down": "must be true or false",
+}
+
+log = logging.getLogger(__name__)
+
+
+def parse_service(name: object) -> ServiceName:
+    try:
+        return ServiceName(name)
+    except ValueError:
+        known = ", ".join(service.value for service in ServiceName)
+        raise InvalidInput(f"unknown service {str(name)[:40]!r} (known: {known})") from None
+
+
+def validate_faults(service: object, raw: object) -> tuple[ServiceName, FaultSettings]:
+    """Check one endpoint's settings; raise InvalidInput with one line naming the bad key."""
+    name = parse_service(service)
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{name.value}: settings must be a JSON object")
+    try:
+        settings = FaultSettings.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else "settings"
+        rule = _FIELD_RULES.get(key)
+        if rule is None:
+            rule = f"unknown setting (known: {', '.join(_FIELD_RULES)})"
+            key = key[:40]
+        raise InvalidInput(f"{name.value}.{key}: {rule}") from None
+    if name.is_compensation and settings.decline_rate:
+        raise InvalidInput(
+            f"{name.value}.decline_rate: a compensation never declines; use error_rate, latency_ms or down"
+        )
+    return name, settings
+
+
+async def read_faults(kv: KeyValue) -> dict[ServiceName, FaultSettings]:
+    faults = {}
+    for service in ServiceName:
+        entry = await get_entry(kv, service.value)
+        faults[service] = _decode(entry.value if entry else None)
+    return faults
+
+
+def _decode(value: bytes | None) -> FaultSettings:
+    if not value:
+        return FaultSettings()
+    try:
+        return FaultSettings.model_validate_json(value)
+    except ValidationError:
+        log.warning("ignoring invalid fault settings in KV: %r", value[:200])
+        return FaultSettings()
+
+
+class FaultsCache:
+    """This process's copy of the fault settings, updated by a KV watch as soon as anyone changes them."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+        self._settings: dict[ServiceName, FaultSettings] = {}
+        self._watcher: KeyValue.KeyWatcher | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def get(self, service: ServiceName) -> FaultSettings:
+        return self._settings.get(service) or FaultSettings()
+
+    async def start(self) -> None:
+        self._watcher = await self._kv.watchall()
+        # The watch first delivers the current value of every key, then None.
+        async for entry in self._watcher:
+            if entry is None:
+                break
+            self._apply(entry)
+        self._task = asyncio.create_task(self._follow(), name="faults-watch")
+
+    async def _follow(self) -> None:
+        assert self._watcher is not None
+        async for entry in self._watcher:
+            if entry is not None:
+                self._apply(entry)
+
+    def _apply(self, entry: KeyValue.Entry) -> None:
+        try:
+            service = ServiceName(entry.key)
+        except ValueError:
+            return
+        deleted = entry.operation in (KV_DEL, KV_PURGE)
+        self._settings[service] = _decode(None if deleted else entry.value)
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            await self._watcher.stop()
+        if self._task is not None:
+            await self._task
+
+
+class FaultsControl:
+    """The handler of `checkout.control.faults`; any process serving it can answer."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def handle(self, data: bytes) -> ServiceReply:
+        try:
+            request = json.loads(data)
+        except (ValueError, RecursionError):
+            return replies.bad_request("request is not valid JSON")
+        if not isinstance(request, dict):
+            return replies.bad_request("request must be a JSON object")
+        action = request.get("action")
+        try:
+            if action == "set":
+                service, settings = validate_faults(request.get("service"), request.get("settings"))
+                await self._kv.put(service.value, settings.model_dump_json().encode())
+            elif action == "clear":
+                for service in ServiceName:
+                    await self._kv.put(service.value, FaultSettings().model_dump_json().encode())
+            elif action != "get":
+                return replies.bad_request("action must be one of: get, set, clear")
+        except InvalidInput as error:
+            return replies.bad_request(error.message)
+        return _faults_reply(await read_faults(self._kv))
+
+
+def _faults_reply(faults: dict[ServiceName, FaultSettings]) -> ServiceReply:
+    return replies.ok(faults={service.value: settings.model_dump() for service, settings in faults.items()})
+
+
+class FaultsClient:
+    """Reads and sets fault settings through `checkout.control.faults`, from any process."""
+
+    def __init__(self, nc: Client, timeout: float = 2.0) -> None:
+        self._nc = nc
+        self._timeout = timeout
+
+    async def get(self) -> dict[ServiceName, FaultSettings]:
+        return await self._call({"action": "get"})
+
+    async def set(self, service: ServiceName | str, settings: FaultSettings) -> dict[ServiceName, FaultSettings]:
+        name, checked = validate_faults(service, settings.model_dump())
+        return await self._call({"action": "set", "service": name.value, "settings": checked.model_dump()})
+
+    async def clear(self) -> dict[ServiceName, FaultSettings]:
+        return await self._call({"action": "clear"})
+
+    async def _call(self, request: dict[str, Any]) -> dict[ServiceName, FaultSettings]:
+        try:
+            message = await self._nc.request(FAULTS_SUBJECT, json.dumps(request).encode(), timeout=self._timeout)
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.errors.ConnectionClosedError):
+            raise Unreachable(_UNREACHABLE) from None
+        try:
+            reply = ServiceReply.model_validate_json(message.data)
+            if not reply.ok:
+                if reply.code == CODE_BAD_REQUEST:
+                    raise InvalidInput(reply.message)
+                raise Unreachable(f"{FAULTS_SUBJECT}: {reply.code}: {reply.message}")
+            raw = reply.data["faults"]
+            return {ServiceName(name): FaultSettings.model_validate(value) for name, value in raw.items()}
+        except (ValidationError, KeyError, ValueError, TypeError):
+            raise Unreachable(f"{FAULTS_SUBJECT} answered with a malformed reply") from None

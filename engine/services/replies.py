@@ -1,0 +1,44 @@
+"""Reply codes the services add to those of `engine.models`, and reply builders."""
+
+from __future__ import annotations
+
+from engine.models import (
+    CODE_BAD_REQUEST,
+    CODE_IN_PROGRESS,
+    CODE_OK,
+    CODE_TRANSIENT,
+    DECLINE_CODES,
+    ServiceReply,
+)
+
+CODE_VOIDED = "voided"  # final: the order's compensation ran before this forward request
+CODE_NOTHING_TO_RESTOCK = "nothing_to_restock"  # ok: the order holds no reservation
+CODE_NOTHING_TO_REFUND = "nothing_to_refund"  # ok: the order was never charged
+CODE_INTERNAL = "internal_error"  # transient: the service failed while handling the request
+
+# Final, not-ok answers: the caller must not retry them.
+FINAL_DECLINES = frozenset({*(reason.value for reason in DECLINE_CODES.values()), CODE_VOIDED})
+
+
+def ok(message: str = "", code: str = CODE_OK, **data: object) -> ServiceReply:
+    return ServiceReply(ok=True, code=code, message=message, data=data)
+
+
+def declined(code: str, message: str) -> ServiceReply:
+    return ServiceReply(ok=False, code=code, message=message)
+
+
+def bad_request(message: str) -> ServiceReply:
+    return ServiceReply(ok=False, code=CODE_BAD_REQUEST, message=message)
+
+
+def transient(message: str = "injected transient error", code: str = CODE_TRANSIENT) -> ServiceReply:
+    return ServiceReply(ok=False, code=code, message=message)
+
+
+def in_progress(message: str) -> ServiceReply:
+    return ServiceReply(ok=False, code=CODE_IN_PROGRESS, message=message)
+
+
+def is_decline(reply: ServiceReply) -> bool:
+    return not reply.ok and reply.code in FINAL_DECLINES

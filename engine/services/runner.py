@@ -1,0 +1,124 @@
+"""Start and stop every service of this process: inventory, payment, shipping and the faults control."""
+
+from __future__ import annotations
+
+import logging
+
+from nats import micro
+from nats.aio.client import Client
+from nats.micro.request import Request
+from nats.micro.service import EndpointStats, Service, ServiceConfig
+
+from engine.config import Settings
+from engine.models import ServiceName, Step
+
+from . import replies
+from .endpoint import Endpoint, Handler, Tasks
+from .faults import FAULTS_SUBJECT, FaultsCache, FaultsControl
+from .inventory import Inventory
+from .payment import Payment
+from .shipping import Shipping
+from .store import prepare_state
+
+log = logging.getLogger(__name__)
+
+VERSION = "1.0.0"
+CONTROL_SERVICE = "control"
+
+
+class RunningServices:
+    """The micro services of this process; `stop()` once, before closing the connection."""
+
+    def __init__(self, services: list[Service], tasks: Tasks, faults: FaultsCache, endpoints: list[Endpoint]) -> None:
+        self.services = services
+        self.endpoints = endpoints
+        self._tasks = tasks
+        self._faults = faults
+        self._stopped = False
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking requests, let those in progress finish (up to `timeout`), stop the watch."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for service in self.services:
+            try:
+                await service.stop()
+            except Exception:
+                log.warning("could not stop a service cleanly", exc_info=True)
+        await self._tasks.stop(timeout)
+        await self._faults.stop()
+
+
+async def start_services(nc: Client, settings: Settings) -> RunningServices:
+    """Serve every endpoint on `nc` (queue groups: any number of processes share the load)."""
+    js = nc.jetstream()
+    buckets = await prepare_state(js, settings)
+    faults = FaultsCache(buckets.faults)
+    await faults.start()
+    tasks = Tasks()
+    inventory, payment, shipping = Inventory(buckets), Payment(buckets), Shipping(buckets)
+    layout: dict[str, list[tuple[ServiceName, Step, Handler]]] = {
+        "inventory": [
+            (ServiceName.INVENTORY, Step.RESERVE, inventory.reserve),
+            (ServiceName.RESTOCK, Step.RESTOCK, inventory.restock),
+        ],
+        "payment": [
+            (ServiceName.PAYMENT, Step.CHARGE, payment.charge),
+            (ServiceName.REFUND, Step.REFUND, payment.refund),
+        ],
+        "shipping": [(ServiceName.SHIPPING, Step.SHIP, shipping.ship)],
+    }
+    services: list[Service] = []
+    endpoints: list[Endpoint] = []
+    try:
+        for service_name, members in layout.items():
+            group = [
+                Endpoint(name, step, handler, faults, tasks, settings.nats.max_request_bytes)
+                for name, step, handler in members
+            ]
+            service = await micro.add_service(
+                nc,
+                ServiceConfig(
+                    name=service_name,
+                    version=VERSION,
+                    description=f"checkout-ops {service_name} service",
+                    stats_handler=_stats_handler(group),
+                ),
+            )
+            services.append(service)
+            for endpoint in group:
+                await service.add_endpoint(name=endpoint.name.value, subject=endpoint.name.subject, handler=endpoint.on_request)
+            endpoints.extend(group)
+        services.append(await _control_service(nc, FaultsControl(buckets.faults)))
+    except BaseException:
+        await RunningServices(services, tasks, faults, endpoints).stop()
+        raise
+    await nc.flush()
+    return RunningServices(services, tasks, faults, endpoints)
+
+
+def _stats_handler(group: list[Endpoint]):
+    by_name = {endpoint.name.value: endpoint for endpoint in group}
+
+    def handler(stats: EndpointStats) -> dict[str, int] | None:
+        endpoint = by_name.get(stats.name)
+        return endpoint.counters.as_dict() if endpoint else None
+
+    return handler
+
+
+async def _control_service(nc: Client, control: FaultsControl) -> Service:
+    async def handle(request: Request) -> None:
+        try:
+            reply = await control.handle(request.data)
+        except Exception as error:
+            log.exception("faults control failed")
+            reply = replies.transient(f"internal error: {type(error).__name__}", replies.CODE_INTERNAL)
+        await request.respond(reply.model_dump_json().encode())
+
+    service = await micro.add_service(
+        nc, ServiceConfig(name=CONTROL_SERVICE, version=VERSION, description="checkout-ops fault injection control")
+    )
+    await service.add_endpoint(name="faults", subject=FAULTS_SUBJECT, handler=handle)
+    return service
