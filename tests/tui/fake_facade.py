@@ -1,0 +1,415 @@
+"""An in-memory CheckoutFacade: sagas run as asyncio tasks with short steps, for fast TUI tests.
+
+It follows the engine's contracts closely enough for the dashboard (events per step,
+compensations in reverse, cancel during the hold, faults per endpoint), and it can
+be frozen (no tasks, fixed times) for snapshot tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from engine.config import CatalogueItem, Settings
+from engine.errors import InvalidInput, OrderNotFound, Unreachable
+from engine.models import (
+    FORWARD_STEPS,
+    ORDER_STEP,
+    CancelResult,
+    EndpointStats,
+    EventKind,
+    FaultSettings,
+    Health,
+    LedgerTotals,
+    OrderInput,
+    OrderStatus,
+    OrderSummary,
+    Reason,
+    SagaState,
+    ServiceName,
+    ServicesSnapshot,
+    Step,
+    StepEvent,
+    StepState,
+    StepStatus,
+)
+
+SERVICE_OF = {
+    Step.RESERVE: ServiceName.INVENTORY,
+    Step.CHARGE: ServiceName.PAYMENT,
+    Step.SHIP: ServiceName.SHIPPING,
+    Step.RESTOCK: ServiceName.RESTOCK,
+    Step.REFUND: ServiceName.REFUND,
+}
+DECLINE_REASON = {Step.RESERVE: Reason.OUT_OF_STOCK, Step.CHARGE: Reason.CARD_DECLINED, Step.SHIP: Reason.UNDELIVERABLE}
+COMPENSATION = {Step.RESERVE: Step.RESTOCK, Step.CHARGE: Step.REFUND}
+MICRO_OF = {
+    ServiceName.INVENTORY: "inventory",
+    ServiceName.RESTOCK: "inventory",
+    ServiceName.PAYMENT: "payment",
+    ServiceName.REFUND: "payment",
+    ServiceName.SHIPPING: "shipping",
+}
+
+
+class _Declined(Exception):
+    def __init__(self, step: Step, reason: Reason) -> None:
+        self.step = step
+        self.reason = reason
+
+
+class _Exhausted(Exception):
+    def __init__(self, step: Step) -> None:
+        self.step = step
+
+
+class FakeFacade:
+    def __init__(self, settings: Settings, *, step_seconds: float = 0.02, seed: int = 7) -> None:
+        self.settings = settings
+        self.step_seconds = step_seconds
+        self.random = random.Random(seed)
+        self.states: dict[str, SagaState] = {}
+        self.history: list[StepEvent] = []
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.cancels: dict[str, asyncio.Event] = {}
+        self._subscribers: set[asyncio.Queue[StepEvent | None]] = set()
+        self._faults = {service: FaultSettings() for service in ServiceName}
+        self.stock = {sku: item.stock for sku, item in settings.catalogue.items()}
+        self.ledger = LedgerTotals()
+        self.requests: Counter[ServiceName] = Counter()
+        self.errors: Counter[ServiceName] = Counter()
+        self.declines: Counter[ServiceName] = Counter()
+        self.health_now = Health(
+            temporal=True,
+            nats=True,
+            worker=True,
+            services={"inventory": True, "payment": True, "shipping": True},
+            web_ui_url="http://127.0.0.1:8233",
+        )
+        self.unreachable = False
+        self.calls: list[str] = []
+
+    # --- helpers for tests ---------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self.unreachable:
+            raise Unreachable("NATS and Temporal unreachable (fake)")
+
+    def break_event_streams(self) -> None:
+        """Every open events() iterator raises Unreachable, as when NATS goes away."""
+        for queue in list(self._subscribers):
+            queue.put_nowait(None)
+
+    def emit(self, event: StepEvent) -> None:
+        self.history.append(event)
+        for queue in list(self._subscribers):
+            queue.put_nowait(event)
+
+    def add_finished(self, order: OrderInput, status: OrderStatus, started: datetime, reason: Reason | None = None) -> None:
+        """A saga that already ran, with fixed times (snapshot tests)."""
+        state = SagaState(order=order, status=OrderStatus.RUNNING, started_at=started)
+        self.states[order.order_id] = state
+        moment = started
+        self._event(state, ORDER_STEP, EventKind.STARTED, 1, moment)
+        declined = {Reason.CARD_DECLINED: Step.CHARGE, Reason.OUT_OF_STOCK: Step.RESERVE}.get(reason) if reason else None
+        done: list[Step] = []
+        for step in FORWARD_STEPS:
+            if status is OrderStatus.RUNNING and step is Step.HOLD:
+                state.steps.append(StepState(name=step, status=StepStatus.RUNNING, attempts=1, started_at=moment))
+                state.current_step = step
+                state.hold_until = moment + timedelta(seconds=self.settings.saga.hold_seconds)
+                self._event(state, step.value, EventKind.STARTED, 1, moment)
+                return
+            step_state = StepState(name=step, status=StepStatus.RUNNING, attempts=1, started_at=moment)
+            state.steps.append(step_state)
+            self._event(state, step.value, EventKind.STARTED, 1, moment)
+            moment += timedelta(milliseconds=120 if step is not Step.HOLD else self.settings.saga.hold_seconds * 1000)
+            step_state.finished_at = moment
+            if step is declined:
+                step_state.status = StepStatus.FAILED
+                step_state.last_error = f"{reason.value}: declined by the service"
+                self._event(state, step.value, EventKind.FAILED, 1, moment, error=step_state.last_error)
+                break
+            step_state.status = StepStatus.SUCCEEDED
+            self._event(state, step.value, EventKind.SUCCEEDED, 1, moment)
+            done.append(step)
+        if status is OrderStatus.COMPENSATED:
+            state.status = OrderStatus.COMPENSATING
+            state.reason = reason
+            for step in reversed(done):
+                if step in COMPENSATION:
+                    comp = StepState(
+                        name=COMPENSATION[step], compensation=True, status=StepStatus.SUCCEEDED, attempts=1,
+                        started_at=moment, finished_at=moment + timedelta(milliseconds=80),
+                    )
+                    state.steps.append(comp)
+                    self._event(state, comp.name.value, EventKind.COMPENSATING, 1, moment)
+                    moment += timedelta(milliseconds=80)
+                    self._event(state, comp.name.value, EventKind.COMPENSATED, 1, moment)
+        state.status = status
+        state.finished_at = moment
+        state.current_step = None
+        kind = EventKind.SUCCEEDED if status is OrderStatus.COMPLETED else EventKind.COMPENSATED
+        self._event(state, ORDER_STEP, kind, 1, moment)
+
+    # --- the facade --------------------------------------------------------------------------
+
+    @property
+    def catalogue(self) -> dict[str, CatalogueItem]:
+        return self.settings.catalogue
+
+    async def submit(self, order: OrderInput) -> None:
+        self._check()
+        self.calls.append(f"submit {order.order_id}")
+        if order.order_id in self.states:
+            raise InvalidInput(f"order id {order.order_id} is already taken")
+        state = SagaState(order=order, started_at=datetime.now(UTC))
+        self.states[order.order_id] = state
+        self.cancels[order.order_id] = asyncio.Event()
+        self.tasks[order.order_id] = asyncio.create_task(self._run(state))
+
+    async def cancel(self, order_id: str) -> CancelResult:
+        self._check()
+        state = self._state(order_id)
+        if state.status.is_terminal:
+            return CancelResult(accepted=False, reason=f"order already {state.status.value.lower()}")
+        if state.step(Step.SHIP) is not None:
+            return CancelResult(accepted=False, reason="already shipping")
+        state.cancel_requested = True
+        self.cancels[order_id].set()
+        return CancelResult(accepted=True, reason="compensating")
+
+    async def terminate(self, order_id: str, reason: str) -> None:
+        self._check()
+        state = self._state(order_id)
+        task = self.tasks.get(order_id)
+        if task:
+            task.cancel()
+        state.status = OrderStatus.TERMINATED
+        state.finished_at = datetime.now(UTC)
+
+    async def state(self, order_id: str) -> SagaState:
+        self._check()
+        return self._state(order_id).model_copy(deep=True)
+
+    def _state(self, order_id: str) -> SagaState:
+        if order_id not in self.states:
+            raise OrderNotFound(f"no order {order_id}")
+        return self.states[order_id]
+
+    async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
+        self._check()
+        rows = [
+            OrderSummary(
+                order_id=s.order.order_id,
+                customer_id=s.order.customer_id,
+                total_cents=s.order.total_cents,
+                status=OrderStatus.RUNNING if s.status is OrderStatus.COMPENSATING else s.status,
+                reason=s.reason,
+                started_at=s.started_at,
+                closed_at=s.finished_at,
+            )
+            for s in self.states.values()
+        ]
+        rows = [r for r in rows if status is None or r.status is status]
+        rows.sort(key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return rows[:limit]
+
+    async def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
+        self._check()
+        queue: asyncio.Queue[StepEvent | None] = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            if since_hours is not None:
+                horizon = datetime.now(UTC) - timedelta(hours=since_hours)
+                for event in list(self.history):
+                    if event.time >= horizon:
+                        yield event
+            while True:
+                event = await queue.get()
+                if event is None:
+                    raise Unreachable("lost the NATS connection (fake)")
+                yield event
+        finally:
+            self._subscribers.discard(queue)
+
+    async def faults(self) -> dict[ServiceName, FaultSettings]:
+        self._check()
+        return dict(self._faults)
+
+    async def set_faults(self, service: ServiceName, settings: FaultSettings) -> None:
+        self._check()
+        self.calls.append(f"set_faults {service.value}")
+        self._faults[service] = settings
+
+    async def clear_faults(self) -> None:
+        self._check()
+        self.calls.append("clear_faults")
+        self._faults = {service: FaultSettings() for service in ServiceName}
+
+    async def services_snapshot(self) -> ServicesSnapshot:
+        self._check()
+        return ServicesSnapshot(
+            stock=dict(self.stock),
+            ledger=self.ledger.model_copy(),
+            endpoints=[
+                EndpointStats(
+                    service=MICRO_OF[s], endpoint=s.value, requests=self.requests[s], errors=self.errors[s], declines=self.declines[s]
+                )
+                for s in ServiceName
+            ],
+        )
+
+    async def health(self) -> Health:
+        if self.unreachable:
+            return Health(services={"inventory": False, "payment": False, "shipping": False})
+        return self.health_now.model_copy()
+
+    def web_ui_url(self, order_id: str | None = None) -> str | None:
+        base = "http://127.0.0.1:8233"
+        return f"{base}/namespaces/default/workflows/order-{order_id}" if order_id else base
+
+    # --- the saga ---------------------------------------------------------------------------
+
+    def _event(
+        self, state: SagaState, step: str, kind: EventKind, attempt: int, moment: datetime | None = None, error: str | None = None
+    ) -> None:
+        self.emit(
+            StepEvent(
+                order_id=state.order.order_id,
+                step=step,
+                kind=kind,
+                attempt=attempt,
+                time=moment or datetime.now(UTC),
+                error=error,
+                status=state.status,
+                reason=state.reason,
+                customer_id=state.order.customer_id,
+                total_cents=state.order.total_cents,
+            )
+        )
+
+    async def _call(self, state: SagaState, step: Step) -> None:
+        """One service call with the endpoint's faults; retries transient errors."""
+        service = SERVICE_OF[step]
+        step_state = StepState(name=step, compensation=step in (Step.REFUND, Step.RESTOCK), status=StepStatus.RUNNING)
+        step_state.started_at = datetime.now(UTC)
+        state.steps.append(step_state)
+        state.current_step = step
+        compensation = step_state.compensation
+        attempts = 10_000 if compensation else self.settings.retry.maximum_attempts
+        for attempt in range(1, attempts + 1):
+            step_state.attempts = attempt
+            self._event(state, step.value, EventKind.COMPENSATING if compensation else EventKind.STARTED, attempt)
+            faults = self._faults[service]
+            self.requests[service] += 1
+            await asyncio.sleep(self.step_seconds + faults.latency_ms / 1000)
+            if faults.down or self.random.random() < faults.error_rate:
+                self.errors[service] += 1
+                step_state.status = StepStatus.RETRYING
+                step_state.last_error = "no reply" if faults.down else "transient_error: injected"
+                self._event(state, step.value, EventKind.FAILED, attempt, error=step_state.last_error)
+                await asyncio.sleep(self.step_seconds)
+                continue
+            if not compensation and self.random.random() < faults.decline_rate:
+                self.declines[service] += 1
+                step_state.status = StepStatus.FAILED
+                step_state.finished_at = datetime.now(UTC)
+                step_state.last_error = f"{DECLINE_REASON[step].value}: injected decline"
+                self._event(state, step.value, EventKind.FAILED, attempt, error=step_state.last_error)
+                raise _Declined(step, DECLINE_REASON[step])
+            self._effect(state, step)
+            step_state.status = StepStatus.SUCCEEDED
+            step_state.finished_at = datetime.now(UTC)
+            self._event(state, step.value, EventKind.COMPENSATED if compensation else EventKind.SUCCEEDED, attempt)
+            return
+        step_state.status = StepStatus.FAILED
+        step_state.finished_at = datetime.now(UTC)
+        raise _Exhausted(step)
+
+    def _effect(self, state: SagaState, step: Step) -> None:
+        order = state.order
+        for item in order.items:
+            if step is Step.RESERVE:
+                self.stock[item.sku] = self.stock.get(item.sku, 0) - item.quantity
+            elif step is Step.RESTOCK:
+                self.stock[item.sku] = self.stock.get(item.sku, 0) + item.quantity
+        if step is Step.CHARGE:
+            self.ledger = LedgerTotals(charged_cents=self.ledger.charged_cents + order.total_cents, refunded_cents=self.ledger.refunded_cents)
+        elif step is Step.REFUND:
+            self.ledger = LedgerTotals(charged_cents=self.ledger.charged_cents, refunded_cents=self.ledger.refunded_cents + order.total_cents)
+
+    async def _hold(self, state: SagaState) -> bool:
+        """True when the hold ran out, False when a cancel arrived."""
+        hold = StepState(name=Step.HOLD, status=StepStatus.RUNNING, attempts=1, started_at=datetime.now(UTC))
+        state.steps.append(hold)
+        state.current_step = Step.HOLD
+        state.hold_until = hold.started_at + timedelta(seconds=self.settings.saga.hold_seconds)
+        self._event(state, Step.HOLD.value, EventKind.STARTED, 1)
+        try:
+            await asyncio.wait_for(self.cancels[state.order.order_id].wait(), self.settings.saga.hold_seconds)
+        except TimeoutError:
+            hold.status = StepStatus.SUCCEEDED
+            hold.finished_at = datetime.now(UTC)
+            self._event(state, Step.HOLD.value, EventKind.SUCCEEDED, 1)
+            return True
+        hold.status = StepStatus.CANCELLED
+        hold.finished_at = datetime.now(UTC)
+        self._event(state, Step.HOLD.value, EventKind.FAILED, 1, error="cancelled")
+        return False
+
+    async def _run(self, state: SagaState) -> None:
+        self._event(state, ORDER_STEP, EventKind.STARTED, 1)
+        done: list[Step] = []
+        reason: Reason | None = None
+        try:
+            await self._call(state, Step.RESERVE)
+            done.append(Step.RESERVE)
+            await self._call(state, Step.CHARGE)
+            done.append(Step.CHARGE)
+            if not await self._hold(state):
+                reason = Reason.CANCELLED
+            else:
+                await self._call(state, Step.SHIP)
+        except _Declined as declined:
+            reason = declined.reason
+        except _Exhausted:
+            reason = Reason.RETRIES_EXHAUSTED
+        if reason is None:
+            state.status = OrderStatus.COMPLETED
+            state.current_step = None
+            state.finished_at = datetime.now(UTC)
+            self._event(state, ORDER_STEP, EventKind.SUCCEEDED, 1)
+            return
+        state.status = OrderStatus.COMPENSATING
+        state.reason = reason
+        for step in reversed(done):
+            await self._call(state, COMPENSATION[step])
+        state.status = OrderStatus.COMPENSATED
+        state.current_step = None
+        state.finished_at = datetime.now(UTC)
+        self._event(state, ORDER_STEP, EventKind.COMPENSATED, 1)
+
+
+class FakeStack:
+    """Stands in for engine.stack.Stack."""
+
+    def __init__(self, settings: Settings, facade: FakeFacade | None = None, *, fail: Exception | None = None) -> None:
+        self.settings = settings
+        self.facade = facade or FakeFacade(settings)
+        self.fail = fail
+        self.started = False
+        self.stopped = False
+
+    async def start(self) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+        for task in self.facade.tasks.values():
+            task.cancel()

@@ -1,0 +1,773 @@
+"""The operator dashboard: one screen over a `Stack` (embedded servers, worker, services) or a cluster.
+
+All I/O goes through `stack.facade` (a `CheckoutFacade`) in workers that post typed
+messages. Step events are buffered and folded into the order book and onto the
+screen in one batch every `dashboard.batch_ms`, so a busy worker in the same process
+does not starve the UI; nothing polls Temporal per order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from engine.config import Settings
+from engine.errors import CheckoutError
+from engine.facade import CheckoutFacade
+from engine.models import FaultSettings, Health, OrderInput, OrderStatus, OrderSummary, SagaState, ServiceName, ServicesSnapshot, StepEvent
+from tui.commands import DashboardCommands, PaletteCommand
+from tui.config import DashboardSettings, dashboard_settings
+from tui.format import one_line
+from tui.screens.bulk_submit import BulkSubmitScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
+from tui.screens.new_order import NewOrderScreen
+from tui.state import Clock, OrderBook, SortMode, StatusFilter, utc_now
+from tui.widgets.event_log import EventLog
+from tui.widgets.faults_panel import PRESETS, FaultsPanel
+from tui.widgets.filter_bar import FilterBar
+from tui.widgets.numbers import Numbers, NumbersBar
+from tui.widgets.order_detail import OrderDetail
+from tui.widgets.orders_table import OrdersTable
+from tui.widgets.services_panel import ServicesPanel
+from tui.widgets.status_line import StatusLine
+
+WIDE = 140  # columns from which the tabs sit beside the table instead of below it
+CALL_TIMEOUT = 5.0
+TABS = ("detail", "faults", "services", "log")
+
+
+class StackLike(Protocol):
+    facade: Any
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Metrics:
+    """What the dashboard measures about itself (exposed for tests and `checkout bench`)."""
+
+    events: int = 0
+    batches: int = 0
+    largest_batch: int = 0
+    slowest_batch_ms: float = 0.0
+    lag_ms: deque[float] | None = None  # event time -> applied on screen, per batch (newest event)
+
+    def __post_init__(self) -> None:
+        self.lag_ms = deque(maxlen=1000)
+
+
+class CheckoutApp(App[int]):
+    """The dashboard. `stack` is started on mount (when `owns_stack`) and stopped on quit."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
+    TITLE = "checkout-ops"
+    COMMANDS = App.COMMANDS | {DashboardCommands}
+
+    BINDINGS = [
+        Binding("n", "new_order", "New", id="new_order", tooltip="Submit a new order (form)"),
+        Binding("b", "bulk_submit", "Bulk", id="bulk_submit", tooltip="Submit N orders at R per second"),
+        Binding("c", "cancel_order", "Cancel", id="cancel_order", tooltip="Cancel the selected order: it compensates"),
+        Binding(
+            "T",
+            "terminate_order",
+            "Terminate",
+            id="terminate_order",
+            show=False,
+            tooltip="UNSAFE: stop the selected order without compensation",
+        ),
+        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter orders by id, customer, step"),
+        Binding("t", "cycle_status_filter", "Status filter", id="status_filter", show=False, tooltip="Next status filter"),
+        Binding("s", "cycle_sort", "Sort", id="sort", show=False, tooltip="Next sort order: newest, oldest, status, total"),
+        Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False, tooltip="Clear the filters"),
+        Binding("d", "show_tab('detail')", "Detail", id="tab_detail", show=False, tooltip="Show the selected order"),
+        Binding("f", "show_tab('faults')", "Faults", id="tab_faults", tooltip="Show and edit fault injection"),
+        Binding("v", "show_tab('services')", "Services", id="tab_services", show=False, tooltip="Stock, ledger, requests"),
+        Binding("l", "show_tab('log')", "Log", id="tab_log", show=False, tooltip="The tail of step events"),
+        Binding("r", "reset_faults", "Reset faults", id="reset_faults", show=False, tooltip="Clear every fault"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="Keys and panels"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit, stopping everything the dashboard started"),
+    ]
+
+    # --- messages the dashboard's workers post ------------------------------------------------
+
+    class StackStarted(Message):
+        pass
+
+    class StackFailed(Message):
+        def __init__(self, error: CheckoutError) -> None:
+            super().__init__()
+            self.error = error
+
+    class Refreshed(Message):
+        def __init__(
+            self,
+            health: Health,
+            snapshot: ServicesSnapshot | None,
+            faults: dict[ServiceName, FaultSettings] | None,
+            problems: list[str],
+        ) -> None:
+            super().__init__()
+            self.health = health
+            self.snapshot = snapshot
+            self.faults = faults
+            self.problems = problems
+
+    class DetailLoaded(Message):
+        def __init__(self, order_id: str, saga: SagaState | None, error: str | None) -> None:
+            super().__init__()
+            self.order_id = order_id
+            self.saga = saga
+            self.error = error
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    def __init__(self, stack: StackLike, *, owns_stack: bool = True, clock: Clock = utc_now) -> None:
+        self.stack = stack
+        self.owns_stack = owns_stack
+        self.settings: Settings = getattr(stack, "settings", None) or stack.facade.settings
+        self.dashboard: DashboardSettings = dashboard_settings(self.settings.dashboard)
+        super().__init__()
+        if self.dashboard.theme:
+            self.theme = self.dashboard.theme
+        self.clock = clock
+        self.book = OrderBook(clock=clock, max_orders=self.dashboard.max_rows)
+        self.metrics = Metrics()
+        self.facade: CheckoutFacade | None = None
+        self.start_error: CheckoutError | None = None
+        self.selected_order: str | None = None
+        self.events_problem = ""
+        self.refresh_problems: list[str] = []
+        self.stopping = False
+        self._pending: list[StepEvent | OrderSummary] = []
+        self._last_event_time: datetime | None = None
+        self._select_when_shown: str | None = None
+        self._detail_loading: str | None = None
+        self._detail_again = False
+        self._refresh_worker: Worker | None = None
+        self._reconcile_worker: Worker | None = None
+        self._last_reconcile = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield NumbersBar(id="numbers")
+        with Container(id="body"):
+            with Vertical(id="orders-pane"):
+                yield FilterBar(id="filters")
+                yield OrdersTable(self.book, id="orders")
+            with TabbedContent(id="tabs", initial="detail"):
+                with TabPane("Detail", id="detail"):
+                    yield OrderDetail(id="order-detail", clock=self.clock)
+                with TabPane("Faults", id="faults"):
+                    yield FaultsPanel(id="faults-panel")
+                with TabPane("Services", id="services"):
+                    yield ServicesPanel(self.settings.catalogue, id="services-panel")
+                with TabPane("Log", id="log"):
+                    yield EventLog(id="event-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._apply_keymap()
+        self._layout_for(self.size.width)
+        self.status_line.phase = "starting servers…" if self.owns_stack else "connecting…"
+        self.query_one(OrdersTable).focus()
+        self.set_interval(self.dashboard.batch_ms / 1000, self._flush)
+        self.set_interval(self.dashboard.refresh_seconds, self._tick)
+        self._start_stack()
+
+    def on_resize(self) -> None:
+        self._layout_for(self.size.width)
+
+    def _layout_for(self, width: int) -> None:
+        self.query_one("#body").set_class(width >= WIDE, "-wide")
+
+    def _apply_keymap(self) -> None:
+        keymap = self.dashboard.keymap
+        known = {binding.id for binding in self.BINDINGS if isinstance(binding, Binding) and binding.id}
+        unknown = sorted(set(keymap) - known)
+        if unknown:
+            self.notify(f"dashboard.keymap: unknown binding ids {', '.join(unknown)}", severity="warning")
+        self.set_keymap({key: value for key, value in keymap.items() if key in known})
+
+    @work(exclusive=True, group="stack", exit_on_error=False)
+    async def _start_stack(self) -> None:
+        try:
+            if self.owns_stack:
+                await self.stack.start()
+        except CheckoutError as error:
+            self.post_message(self.StackFailed(error))
+            return
+        self.post_message(self.StackStarted())
+
+    def on_checkout_app_stack_started(self, _: StackStarted) -> None:
+        self.facade = self.stack.facade
+        self.status_line.phase = ""
+        self.query_one(ServicesPanel).catalogue = self.facade.catalogue
+        self._follow_events()
+        self._reconcile(initial=True)
+        self._refresh()
+
+    def on_checkout_app_stack_failed(self, message: StackFailed) -> None:
+        self.start_error = message.error
+        self.status_line.phase = f"{message.error.title}: {message.error.message} (q quits)"
+        self.notify(message.error.message, title=message.error.title, severity="error", timeout=30)
+
+    async def action_quit(self) -> None:
+        if self.stopping:
+            self.exit(self._exit_code())  # a second q does not wait
+            return
+        self.stopping = True
+        for group in ("events", "refresh", "reconcile", "detail", "stack"):
+            self.workers.cancel_group(self, group)
+        if self.owns_stack:
+            self.status_line.phase = "stopping…"
+            self._stop_stack()
+        else:
+            self.exit(self._exit_code())
+
+    @work(exclusive=True, group="stopping", exit_on_error=False)
+    async def _stop_stack(self) -> None:
+        try:
+            await self.stack.stop()
+        except Exception as error:  # the app is going away: say it on the way out, do not crash
+            self.log.error(f"stopping the stack: {error!r}")
+        self.exit(self._exit_code())
+
+    def _exit_code(self) -> int:
+        return self.start_error.exit_code if self.start_error else 0
+
+    @property
+    def status_line(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    # --- events: buffered by the worker, applied in batches by a timer --------------------
+
+    def _replay_hours(self) -> float | None:
+        if self._last_event_time is not None:
+            behind = (self.clock() - self._last_event_time).total_seconds()
+            return max(behind, 0.0) / 3600 + 1 / 60  # a minute of overlap: applying twice changes nothing
+        return self.dashboard.replay_hours or None
+
+    @work(exclusive=True, group="events", exit_on_error=False, name="events")
+    async def _follow_events(self) -> None:
+        assert self.facade is not None
+        backoff = 0.5
+        while True:
+            try:
+                async for event in self.facade.events(since_hours=self._replay_hours()):
+                    self._pending.append(event)
+                    if self.events_problem:
+                        self.events_problem = ""
+                        backoff = 0.5
+                problem = "event stream ended"
+            except CheckoutError as error:
+                problem = error.message
+            except Exception as error:  # the stream's library failed: reconnect, never crash
+                problem = f"event stream: {one_line(str(error)) or type(error).__name__}"
+            self.events_problem = f"{problem}; reconnecting"
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _flush(self) -> None:
+        """Apply every buffered event and summary, then redraw what changed, once."""
+        if not self._pending:
+            return
+        started = time.perf_counter()
+        batch, self._pending = self._pending, []
+        result = self.book.apply(batch)
+        self.query_one(OrdersTable).apply_batch(result)
+        events = [item for item in batch if isinstance(item, StepEvent)]
+        if events:
+            newest = max(event.time for event in events)
+            if self._last_event_time is None or newest > self._last_event_time:
+                self._last_event_time = newest
+            self.query_one(EventLog).add_events(events)
+            self.metrics.events += len(events)
+            self.metrics.lag_ms.append(max(0.0, (self.clock() - newest).total_seconds() * 1000))
+            if self.selected_order and any(event.order_id == self.selected_order for event in events):
+                self._request_detail(self.selected_order)
+        if self._select_when_shown and self.query_one(OrdersTable).select_order(self._select_when_shown):
+            self._select_when_shown = None
+        self._show_numbers()
+        self.metrics.batches += 1
+        self.metrics.largest_batch = max(self.metrics.largest_batch, len(batch))
+        self.metrics.slowest_batch_ms = max(self.metrics.slowest_batch_ms, (time.perf_counter() - started) * 1000)
+
+    def _show_numbers(self) -> None:
+        now = self.clock()
+        p50, p95 = self.book.latency()
+        self.query_one(NumbersBar).show(
+            Numbers(
+                counts=self.book.counts(),
+                throughput=self.book.throughput(now),
+                per_second=self.book.finished_per_second(now),
+                p50=p50,
+                p95=p95,
+            )
+        )
+
+    # --- once a second: ages, numbers, health, services, faults -------------------------------
+
+    def _tick(self) -> None:
+        self.query_one(OrdersTable).tick_ages()
+        self._show_numbers()
+        detail = self.query_one(OrderDetail)
+        if detail.is_live:
+            detail.redraw()
+        if self.facade is None or self.stopping:
+            return
+        if self._refresh_worker is None or self._refresh_worker.is_finished:
+            self._refresh()
+        if time.monotonic() - self._last_reconcile >= self.dashboard.reconcile_seconds:
+            if self._reconcile_worker is None or self._reconcile_worker.is_finished:
+                self._reconcile()
+
+    def _refresh(self) -> None:
+        self._refresh_worker = self._read_health()
+
+    @work(group="refresh", exit_on_error=False)
+    async def _read_health(self) -> None:
+        assert self.facade is not None
+        facade = self.facade
+        problems: list[str] = []
+
+        async def guarded(call, what: str):
+            try:
+                return await asyncio.wait_for(call(), CALL_TIMEOUT)
+            except CheckoutError as error:
+                problems.append(error.message)
+            except TimeoutError:
+                problems.append(f"{what}: no answer in {CALL_TIMEOUT:g}s")
+            return None
+
+        health, snapshot, faults = await asyncio.gather(
+            guarded(facade.health, "health"),
+            guarded(facade.services_snapshot, "services"),
+            guarded(facade.faults, "faults"),
+        )
+        self.post_message(self.Refreshed(health or Health(), snapshot, faults, problems))
+
+    def on_checkout_app_refreshed(self, message: Refreshed) -> None:
+        self.refresh_problems = message.problems
+        status = self.status_line
+        status.health = message.health
+        problems = [self.events_problem] if self.events_problem else []
+        status.problem = "; ".join(dict.fromkeys(problems + message.problems))
+        if message.faults is not None:
+            self.query_one(FaultsPanel).show(message.faults)
+        if message.snapshot is not None:
+            self.query_one(ServicesPanel).show(message.snapshot)
+
+    def _reconcile(self, *, initial: bool = False) -> None:
+        self._last_reconcile = time.monotonic()
+        self._reconcile_worker = self._list_orders(initial)
+
+    @work(group="reconcile", exit_on_error=False)
+    async def _list_orders(self, initial: bool) -> None:
+        """Orders Temporal knows: all recent ones at start, then running and terminated ones.
+
+        This catches orders that publish no events (no worker yet, terminated from outside)."""
+        assert self.facade is not None
+        limit = self.dashboard.max_rows
+        try:
+            if initial:
+                summaries = await asyncio.wait_for(self.facade.list_orders(limit=limit), CALL_TIMEOUT * 2)
+            else:
+                running, terminated = await asyncio.wait_for(
+                    asyncio.gather(
+                        self.facade.list_orders(OrderStatus.RUNNING, limit=limit),
+                        self.facade.list_orders(OrderStatus.TERMINATED, limit=50),
+                    ),
+                    CALL_TIMEOUT * 2,
+                )
+                summaries = running + terminated
+        except (CheckoutError, TimeoutError):
+            if initial:
+                self._last_reconcile = 0.0  # try the full listing again at the next tick
+            return
+        self._pending.extend(reversed(summaries))  # oldest first: table order follows start order
+
+    # --- selection and detail -----------------------------------------------------------------
+
+    @on(OrdersTable.SelectionChanged)
+    def _selection_changed(self, message: OrdersTable.SelectionChanged) -> None:
+        if message.order_id == self.selected_order:
+            return
+        self.selected_order = message.order_id
+        detail = self.query_one(OrderDetail)
+        if message.order_id is None:
+            detail.show(None)
+            return
+        web_url = self.facade.web_ui_url(message.order_id) if self.facade else None
+        detail.show(message.order_id, None, web_url=web_url)
+        self._request_detail(message.order_id)
+
+    @on(DataTable.RowSelected, "#orders")
+    def _row_selected(self) -> None:
+        self.action_show_tab("detail")
+
+    def _request_detail(self, order_id: str) -> None:
+        """Load the saga state; while a load is on its way, remember to load once more after it."""
+        if self.facade is None:
+            return
+        if self._detail_loading == order_id:
+            self._detail_again = True
+            return
+        self._detail_loading = order_id
+        self._detail_again = False
+        self._load_detail(order_id)
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def _load_detail(self, order_id: str) -> None:
+        assert self.facade is not None
+        try:
+            saga = await asyncio.wait_for(self.facade.state(order_id), CALL_TIMEOUT)
+        except CheckoutError as error:
+            self.post_message(self.DetailLoaded(order_id, None, error.message))
+        except TimeoutError:
+            self.post_message(self.DetailLoaded(order_id, None, f"no answer in {CALL_TIMEOUT:g}s (is a worker running?)"))
+        else:
+            self.post_message(self.DetailLoaded(order_id, saga, None))
+
+    def on_checkout_app_detail_loaded(self, message: DetailLoaded) -> None:
+        if self._detail_loading == message.order_id:
+            self._detail_loading = None
+        if message.order_id != self.selected_order:
+            return
+        detail = self.query_one(OrderDetail)
+        saga = message.saga or (detail.saga if detail.order_id == message.order_id else None)
+        web_url = self.facade.web_ui_url(message.order_id) if self.facade else None
+        detail.show(message.order_id, saga, error=message.error, web_url=web_url)
+        if self._detail_again:
+            self._request_detail(message.order_id)
+
+    def show_order(self, order_id: str) -> None:
+        """Select `order_id` in the table (clearing filters that hide it) and show its detail."""
+        table = self.query_one(OrdersTable)
+        if not table.shown(order_id) and order_id in self.book.orders:
+            self.query_one(FilterBar).clear()
+            table.set_filter(StatusFilter.ALL, "")
+        if not table.select_order(order_id):
+            self._select_when_shown = order_id
+        self.action_show_tab("detail")
+
+    # --- submitting ---------------------------------------------------------------------------
+
+    async def submit(self, order: OrderInput) -> None:
+        """Submit through the facade; the order shows in the table at once, before its first event."""
+        if self.facade is None:
+            raise CheckoutError("not connected yet")
+        await self.facade.submit(order)
+        self._pending.append(
+            OrderSummary(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                total_cents=order.total_cents,
+                status=OrderStatus.RUNNING,
+                started_at=self.clock(),
+            )
+        )
+
+    def _need_facade(self) -> bool:
+        if self.facade is None:
+            self.notify("Not connected yet: the servers are starting", severity="warning")
+            return False
+        return True
+
+    def action_new_order(self) -> None:
+        if not self._need_facade():
+            return
+        assert self.facade is not None
+
+        def submitted(order: OrderInput | None) -> None:
+            if order is not None:
+                self.notify(f"Order {order.order_id} submitted", title="New order")
+                self.show_order(order.order_id)
+
+        self.push_screen(NewOrderScreen(self.facade.catalogue, self.submit, customer=self.dashboard.customer), submitted)
+
+    def action_bulk_submit(self) -> None:
+        if not self._need_facade():
+            return
+        assert self.facade is not None
+
+        def closed(order_ids: list[str] | None) -> None:
+            if order_ids:
+                self.notify(f"{len(order_ids)} orders submitted", title="Bulk submit")
+
+        screen = BulkSubmitScreen(
+            self.facade.catalogue,
+            self.submit,
+            self.book.is_terminal,
+            count=self.dashboard.bulk_count,
+            rate=self.dashboard.bulk_rate,
+        )
+        self.push_screen(screen, closed)
+
+    # --- cancel and terminate -----------------------------------------------------------------
+
+    def _selected_for(self, verb: str) -> str | None:
+        if not self._need_facade():
+            return None
+        if self.selected_order is None:
+            self.notify(f"Select an order to {verb} first", severity="warning")
+            return None
+        return self.selected_order
+
+    def action_cancel_order(self) -> None:
+        order_id = self._selected_for("cancel")
+        if order_id is None:
+            return
+        row = self.book.orders.get(order_id)
+        if row is not None and row.status.is_terminal:
+            self.notify(f"Order {order_id} already finished: {row.status.value}", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel(order_id)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Cancel order {order_id}?",
+                "The order compensates: payment refunded, stock returned.\n"
+                "Accepted until the order starts shipping.",
+                confirm="Cancel order",
+                keep="Keep",
+            ),
+            answered,
+        )
+
+    @work(group="operate", exit_on_error=False)
+    async def _cancel(self, order_id: str) -> None:
+        assert self.facade is not None
+        result = await self.facade.cancel(order_id)
+        if result.accepted:
+            self.notify(f"Order {order_id}: cancel accepted ({result.reason})", title="Cancel")
+        else:
+            self.notify(f"Order {order_id}: cancel rejected: {result.reason}", title="Cancel", severity="warning")
+        if order_id == self.selected_order:
+            self._request_detail(order_id)
+
+    def action_terminate_order(self) -> None:
+        order_id = self._selected_for("terminate")
+        if order_id is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._terminate(order_id)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Terminate order {order_id}?",
+                "Terminate stops the workflow at once. A charged card is not refunded and "
+                "reserved stock is not returned. Use Cancel to undo an order safely.",
+                confirm="Terminate (unsafe)",
+                keep="Keep running",
+                unsafe=True,
+            ),
+            answered,
+        )
+
+    @work(group="operate", exit_on_error=False)
+    async def _terminate(self, order_id: str) -> None:
+        assert self.facade is not None
+        await self.facade.terminate(order_id, "terminated from the dashboard")
+        self.query_one(OrdersTable).apply_batch(self.book.mark_terminated(order_id))
+        self.notify(f"Order {order_id} terminated: no compensation ran", title="Terminate", severity="warning")
+        if order_id == self.selected_order:
+            self._request_detail(order_id)
+
+    # --- faults -------------------------------------------------------------------------------
+
+    @on(FaultsPanel.Changed)
+    def _fault_changed(self, message: FaultsPanel.Changed) -> None:
+        self._set_faults({message.service: message.settings}, f"{message.service.value}: {describe(message.settings)}")
+
+    @on(FaultsPanel.PresetChosen)
+    def _preset(self, message: FaultsPanel.PresetChosen) -> None:
+        self.apply_preset(message.name)
+
+    def apply_preset(self, name: str) -> None:
+        if self._need_facade():
+            self._set_faults(PRESETS[name], f"preset {name!r} applied")
+
+    @on(FaultsPanel.ResetRequested)
+    def action_reset_faults(self) -> None:
+        if self._need_facade():
+            self._clear_faults()
+
+    @work(group="faults", exit_on_error=False)
+    async def _set_faults(self, faults: dict[ServiceName, FaultSettings], what: str) -> None:
+        assert self.facade is not None
+        for service, settings in faults.items():
+            await self.facade.set_faults(service, settings)
+        self.notify(what, title="Faults")
+        self._refresh()
+
+    @work(group="faults", exit_on_error=False)
+    async def _clear_faults(self) -> None:
+        assert self.facade is not None
+        await self.facade.clear_faults()
+        self.notify("every fault cleared", title="Faults")
+        self._refresh()
+
+    # --- filters, sort, tabs, help -----------------------------------------------------------
+
+    @on(FilterBar.Changed)
+    def _filter_changed(self, message: FilterBar.Changed) -> None:
+        self.query_one(OrdersTable).set_filter(message.status, message.text)
+
+    @on(Input.Submitted, "#filter-text")
+    def _filter_done(self) -> None:
+        self.query_one(OrdersTable).focus()
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).focus_text()
+
+    def action_clear_filter(self) -> None:
+        self.query_one(FilterBar).clear()
+        self.query_one(OrdersTable).focus()
+
+    def action_cycle_status_filter(self) -> None:
+        self.query_one(FilterBar).cycle_status()
+
+    def action_cycle_sort(self) -> None:
+        table = self.query_one(OrdersTable)
+        table.set_sort(table.sort_mode.next())
+        self.query_one(FilterBar).show_sort(table.sort_mode)
+
+    def set_status_filter(self, status: StatusFilter) -> None:
+        self.query_one("#filter-status").value = status
+
+    def set_sort(self, mode: SortMode) -> None:
+        self.query_one(OrdersTable).set_sort(mode)
+        self.query_one(FilterBar).show_sort(mode)
+
+    def action_show_tab(self, tab: str) -> None:
+        if tab in TABS:
+            self.query_one(TabbedContent).active = tab
+
+    def key_help(self) -> list[tuple[str, str, str]]:
+        """(keys, description, tooltip) of every binding, with the config's keymap applied."""
+        rows = []
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding):
+                continue
+            keys = self.dashboard.keymap.get(binding.id or "", binding.key)
+            shown = ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
+            rows.append((shown, binding.description, f"{binding.tooltip}  [id {binding.id}]"))
+        return rows
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_help()))
+
+    def palette_commands(self) -> Iterable[PaletteCommand]:
+        yield PaletteCommand("New order", "Open the new order form", self.action_new_order)
+        yield PaletteCommand("Bulk submit", "Submit N orders at R per second", self.action_bulk_submit)
+        if self.selected_order:
+            order = self.selected_order
+            yield PaletteCommand(f"Cancel order {order}", "Compensates: refund and restock", self.action_cancel_order)
+            yield PaletteCommand(
+                f"Terminate order {order} (unsafe)", "No compensation runs", self.action_terminate_order
+            )
+        for name in PRESETS:
+            yield PaletteCommand(f"Fault preset: {name}", describe_preset(name), lambda name=name: self.apply_preset(name))
+        yield PaletteCommand("Reset all faults", "Every endpoint back to no faults", self.action_reset_faults)
+        for label, status in (
+            ("all orders", StatusFilter.ALL),
+            ("in flight", StatusFilter.IN_FLIGHT),
+            ("compensating", StatusFilter.COMPENSATING),
+            ("completed", StatusFilter.COMPLETED),
+            ("compensated", StatusFilter.COMPENSATED),
+            ("failed or terminated", StatusFilter.FAILED),
+        ):
+            yield PaletteCommand(f"Show {label}", "Status filter of the orders table", lambda s=status: self.set_status_filter(s))
+        for mode in SortMode:
+            yield PaletteCommand(f"Sort by {mode.value}", "Order of the orders table", lambda m=mode: self.set_sort(m))
+        for tab in TABS:
+            yield PaletteCommand(f"Show {tab}", f"The {tab} tab", lambda t=tab: self.action_show_tab(t))
+        yield PaletteCommand("Help", "Keys and panels", self.action_help)
+        yield PaletteCommand("Quit", "Stop everything the dashboard started", self.action_quit)
+
+    # --- one place where failures become notifications ----------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR or self.stopping:
+            return
+        error = event.worker.error
+        if isinstance(error, CheckoutError):
+            self.notify(error.message, title=error.title, severity="error")
+        else:
+            self.notify(one_line(f"{type(error).__name__}: {error}"), title="Unexpected error", severity="error")
+        self.log.error(f"worker {event.worker.name} failed: {error!r}")
+
+
+def describe(settings: FaultSettings) -> str:
+    if settings.is_clear:
+        return "no faults"
+    parts = []
+    if settings.down:
+        parts.append("down")
+    if settings.error_rate:
+        parts.append(f"errors {settings.error_rate:g}")
+    if settings.decline_rate:
+        parts.append(f"declines {settings.decline_rate:g}")
+    if settings.latency_ms or settings.jitter_ms:
+        parts.append(f"latency {settings.latency_ms}±{settings.jitter_ms} ms")
+    return ", ".join(parts)
+
+
+def describe_preset(name: str) -> str:
+    return "; ".join(f"{service.value}: {describe(settings)}" for service, settings in PRESETS[name].items())
+
+
+def run_dashboard(settings: Settings, attach: bool = False) -> int:
+    """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
+    from engine.stack import Stack
+
+    try:
+        dashboard_settings(settings.dashboard)
+    except CheckoutError as error:
+        print(error.message, file=sys.stderr)
+        return error.exit_code
+    stack = Stack(settings, worker=not attach, services=not attach)
+    app = CheckoutApp(stack, owns_stack=True)
+
+    async def main() -> int | None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(signum, lambda: app.call_later(app.action_quit))
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            return await app.run_async()
+        finally:
+            await stack.stop()  # idempotent: also covers a crash or an exit before the quit action
+
+    try:
+        code = asyncio.run(main())
+    except KeyboardInterrupt:
+        code = 130
+    if app.start_error is not None:
+        print(f"{app.start_error.title}: {app.start_error.message}", file=sys.stderr)
+    return code if isinstance(code, int) else 0

@@ -1,0 +1,44 @@
+"""The `dashboard` section of the config (`Settings.dashboard` is a free dict the engine does not read)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.errors import ConfigError
+
+
+class DashboardSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keymap: dict[str, str] = Field(default_factory=dict)
+    """Binding id -> keys, e.g. {new_order: "n,ctrl+n"}; ids are listed on the help screen (`?`)."""
+    replay_hours: float = Field(1.0, ge=0, le=24 * 7)
+    """How much step-event history to replay when the dashboard starts (0: none)."""
+    max_rows: int = Field(1000, ge=10, le=100_000)
+    """Orders kept in the table; the oldest finished ones go first."""
+    batch_ms: int = Field(100, ge=10, le=1000)
+    """Step events are buffered and applied to the screen in one batch this often."""
+    refresh_seconds: float = Field(1.0, ge=0.2, le=60)
+    """How often health, services and faults are read."""
+    reconcile_seconds: float = Field(10.0, ge=1, le=3600)
+    """How often running and terminated orders are listed from Temporal (catches orders without events)."""
+    bulk_count: int = Field(20, ge=1, le=10_000)
+    """Bulk submit: default number of orders."""
+    bulk_rate: float = Field(5.0, gt=0, le=500)
+    """Bulk submit: default orders per second."""
+    customer: str = "cust-1"
+    """Default customer id in the new order form."""
+    theme: str | None = None
+    """A Textual theme name, e.g. textual-dark, nord, gruvbox."""
+
+
+def dashboard_settings(raw: dict[str, Any] | None) -> DashboardSettings:
+    """Parse `Settings.dashboard`; raises ConfigError naming the bad key."""
+    try:
+        return DashboardSettings.model_validate(raw or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"config key dashboard.{key}: {first['msg']}") from None

@@ -1,0 +1,84 @@
+"""How the dashboard shows money, durations, statuses and step events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+
+from engine.models import EventKind, OrderStatus, StepEvent, StepStatus
+
+STATUS_LOOK: dict[OrderStatus, tuple[str, str]] = {
+    OrderStatus.RUNNING: ("●", "yellow"),
+    OrderStatus.COMPENSATING: ("↺", "magenta"),
+    OrderStatus.COMPLETED: ("✔", "green"),
+    OrderStatus.COMPENSATED: ("↩", "cyan"),
+    OrderStatus.FAILED: ("✘", "red"),
+    OrderStatus.TERMINATED: ("■", "bold red"),
+}
+
+STEP_LOOK: dict[StepStatus, tuple[str, str]] = {
+    StepStatus.PENDING: ("·", "dim"),
+    StepStatus.RUNNING: ("●", "yellow"),
+    StepStatus.RETRYING: ("↻", "bold magenta"),
+    StepStatus.SUCCEEDED: ("✔", "green"),
+    StepStatus.FAILED: ("✘", "red"),
+    StepStatus.CANCELLED: ("⊘", "cyan"),
+    StepStatus.SKIPPED: ("-", "dim"),
+}
+
+KIND_STYLE: dict[EventKind, str] = {
+    EventKind.STARTED: "yellow",
+    EventKind.SUCCEEDED: "green",
+    EventKind.FAILED: "red",
+    EventKind.COMPENSATING: "magenta",
+    EventKind.COMPENSATED: "cyan",
+}
+
+
+def money(cents: int | None) -> str:
+    if cents is None:
+        return "—"
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{sign}${whole:,}.{part:02d}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        minutes, rest = divmod(int(seconds), 60)
+        return f"{minutes}m{rest:02d}s"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m"
+
+
+def status_text(status: OrderStatus) -> Text:
+    symbol, style = STATUS_LOOK.get(status, ("?", ""))
+    return Text(f"{symbol} {status.value}", style=style)
+
+
+def step_status_text(status: StepStatus) -> Text:
+    symbol, style = STEP_LOOK.get(status, ("?", ""))
+    return Text(f"{symbol} {status.value}", style=style)
+
+
+def clock_time(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%H:%M:%S") if moment else "--:--:--"
+
+
+def event_line(event: StepEvent) -> str:
+    """One line of the event log, plain text."""
+    attempt = f" #{event.attempt}" if event.attempt > 1 else ""
+    error = f"  {event.error}" if event.error else ""
+    return f"{clock_time(event.time)} {event.order_id:<12} {event.step:<8} {event.kind.value}{attempt}{error}"
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,0 +1,243 @@
+"""Bulk submit: N orders at R per second, with progress bars; can be stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, ProgressBar, Select
+
+from engine.config import CatalogueItem
+from engine.errors import CheckoutError
+from engine.models import OrderInput
+from tui.format import one_line
+
+Submit = Callable[[OrderInput], Awaitable[None]]
+IsTerminal = Callable[[str], bool]
+
+ANY_SKU = "*"
+MAX_COUNT = 10_000
+MAX_RATE = 500.0
+MAX_CONCURRENT = 64
+
+
+def parse_plan(count: str, rate: str) -> tuple[int, float]:
+    """Raises ValueError with a one-line message."""
+    try:
+        number = int(count.strip())
+    except ValueError:
+        raise ValueError("count: a whole number") from None
+    if not 1 <= number <= MAX_COUNT:
+        raise ValueError(f"count: between 1 and {MAX_COUNT}")
+    try:
+        per_second = float(rate.strip())
+    except ValueError:
+        raise ValueError("rate: a number of orders per second") from None
+    if not 0 < per_second <= MAX_RATE:
+        raise ValueError(f"rate: more than 0 and at most {MAX_RATE:g}")
+    return number, per_second
+
+
+class BulkSubmitScreen(ModalScreen[list[str]]):
+    """Dismisses with the ids of the orders it submitted."""
+
+    DEFAULT_CSS = """
+    BulkSubmitScreen { align: center middle; }
+    BulkSubmitScreen > #dialog {
+        width: 64; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    BulkSubmitScreen .field { height: 1; margin-top: 1; }
+    BulkSubmitScreen .field > Label { width: 10; }
+    BulkSubmitScreen .field > Input, BulkSubmitScreen .field > Select { width: 1fr; }
+    BulkSubmitScreen #problem { color: $error; height: auto; }
+    BulkSubmitScreen .bar { height: 1; margin-top: 1; }
+    BulkSubmitScreen .bar > Label { width: 10; }
+    BulkSubmitScreen #progress-text { margin-top: 1; height: auto; }
+    BulkSubmitScreen #buttons { height: 1; margin-top: 1; align-horizontal: right; }
+    BulkSubmitScreen #buttons > Button { margin-left: 2; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="dialog.close", tooltip="Stop submitting and close"),
+    ]
+
+    def __init__(
+        self,
+        catalogue: dict[str, CatalogueItem],
+        submit: Submit,
+        is_terminal: IsTerminal,
+        *,
+        count: int = 20,
+        rate: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.catalogue = catalogue
+        self.submit = submit
+        self.is_terminal = is_terminal
+        self.default_count = count
+        self.default_rate = rate
+        self.planned = 0
+        self.submitted: list[str] = []
+        self.failed = 0
+        self.last_error = ""
+        self.running = False
+        self.stopped = False
+        self._stop = asyncio.Event()
+
+    def compose(self) -> ComposeResult:
+        options = [("any (round robin)", ANY_SKU)] + [(item.name, sku) for sku, item in self.catalogue.items()]
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = "Bulk submit"
+            with Horizontal(classes="field"):
+                yield Label("orders")
+                yield Input(str(self.default_count), id="count", compact=True)
+            with Horizontal(classes="field"):
+                yield Label("per sec")
+                yield Input(f"{self.default_rate:g}", id="rate", compact=True)
+            with Horizontal(classes="field"):
+                yield Label("SKU")
+                yield Select(options, value=ANY_SKU, allow_blank=False, id="sku", compact=True)
+            yield Label("", id="problem")
+            with Horizontal(classes="bar"):
+                yield Label("submitted")
+                yield ProgressBar(total=None, show_eta=False, id="submitted-bar")
+            with Horizontal(classes="bar"):
+                yield Label("finished")
+                yield ProgressBar(total=None, show_eta=False, id="finished-bar")
+            yield Label("", id="progress-text")
+            with Horizontal(id="buttons"):
+                yield Button("Close", id="close", compact=True)
+                yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
+                yield Button("Start", id="start", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#problem", Label).display = False
+        self.query_one("#start", Button).focus()
+        self.set_interval(0.25, self._show_progress)
+
+    # --- progress -------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> int:
+        return sum(1 for order_id in self.submitted if self.is_terminal(order_id))
+
+    @property
+    def done(self) -> bool:
+        """Submitting is over and every submitted order is terminal."""
+        return not self.running and bool(self.submitted) and self.finished == len(self.submitted)
+
+    def _show_progress(self) -> None:
+        if not self.planned:
+            return
+        finished = self.finished
+        self.query_one("#submitted-bar", ProgressBar).update(total=self.planned, progress=len(self.submitted) + self.failed)
+        self.query_one("#finished-bar", ProgressBar).update(total=max(1, len(self.submitted)), progress=finished)
+        state = "running" if self.running else ("stopped" if self.stopped else "submitted")
+        text = f"{state}: {len(self.submitted)}/{self.planned} submitted, {finished} finished"
+        if self.failed:
+            text += f", {self.failed} refused ({self.last_error})"
+        if self.done:
+            text += " — all finished"
+        self.query_one("#progress-text", Label).update(text)
+
+    # --- actions --------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#start")
+    @on(Input.Submitted)
+    def action_start(self) -> None:
+        if self.running:
+            return
+        problem = self.query_one("#problem", Label)
+        try:
+            count, rate = parse_plan(self.query_one("#count", Input).value, self.query_one("#rate", Input).value)
+        except ValueError as error:
+            problem.update(str(error))
+            problem.display = True
+            return
+        problem.display = False
+        sku = self.query_one("#sku", Select).value
+        self.planned += count
+        self.stopped = False
+        self._stop = asyncio.Event()
+        self._set_running(True)
+        self._run(count, rate, sku if isinstance(sku, str) else ANY_SKU)
+
+    @on(Button.Pressed, "#stop")
+    def action_stop(self) -> None:
+        if self.running and not self.stopped:
+            self.stopped = True
+            self._stop.set()  # orders already on their way finish; no new ones start
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.action_stop()
+        self.dismiss(list(self.submitted))
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        self.query_one("#start", Button).disabled = running
+        self.query_one("#stop", Button).disabled = not running
+        self._show_progress()
+
+    def _order(self, batch: str, index: int, sku: str) -> OrderInput:
+        skus = list(self.catalogue)
+        chosen = skus[index % len(skus)] if sku == ANY_SKU else sku
+        item = self.catalogue[chosen]
+        return OrderInput.model_validate(
+            {
+                "order_id": f"{batch}-{index:04d}",
+                "customer_id": f"bulk-{index % 10}",
+                "items": [{"sku": chosen, "quantity": 1, "unit_price_cents": item.price_cents}],
+            }
+        )
+
+    @work(exclusive=True, group="bulk", exit_on_error=False)
+    async def _run(self, count: int, rate: float, sku: str) -> None:
+        batch = secrets.token_hex(3)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        slots = asyncio.Semaphore(MAX_CONCURRENT)
+        pending: set[asyncio.Task[None]] = set()
+
+        async def one(order: OrderInput) -> None:
+            try:
+                await self.submit(order)
+            except CheckoutError as error:
+                self.failed += 1
+                self.last_error = one_line(error.message, 60)
+            else:
+                self.submitted.append(order.order_id)
+            finally:
+                slots.release()
+
+        stop = self._stop
+        try:
+            for index in range(count):
+                delay = start + index / rate - loop.time()
+                if delay > 0:
+                    try:
+                        await asyncio.wait_for(stop.wait(), delay)
+                    except TimeoutError:
+                        pass
+                if stop.is_set():
+                    self.planned -= count - index
+                    break
+                await slots.acquire()
+                task = asyncio.create_task(one(self._order(batch, index, sku)))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            if pending:
+                await asyncio.gather(*pending)
+        finally:
+            for task in pending:
+                task.cancel()
+            self.running = False
+            if self.is_mounted:
+                self._set_running(False)

@@ -1,0 +1,67 @@
+"""Yes/no confirmation; the unsafe variant (terminate) is red, defaults to "keep" and has no shortcut."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > #dialog {
+        width: 60; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    ConfirmScreen.-unsafe > #dialog { border: thick $error; }
+    ConfirmScreen #body { margin: 1 0; height: auto; }
+    ConfirmScreen.-unsafe #warning { color: $error; text-style: bold; height: auto; }
+    ConfirmScreen #buttons { height: 1; align-horizontal: right; }
+    ConfirmScreen #buttons > Button { margin-left: 2; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "answer(False)", "Keep", id="dialog.close", tooltip="Close without doing anything"),
+        Binding("y", "answer_yes", "Yes", id="dialog.yes", tooltip="Confirm (not for unsafe actions)"),
+        Binding("n", "answer(False)", "No", id="dialog.no", show=False),
+    ]
+
+    def __init__(self, title: str, body: str, *, confirm: str = "Yes", keep: str = "No", unsafe: bool = False) -> None:
+        super().__init__(classes="-unsafe" if unsafe else "")
+        self.title_text = title
+        self.body = body
+        self.confirm_label = confirm
+        self.keep_label = keep
+        self.unsafe = unsafe
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = self.title_text
+            if self.unsafe:
+                yield Static("⚠ UNSAFE: no compensation runs. Money and stock may be lost.", id="warning")
+            yield Static(self.body, id="body")
+            with Horizontal(id="buttons"):
+                yield Button(self.keep_label, id="keep", compact=True)
+                yield Button(self.confirm_label, id="confirm", variant="error" if self.unsafe else "warning", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#keep" if self.unsafe else "#confirm", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def _confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#keep")
+    def _keep(self) -> None:
+        self.dismiss(False)
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    def action_answer_yes(self) -> None:
+        if not self.unsafe:
+            self.dismiss(True)

@@ -1,0 +1,70 @@
+"""The help screen (`?`): every key with what it does, and what each panel shows."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+PANELS = (
+    ("status line", "Temporal, NATS, worker and each service: ● up, ○ down; the Temporal Web UI address."),
+    ("numbers", "in flight, completed, compensated, compensating (retrying); finished orders per second "
+     "with the last minute as a sparkline; saga latency p50/p95 (started → finished)."),
+    ("orders", "one row per order, updated in place; filter by text and status, sort with the sort key."),
+    ("detail", "the selected order's saga: each step and compensation with status, attempts, time taken "
+     "and last error; the order's Temporal Web UI link."),
+    ("faults", "per endpoint: error rate and decline rate (0..1), latency and jitter (ms), down. "
+     "Enter applies a value; presets and reset below."),
+    ("services", "stock per SKU, ledger charged/refunded/net, requests/errors/declines per endpoint."),
+    ("log", "the tail of step events."),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape,question_mark,q", "dismiss", "Close", id="help.close", tooltip="Close the help"),
+    ]
+
+    def __init__(self, keys: list[tuple[str, str, str]]) -> None:
+        """`keys`: (key as shown, description, longer help) for every binding of the app."""
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        keys = Table(box=None, padding=(0, 1), show_header=False, expand=True)
+        keys.add_column(style="bold cyan", no_wrap=True)
+        keys.add_column(style="bold", no_wrap=True)
+        keys.add_column(style="dim", ratio=1)
+        for key, description, tooltip in self.keys:
+            keys.add_row(key, description, tooltip)
+        keys.add_row("ctrl+p", "Commands", "every action, searchable")
+        panels = Table(box=None, padding=(0, 1), show_header=False, expand=True)
+        panels.add_column(style="bold", no_wrap=True)
+        panels.add_column(ratio=1)
+        for name, text in PANELS:
+            panels.add_row(name, text)
+        with VerticalScroll() as scroll:
+            scroll.border_title = "Help: esc closes"
+            yield Static(Text("Keys", style="bold underline"))
+            yield Static(keys)
+            yield Static(Text("\nPanels", style="bold underline"))
+            yield Static(panels)
+            yield Static(
+                Text(
+                    "\nKeys can be remapped in the config: dashboard.keymap maps a binding id "
+                    "(e.g. new_order) to keys (e.g. \"n,ctrl+n\").",
+                    style="dim",
+                )
+            )

@@ -1,0 +1,79 @@
+"""The line above the orders table: text filter, status filter and the current sort order."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Input, Label, Select
+
+from tui.state import SortMode, StatusFilter
+
+STATUS_CHOICES = (
+    ("all", StatusFilter.ALL),
+    ("in flight", StatusFilter.IN_FLIGHT),
+    ("compensating", StatusFilter.COMPENSATING),
+    ("completed", StatusFilter.COMPLETED),
+    ("compensated", StatusFilter.COMPENSATED),
+    ("failed/terminated", StatusFilter.FAILED),
+)
+
+
+class FilterBar(Horizontal):
+    DEFAULT_CSS = """
+    FilterBar {
+        height: 1;
+        width: 1fr;
+    }
+    FilterBar > Input { width: 1fr; min-width: 12; }
+    FilterBar > Select { width: 24; }
+    FilterBar > Label { width: auto; padding: 0 1; color: $text-muted; }
+    """
+
+    class Changed(Message):
+        def __init__(self, status: StatusFilter, text: str) -> None:
+            super().__init__()
+            self.status = status
+            self.text = text
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: id, customer, step…", id="filter-text", compact=True)
+        yield Select(STATUS_CHOICES, value=StatusFilter.ALL, allow_blank=False, id="filter-status", compact=True)
+        yield Label("sort: newest", id="sort-label")
+
+    @property
+    def status(self) -> StatusFilter:
+        value = self.query_one("#filter-status", Select).value
+        return value if isinstance(value, StatusFilter) else StatusFilter.ALL
+
+    @property
+    def text(self) -> str:
+        return self.query_one("#filter-text", Input).value
+
+    def focus_text(self) -> None:
+        self.query_one("#filter-text", Input).focus()
+
+    def cycle_status(self) -> StatusFilter:
+        choices = [value for _, value in STATUS_CHOICES]
+        following = choices[(choices.index(self.status) + 1) % len(choices)]
+        self.query_one("#filter-status", Select).value = following
+        return following
+
+    def clear(self) -> None:
+        self.query_one("#filter-text", Input).value = ""
+        self.query_one("#filter-status", Select).value = StatusFilter.ALL
+
+    def show_sort(self, mode: SortMode) -> None:
+        self.query_one("#sort-label", Label).update(f"sort: {mode.value}")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self.status, event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Changed(self.status, event.value))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self.status, self.text))

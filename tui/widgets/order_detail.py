@@ -1,0 +1,144 @@
+"""The selected order as a saga timeline: each forward step and each compensation."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from engine.models import FORWARD_STEPS, OrderStatus, SagaState, StepState, StepStatus
+from tui.format import duration, money, one_line, status_text, step_status_text
+from tui.state import utc_now
+
+
+def _took(step: StepState, now: datetime) -> str:
+    if step.started_at is None:
+        return ""
+    end = step.finished_at or now
+    return duration(max(0.0, (end - step.started_at).total_seconds()))
+
+
+def timeline(saga: SagaState) -> list[StepState]:
+    """Forward steps in saga order (pending ones included), then compensations as they ran."""
+    forward = [saga.step(name) or StepState(name=name) for name in FORWARD_STEPS]
+    forward = [s if not s.compensation else StepState(name=s.name) for s in forward]
+    compensations = [s for s in saga.steps if s.compensation]
+    return forward + compensations
+
+
+def render_saga(saga: SagaState, now: datetime, web_url: str | None) -> Group:
+    order = saga.order
+    items = ", ".join(f"{item.quantity}× {item.sku}" for item in order.items)
+    head = Text.assemble(
+        ("order ", "dim"),
+        (order.order_id, "bold"),
+        ("  customer ", "dim"),
+        order.customer_id,
+        ("  total ", "dim"),
+        (money(order.total_cents), "bold"),
+    )
+    status = Text.assemble(status_text(saga.status))
+    if saga.reason:
+        status.append(f"  {saga.reason.value}", style="bold")
+    if saga.current_step and not saga.status.is_terminal:
+        status.append("  at ", style="dim").append(saga.current_step.value)
+    if saga.hold_until and saga.status is OrderStatus.RUNNING and saga.hold_until > now:
+        left = (saga.hold_until - now).total_seconds()
+        status.append(f"  cancellable for {duration(left)}", style="bold yellow")
+    if saga.cancel_requested and not saga.status.is_terminal:
+        status.append("  cancel requested", style="magenta")
+    if saga.started_at:
+        end = saga.finished_at if saga.status.is_terminal and saga.finished_at else now
+        status.append("  took " if saga.status.is_terminal else "  age ", style="dim")
+        status.append(duration((end - saga.started_at).total_seconds()))
+
+    table = Table(box=None, padding=(0, 1), expand=True, show_edge=False, header_style="bold dim")
+    table.add_column("step", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("att", justify="right", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("last error", ratio=1, overflow="fold")
+    for step in timeline(saga):
+        name = Text(("↩ " if step.compensation else "  ") + step.name.value)
+        if step.compensation:
+            name.stylize("cyan")
+        table.add_row(
+            name,
+            step_status_text(step.status),
+            str(step.attempts) if step.attempts else "",
+            _took(step, now),
+            Text(one_line(step.last_error), style="red") if step.last_error else "",
+        )
+    parts: list = [head, Text(items, style="dim"), status, table]
+    if web_url:
+        parts.append(Text.assemble(("Temporal UI ", "dim"), (web_url, "underline")))
+    return Group(*parts)
+
+
+class OrderDetail(VerticalScroll):
+    """Shows one order's SagaState; the app loads it from `facade.state()` and pushes it here."""
+
+    DEFAULT_CSS = """
+    OrderDetail { height: 1fr; padding: 0 1; }
+    OrderDetail > Static { width: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None, clock=utc_now) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.order_id: str | None = None
+        self.saga: SagaState | None = None
+        self.error: str | None = None
+        self.web_url: str | None = None
+        self._shown: Text | Group = Text("")
+
+    def compose(self):
+        yield Static(Text("No order selected: pick one in the table, or press n for a new order.", style="dim"))
+
+    def show(
+        self, order_id: str | None, saga: SagaState | None = None, *, error: str | None = None, web_url: str | None = None
+    ) -> None:
+        if order_id != self.order_id:
+            self.scroll_home(animate=False)
+        self.order_id, self.saga, self.error, self.web_url = order_id, saga, error, web_url
+        self.redraw()
+
+    def redraw(self) -> None:
+        if self.order_id is None:
+            shown: Text | Group = Text("No order selected.", style="dim")
+        elif self.saga is None:
+            message = self.error or "loading…"
+            style = "red" if self.error else "dim"
+            shown = Text.assemble(("order ", "dim"), (self.order_id, "bold"), "\n", (message, style))
+        else:
+            shown = render_saga(self.saga, self.clock(), self.web_url)
+            if self.error:
+                shown.renderables.append(Text(f"not refreshed: {self.error}", style="red"))
+        self._shown = shown
+        self.query_one(Static).update(shown)
+
+    @property
+    def is_live(self) -> bool:
+        return self.saga is not None and not self.saga.status.is_terminal
+
+    def step_status(self, name: str, compensation: bool | None = None) -> StepStatus | None:
+        """For tests and the palette: the status of one step in the shown saga."""
+        if self.saga is None:
+            return None
+        for step in self.saga.steps:
+            if step.name.value == name and (compensation is None or step.compensation == compensation):
+                return step.status
+        return None
+
+    @property
+    def plain(self) -> str:
+        """The shown text without styles (tests and the palette use it)."""
+        console = Console(width=max(40, self.size.width or 80), file=io.StringIO(), color_system=None)
+        with console.capture() as capture:
+            console.print(self._shown)
+        return capture.get()
