@@ -43,11 +43,10 @@ from engine.models import (
     order_id_from,
     workflow_id_for,
 )
-from engine.services import FaultsClient, services_snapshot
+from engine.services import FaultsClient, ping_services, services_snapshot
 from engine.workflows import WORKFLOW_TYPE
 
 RPC_TIMEOUT = timedelta(seconds=5)
-SERVICE_NAMES = ("inventory", "payment", "shipping")
 
 
 class Operations:
@@ -244,15 +243,10 @@ class Operations:
         return len(response.pollers) > 0
 
     async def _services_up(self) -> dict[str, bool]:
-        async def ping(name: str) -> bool:
-            try:
-                await self._nc.request(f"$SRV.PING.{name}", b"", timeout=1)
-                return True
-            except Exception:
-                return False
-
-        results = await asyncio.gather(*(ping(name) for name in SERVICE_NAMES))
-        return dict(zip(SERVICE_NAMES, results, strict=True))
+        try:
+            return await ping_services(self._nc)
+        except Exception:  # NATS down: nothing answers
+            return {}
 
 
 def _state_from_failure(failure: WorkflowFailureError) -> SagaState | None:

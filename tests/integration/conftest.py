@@ -37,9 +37,16 @@ def pid_alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
+@pytest.fixture(scope="module")
+def hold_seconds() -> float:
+    """Modules that need time to act during the hold (e.g. through a subprocess) override this."""
+    return 1.5
+
+
 @pytest_asyncio.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    running = Stack(stack_settings(tmp_path_factory.mktemp("stack")))
+async def stack(tmp_path_factory: pytest.TempPathFactory, hold_seconds: float) -> AsyncIterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("stack")
+    running = Stack(stack_settings(data_dir, saga={"hold_seconds": hold_seconds, "step_timeout_seconds": 2}))
     await running.start()
     pids = list(running.servers.pids.values())
     assert len(pids) == 2

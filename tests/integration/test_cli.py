@@ -18,6 +18,11 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def hold_seconds() -> float:
+    return 6.0  # room for a `checkout cancel` subprocess to start within the hold
+
+
 def checkout(stack: Stack | None, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CHECKOUT_")}
     if stack is not None:

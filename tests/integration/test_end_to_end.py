@@ -177,5 +177,5 @@ async def test_bad_requests_change_nothing(stack: Stack) -> None:
 async def test_health_reports_everything_up(stack: Stack) -> None:
     health = await stack.facade.health()
     assert health.temporal and health.nats and health.worker
-    assert health.services == {"inventory": True, "payment": True, "shipping": True}
+    assert health.services == {"inventory": True, "payment": True, "shipping": True, "control": True}
     assert health.web_ui_url and health.web_ui_url.startswith("http://127.0.0.1:")
