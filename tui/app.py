@@ -17,14 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, Select, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.config import Settings
@@ -150,6 +150,7 @@ class CheckoutApp(App[int]):
         self.clock = clock
         self.book = OrderBook(clock=clock, max_orders=self.dashboard.max_rows)
         self.metrics = Metrics()
+        self.notices: deque[tuple[str, str, str]] = deque(maxlen=200)  # (severity, title, message)
         self.facade: CheckoutFacade | None = None
         self.start_error: CheckoutError | None = None
         self.selected_order: str | None = None
@@ -158,6 +159,7 @@ class CheckoutApp(App[int]):
         self.stopping = False
         self._pending: list[StepEvent | OrderSummary] = []
         self._last_event_time: datetime | None = None
+        self._events_attempt: float | None = None  # when the current subscription attempt began
         self._select_when_shown: str | None = None
         self._detail_loading: str | None = None
         self._detail_again = False
@@ -184,19 +186,31 @@ class CheckoutApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The main screen's widgets, kept: with a modal screen on top, queries would search the modal.
+        self.status_line = self.query_one(StatusLine)
+        self.numbers_bar = self.query_one(NumbersBar)
+        self.body = self.query_one("#body")
+        self.filter_bar = self.query_one(FilterBar)
+        self.orders_table = self.query_one(OrdersTable)
+        self.tabs = self.query_one(TabbedContent)
+        self.detail_view = self.query_one(OrderDetail)
+        self.faults_panel = self.query_one(FaultsPanel)
+        self.services_panel = self.query_one(ServicesPanel)
+        self.event_log = self.query_one(EventLog)
         self._apply_keymap()
         self._layout_for(self.size.width)
         self.status_line.phase = "starting servers…" if self.owns_stack else "connecting…"
-        self.query_one(OrdersTable).focus()
-        self.set_interval(self.dashboard.batch_ms / 1000, self._flush)
+        self.orders_table.focus()
+        self.set_interval(self.dashboard.batch_ms / 1000, self._apply_pending)
         self.set_interval(self.dashboard.refresh_seconds, self._tick)
         self._start_stack()
 
     def on_resize(self) -> None:
-        self._layout_for(self.size.width)
+        if hasattr(self, "body"):
+            self._layout_for(self.size.width)
 
     def _layout_for(self, width: int) -> None:
-        self.query_one("#body").set_class(width >= WIDE, "-wide")
+        self.body.set_class(width >= WIDE, "-wide")
 
     def _apply_keymap(self) -> None:
         keymap = self.dashboard.keymap
@@ -219,7 +233,7 @@ class CheckoutApp(App[int]):
     def on_checkout_app_stack_started(self, _: StackStarted) -> None:
         self.facade = self.stack.facade
         self.status_line.phase = ""
-        self.query_one(ServicesPanel).catalogue = self.facade.catalogue
+        self.services_panel.catalogue = self.facade.catalogue
         self._follow_events()
         self._reconcile(initial=True)
         self._refresh()
@@ -231,7 +245,7 @@ class CheckoutApp(App[int]):
 
     async def action_quit(self) -> None:
         if self.stopping:
-            self.exit(self._exit_code())  # a second q does not wait
+            self._exit_with(self._exit_code())  # a second q does not wait
             return
         self.stopping = True
         for group in ("events", "refresh", "reconcile", "detail", "stack"):
@@ -240,7 +254,7 @@ class CheckoutApp(App[int]):
             self.status_line.phase = "stopping…"
             self._stop_stack()
         else:
-            self.exit(self._exit_code())
+            self._exit_with(self._exit_code())
 
     @work(exclusive=True, group="stopping", exit_on_error=False)
     async def _stop_stack(self) -> None:
@@ -248,14 +262,14 @@ class CheckoutApp(App[int]):
             await self.stack.stop()
         except Exception as error:  # the app is going away: say it on the way out, do not crash
             self.log.error(f"stopping the stack: {error!r}")
-        self.exit(self._exit_code())
+        self._exit_with(self._exit_code())
+
+    def _exit_with(self, code: int) -> None:
+        self.exit(code, return_code=code)
 
     def _exit_code(self) -> int:
         return self.start_error.exit_code if self.start_error else 0
 
-    @property
-    def status_line(self) -> StatusLine:
-        return self.query_one(StatusLine)
 
     # --- events: buffered by the worker, applied in batches by a timer --------------------
 
@@ -270,6 +284,7 @@ class CheckoutApp(App[int]):
         assert self.facade is not None
         backoff = 0.5
         while True:
+            self._events_attempt = time.monotonic()
             try:
                 async for event in self.facade.events(since_hours=self._replay_hours()):
                     self._pending.append(event)
@@ -282,28 +297,29 @@ class CheckoutApp(App[int]):
             except Exception as error:  # the stream's library failed: reconnect, never crash
                 problem = f"event stream: {one_line(str(error)) or type(error).__name__}"
             self.events_problem = f"{problem}; reconnecting"
+            self._events_attempt = None
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
-    def _flush(self) -> None:
+    def _apply_pending(self) -> None:
         """Apply every buffered event and summary, then redraw what changed, once."""
         if not self._pending:
             return
         started = time.perf_counter()
         batch, self._pending = self._pending, []
         result = self.book.apply(batch)
-        self.query_one(OrdersTable).apply_batch(result)
+        self.orders_table.apply_batch(result)
         events = [item for item in batch if isinstance(item, StepEvent)]
         if events:
             newest = max(event.time for event in events)
             if self._last_event_time is None or newest > self._last_event_time:
                 self._last_event_time = newest
-            self.query_one(EventLog).add_events(events)
+            self.event_log.add_events(events)
             self.metrics.events += len(events)
             self.metrics.lag_ms.append(max(0.0, (self.clock() - newest).total_seconds() * 1000))
             if self.selected_order and any(event.order_id == self.selected_order for event in events):
                 self._request_detail(self.selected_order)
-        if self._select_when_shown and self.query_one(OrdersTable).select_order(self._select_when_shown):
+        if self._select_when_shown and self.orders_table.select_order(self._select_when_shown):
             self._select_when_shown = None
         self._show_numbers()
         self.metrics.batches += 1
@@ -313,7 +329,7 @@ class CheckoutApp(App[int]):
     def _show_numbers(self) -> None:
         now = self.clock()
         p50, p95 = self.book.latency()
-        self.query_one(NumbersBar).show(
+        self.numbers_bar.show(
             Numbers(
                 counts=self.book.counts(),
                 throughput=self.book.throughput(now),
@@ -326,9 +342,9 @@ class CheckoutApp(App[int]):
     # --- once a second: ages, numbers, health, services, faults -------------------------------
 
     def _tick(self) -> None:
-        self.query_one(OrdersTable).tick_ages()
+        self.orders_table.tick_ages()
         self._show_numbers()
-        detail = self.query_one(OrderDetail)
+        detail = self.detail_view
         if detail.is_live:
             detail.redraw()
         if self.facade is None or self.stopping:
@@ -368,12 +384,15 @@ class CheckoutApp(App[int]):
         self.refresh_problems = message.problems
         status = self.status_line
         status.health = message.health
+        attempt = self._events_attempt
+        if self.events_problem and message.health.nats and attempt is not None and time.monotonic() - attempt > 2:
+            self.events_problem = ""  # resubscribed a while ago and not failed since: quiet, not broken
         problems = [self.events_problem] if self.events_problem else []
         status.problem = "; ".join(dict.fromkeys(problems + message.problems))
         if message.faults is not None:
-            self.query_one(FaultsPanel).show(message.faults)
+            self.faults_panel.show(message.faults)
         if message.snapshot is not None:
-            self.query_one(ServicesPanel).show(message.snapshot)
+            self.services_panel.show(message.snapshot)
 
     def _reconcile(self, *, initial: bool = False) -> None:
         self._last_reconcile = time.monotonic()
@@ -381,23 +400,13 @@ class CheckoutApp(App[int]):
 
     @work(group="reconcile", exit_on_error=False)
     async def _list_orders(self, initial: bool) -> None:
-        """Orders Temporal knows: all recent ones at start, then running and terminated ones.
+        """The newest orders Temporal knows, folded in like events (applying twice changes nothing).
 
-        This catches orders that publish no events (no worker yet, terminated from outside)."""
+        At start this rebuilds the table; later it catches orders that publish no events
+        (started with no worker polling, terminated from outside)."""
         assert self.facade is not None
-        limit = self.dashboard.max_rows
         try:
-            if initial:
-                summaries = await asyncio.wait_for(self.facade.list_orders(limit=limit), CALL_TIMEOUT * 2)
-            else:
-                running, terminated = await asyncio.wait_for(
-                    asyncio.gather(
-                        self.facade.list_orders(OrderStatus.RUNNING, limit=limit),
-                        self.facade.list_orders(OrderStatus.TERMINATED, limit=50),
-                    ),
-                    CALL_TIMEOUT * 2,
-                )
-                summaries = running + terminated
+            summaries = await asyncio.wait_for(self.facade.list_orders(limit=self.dashboard.max_rows), CALL_TIMEOUT * 2)
         except (CheckoutError, TimeoutError):
             if initial:
                 self._last_reconcile = 0.0  # try the full listing again at the next tick
@@ -411,7 +420,7 @@ class CheckoutApp(App[int]):
         if message.order_id == self.selected_order:
             return
         self.selected_order = message.order_id
-        detail = self.query_one(OrderDetail)
+        detail = self.detail_view
         if message.order_id is None:
             detail.show(None)
             return
@@ -451,7 +460,7 @@ class CheckoutApp(App[int]):
             self._detail_loading = None
         if message.order_id != self.selected_order:
             return
-        detail = self.query_one(OrderDetail)
+        detail = self.detail_view
         saga = message.saga or (detail.saga if detail.order_id == message.order_id else None)
         web_url = self.facade.web_ui_url(message.order_id) if self.facade else None
         detail.show(message.order_id, saga, error=message.error, web_url=web_url)
@@ -460,9 +469,9 @@ class CheckoutApp(App[int]):
 
     def show_order(self, order_id: str) -> None:
         """Select `order_id` in the table (clearing filters that hide it) and show its detail."""
-        table = self.query_one(OrdersTable)
+        table = self.orders_table
         if not table.shown(order_id) and order_id in self.book.orders:
-            self.query_one(FilterBar).clear()
+            self.filter_bar.clear()
             table.set_filter(StatusFilter.ALL, "")
         if not table.select_order(order_id):
             self._select_when_shown = order_id
@@ -591,7 +600,7 @@ class CheckoutApp(App[int]):
     async def _terminate(self, order_id: str) -> None:
         assert self.facade is not None
         await self.facade.terminate(order_id, "terminated from the dashboard")
-        self.query_one(OrdersTable).apply_batch(self.book.mark_terminated(order_id))
+        self.orders_table.apply_batch(self.book.mark_terminated(order_id))
         self.notify(f"Order {order_id} terminated: no compensation ran", title="Terminate", severity="warning")
         if order_id == self.selected_order:
             self._request_detail(order_id)
@@ -634,37 +643,37 @@ class CheckoutApp(App[int]):
 
     @on(FilterBar.Changed)
     def _filter_changed(self, message: FilterBar.Changed) -> None:
-        self.query_one(OrdersTable).set_filter(message.status, message.text)
+        self.orders_table.set_filter(message.status, message.text)
 
     @on(Input.Submitted, "#filter-text")
     def _filter_done(self) -> None:
-        self.query_one(OrdersTable).focus()
+        self.orders_table.focus()
 
     def action_filter(self) -> None:
-        self.query_one(FilterBar).focus_text()
+        self.filter_bar.focus_text()
 
     def action_clear_filter(self) -> None:
-        self.query_one(FilterBar).clear()
-        self.query_one(OrdersTable).focus()
+        self.filter_bar.clear()
+        self.orders_table.focus()
 
     def action_cycle_status_filter(self) -> None:
-        self.query_one(FilterBar).cycle_status()
+        self.filter_bar.cycle_status()
 
     def action_cycle_sort(self) -> None:
-        table = self.query_one(OrdersTable)
+        table = self.orders_table
         table.set_sort(table.sort_mode.next())
-        self.query_one(FilterBar).show_sort(table.sort_mode)
+        self.filter_bar.show_sort(table.sort_mode)
 
     def set_status_filter(self, status: StatusFilter) -> None:
-        self.query_one("#filter-status").value = status
+        self.filter_bar.query_one("#filter-status", Select).value = status
 
     def set_sort(self, mode: SortMode) -> None:
-        self.query_one(OrdersTable).set_sort(mode)
-        self.query_one(FilterBar).show_sort(mode)
+        self.orders_table.set_sort(mode)
+        self.filter_bar.show_sort(mode)
 
     def action_show_tab(self, tab: str) -> None:
         if tab in TABS:
-            self.query_one(TabbedContent).active = tab
+            self.tabs.active = tab
 
     def key_help(self) -> list[tuple[str, str, str]]:
         """(keys, description, tooltip) of every binding, with the config's keymap applied."""
@@ -710,6 +719,19 @@ class CheckoutApp(App[int]):
 
     # --- one place where failures become notifications ----------------------------------------
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Literal["information", "warning", "error"] = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text (error messages may hold brackets) and is remembered."""
+        self.notices.append((severity, title, message))
+        super().notify(one_line(message, 300), title=title, severity=severity, timeout=timeout, markup=False)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is not WorkerState.ERROR or self.stopping:
             return
@@ -752,7 +774,7 @@ def run_dashboard(settings: Settings, attach: bool = False) -> int:
     stack = Stack(settings, worker=not attach, services=not attach)
     app = CheckoutApp(stack, owns_stack=True)
 
-    async def main() -> int | None:
+    async def main() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGHUP):
             try:
@@ -760,14 +782,14 @@ def run_dashboard(settings: Settings, attach: bool = False) -> int:
             except (NotImplementedError, RuntimeError):
                 pass
         try:
-            return await app.run_async()
+            await app.run_async()
         finally:
             await stack.stop()  # idempotent: also covers a crash or an exit before the quit action
 
     try:
-        code = asyncio.run(main())
+        asyncio.run(main())
     except KeyboardInterrupt:
-        code = 130
+        return 130
     if app.start_error is not None:
         print(f"{app.start_error.title}: {app.start_error.message}", file=sys.stderr)
-    return code if isinstance(code, int) else 0
+    return app.return_code or 0

@@ -164,6 +164,10 @@ class OrderBook:
         self._finished: Counter[OrderStatus] = Counter()  # terminal transitions seen, never decremented
         self._finish_times: dict[int, int] = {}  # epoch second -> orders that finished in it
         self._latencies: deque[float] = deque(maxlen=latency_samples)
+        # Evicted (finished) orders stay out: a late event or a listing must not bring them back.
+        self._evicted: set[str] = set()
+        self._evicted_order: deque[str] = deque()
+        self._evicted_limit = 10 * self.max_orders
 
     # --- folding ------------------------------------------------------------------------
 
@@ -197,9 +201,11 @@ class OrderBook:
             result.changed.add(order_id)
         return result
 
-    def _row(self, order_id: str, result: BatchResult) -> OrderRow:
+    def _row(self, order_id: str, result: BatchResult) -> OrderRow | None:
         row = self.orders.get(order_id)
         if row is None:
+            if order_id in self._evicted:
+                return None
             self._seq += 1
             row = OrderRow(order_id=order_id, seq=self._seq)
             self.orders[order_id] = row
@@ -209,6 +215,8 @@ class OrderBook:
 
     def _apply_event(self, event: StepEvent, result: BatchResult) -> None:
         row = self._row(event.order_id, result)
+        if row is None:
+            return
         before = (row.status, row.step, row.step_kind, row.attempts, row.customer_id, row.total_cents, row.reason)
         moment = _aware(event.time)
         if event.customer_id and not row.customer_id:
@@ -243,6 +251,8 @@ class OrderBook:
 
     def _apply_summary(self, summary: OrderSummary, result: BatchResult) -> None:
         row = self._row(summary.order_id, result)
+        if row is None:
+            return
         before = (row.status, row.customer_id, row.total_cents, row.reason, row.started_at)
         row.customer_id = row.customer_id or summary.customer_id
         if row.total_cents is None:
@@ -301,6 +311,10 @@ class OrderBook:
             del self.orders[row.order_id]
             self._live[row.status] -= 1
             evicted.add(row.order_id)
+            self._evicted.add(row.order_id)
+            self._evicted_order.append(row.order_id)
+        while len(self._evicted_order) > self._evicted_limit:
+            self._evicted.discard(self._evicted_order.popleft())
         return evicted
 
     def _trim_finish_times(self) -> None:

@@ -67,6 +67,8 @@ class FaultsPanel(VerticalScroll):
         super().__init__(id=id)
         self.current: dict[ServiceName, FaultSettings] = {}
         self._dirty: set[str] = set()
+        self._inputs: dict[tuple[ServiceName, str], Input] = {}
+        self._down: dict[ServiceName, Checkbox] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="fault-head"):
@@ -77,14 +79,18 @@ class FaultsPanel(VerticalScroll):
             with Horizontal(classes="fault-row", id=f"row-{service.value}"):
                 yield Label(service.value)
                 for field in FIELDS:
-                    yield Input(
+                    self._inputs[service, field] = Input(
                         "0",
                         id=f"{service.value}-{field}",
                         compact=True,
                         select_on_focus=True,
                         tooltip=f"{service.value} {field}: Enter to apply",
                     )
-                yield Checkbox("up", False, id=f"{service.value}-down", compact=True, tooltip=f"{service.value}: no replies at all")
+                    yield self._inputs[service, field]
+                self._down[service] = Checkbox(
+                    "up", False, id=f"{service.value}-down", compact=True, tooltip=f"{service.value}: no replies at all"
+                )
+                yield self._down[service]
         with Horizontal(id="presets"):
             for index, name in enumerate(PRESETS):
                 yield Button(name, id=f"preset-{index}", compact=True, variant="warning")
@@ -97,7 +103,7 @@ class FaultsPanel(VerticalScroll):
         for service, settings in faults.items():
             self.current[service] = settings
             for field in FIELDS:
-                widget = self.query_one(f"#{service.value}-{field}", Input)
+                widget = self._inputs[service, field]
                 if widget.has_focus or widget.id in self._dirty:
                     continue
                 value = _shown(getattr(settings, field))
@@ -106,7 +112,7 @@ class FaultsPanel(VerticalScroll):
                         widget.value = value
                 widget.set_class(bool(getattr(settings, field)), "-active")
                 widget.remove_class("-invalid")
-            down = self.query_one(f"#{service.value}-down", Checkbox)
+            down = self._down[service]
             if down.value != settings.down:
                 with down.prevent(Checkbox.Changed):
                     down.value = settings.down
@@ -114,9 +120,9 @@ class FaultsPanel(VerticalScroll):
 
     def settings_from_inputs(self, service: ServiceName) -> FaultSettings:
         """The row's values as FaultSettings; raises ValueError with a one-line message."""
-        values: dict[str, object] = {"down": self.query_one(f"#{service.value}-down", Checkbox).value}
+        values: dict[str, object] = {"down": self._down[service].value}
         for field in FIELDS:
-            raw = self.query_one(f"#{service.value}-{field}", Input).value.strip() or "0"
+            raw = self._inputs[service, field].value.strip() or "0"
             try:
                 values[field] = int(raw) if field.endswith("_ms") else float(raw)
             except ValueError:
@@ -136,7 +142,7 @@ class FaultsPanel(VerticalScroll):
             return
         for field in FIELDS:
             self._dirty.discard(f"{service.value}-{field}")
-            self.query_one(f"#{service.value}-{field}", Input).remove_class("-invalid")
+            self._inputs[service, field].remove_class("-invalid")
         if settings != self.current.get(service):
             self.current[service] = settings
             self.post_message(self.Changed(service, settings))

@@ -70,10 +70,6 @@ class FilterBar(Horizontal):
         event.stop()
         self.post_message(self.Changed(self.status, event.value))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.post_message(self.Changed(self.status, event.value))
-
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         self.post_message(self.Changed(self.status, self.text))

@@ -35,10 +35,11 @@ class NumbersBar(Horizontal):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(id="counts")
-        yield Static(id="throughput")
-        yield Sparkline([0.0], id="sparkline", summary_function=max)
-        yield Static(id="latency")
+        self._counts = Static(id="counts")
+        self._throughput = Static(id="throughput")
+        self._sparkline = Sparkline([0.0], id="sparkline", summary_function=max)
+        self._latency = Static(id="latency")
+        yield from (self._counts, self._throughput, self._sparkline, self._latency)
 
     def show(self, numbers: Numbers) -> None:
         counts = numbers.counts
@@ -52,9 +53,9 @@ class NumbersBar(Horizontal):
         failed = counts.failed + counts.terminated
         if failed:
             line.append("  failed ", style="dim").append(str(failed), style="bold red")
-        self.query_one("#counts", Static).update(line)
-        self.query_one("#throughput", Static).update(Text.assemble(("│ ", "dim"), f"{numbers.throughput:.1f}/s"))
-        self.query_one(Sparkline).data = numbers.per_second or [0.0]
-        self.query_one("#latency", Static).update(
+        self._counts.update(line)
+        self._throughput.update(Text.assemble(("│ ", "dim"), f"{numbers.throughput:.1f}/s"))
+        self._sparkline.data = numbers.per_second or [0.0]
+        self._latency.update(
             Text.assemble(("p50 ", "dim"), duration(numbers.p50), ("  p95 ", "dim"), duration(numbers.p95))
         )

@@ -98,7 +98,8 @@ class OrderDetail(VerticalScroll):
         self._shown: Text | Group = Text("")
 
     def compose(self):
-        yield Static(Text("No order selected: pick one in the table, or press n for a new order.", style="dim"))
+        self._body = Static(Text("No order selected: pick one in the table, or press n for a new order.", style="dim"))
+        yield self._body
 
     def show(
         self, order_id: str | None, saga: SagaState | None = None, *, error: str | None = None, web_url: str | None = None
@@ -120,7 +121,7 @@ class OrderDetail(VerticalScroll):
             if self.error:
                 shown.renderables.append(Text(f"not refreshed: {self.error}", style="red"))
         self._shown = shown
-        self.query_one(Static).update(shown)
+        self._body.update(shown)
 
     @property
     def is_live(self) -> bool:

@@ -62,12 +62,14 @@ class ServicesPanel(Horizontal):
         self.snapshot: ServicesSnapshot | None = None
 
     def compose(self):
-        yield Static(Text("waiting for the services…", style="dim"), id="stock")
-        yield Static(id="endpoints")
+        self._stock = Static(Text("waiting for the services…", style="dim"), id="stock")
+        self._endpoints = Static(id="endpoints")
+        yield self._stock
+        yield self._endpoints
 
     def show(self, snapshot: ServicesSnapshot) -> None:
         if snapshot == self.snapshot:
             return
         self.snapshot = snapshot
-        self.query_one("#stock", Static).update(stock_and_ledger(snapshot, self.catalogue))
-        self.query_one("#endpoints", Static).update(endpoints(snapshot))
+        self._stock.update(stock_and_ledger(snapshot, self.catalogue))
+        self._endpoints.update(endpoints(snapshot))
