@@ -96,7 +96,7 @@ class CheckoutApp(App[int]):
         Binding("slash", "filter", "Filter", id="filter", tooltip="Filter orders by id, customer, step"),
         Binding("t", "cycle_status_filter", "Status filter", id="status_filter", show=False, tooltip="Next status filter"),
         Binding("s", "cycle_sort", "Sort", id="sort", show=False, tooltip="Next sort order: newest, oldest, status, total"),
-        Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False, tooltip="Clear the filters"),
+        Binding("escape", "clear_filter", "Back", id="clear_filter", show=False, tooltip="Back to the table; there, clear the filters"),
         Binding("d", "show_tab('detail')", "Detail", id="tab_detail", show=False, tooltip="Show the selected order"),
         Binding("f", "show_tab('faults')", "Faults", id="tab_faults", tooltip="Show and edit fault injection"),
         Binding("v", "show_tab('services')", "Services", id="tab_services", show=False, tooltip="Stock, ledger, requests"),
@@ -653,7 +653,11 @@ class CheckoutApp(App[int]):
         self.filter_bar.focus_text()
 
     def action_clear_filter(self) -> None:
-        self.filter_bar.clear()
+        """Escape: back to the table; from the filter bar or in the table, also clear the filters."""
+        focused = self.focused
+        in_filters = focused is not None and self.filter_bar in focused.ancestors_with_self
+        if in_filters or focused is self.orders_table:
+            self.filter_bar.clear()
         self.orders_table.focus()
 
     def action_cycle_status_filter(self) -> None:
