@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(BIN)/checkout worker
+	$(BIN)/checkout dashboard
 
 worker: install
 	$(BIN)/checkout worker

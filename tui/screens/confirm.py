@@ -18,7 +18,7 @@ class ConfirmScreen(ModalScreen[bool]):
         border: thick $warning; background: $surface; padding: 0 1;
     }
     ConfirmScreen.-unsafe > #dialog { border: thick $error; }
-    ConfirmScreen #body { margin: 1 0; height: auto; }
+    ConfirmScreen #message { margin: 1 0; height: auto; }
     ConfirmScreen.-unsafe #warning { color: $error; text-style: bold; height: auto; }
     ConfirmScreen #buttons { height: 1; align-horizontal: right; }
     ConfirmScreen #buttons > Button { margin-left: 2; }
@@ -43,7 +43,7 @@ class ConfirmScreen(ModalScreen[bool]):
             dialog.border_title = self.title_text
             if self.unsafe:
                 yield Static("⚠ UNSAFE: no compensation runs. Money and stock may be lost.", id="warning")
-            yield Static(self.body, id="body")
+            yield Static(self.body, id="message")
             with Horizontal(id="buttons"):
                 yield Button(self.keep_label, id="keep", compact=True)
                 yield Button(self.confirm_label, id="confirm", variant="error" if self.unsafe else "warning", compact=True)
