@@ -119,7 +119,7 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
 
     def on_mount(self) -> None:
         self.query_one("#problem", Label).display = False
-        self.query_one("#start", Button).focus()
+        self.query_one("#count", Input).focus()
         self.set_interval(0.25, self._show_progress)
 
     # --- progress -------------------------------------------------------------------------

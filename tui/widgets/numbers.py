@@ -28,10 +28,10 @@ class NumbersBar(Horizontal):
         height: 1;
         width: 1fr;
     }
-    NumbersBar > #counts { width: auto; }
-    NumbersBar > #throughput { width: auto; padding: 0 1; }
-    NumbersBar > Sparkline { width: 1fr; min-width: 8; max-width: 60; height: 1; }
-    NumbersBar > #latency { width: auto; padding: 0 0 0 1; }
+    NumbersBar > #counts { width: 2fr; min-width: 20; }
+    NumbersBar > #throughput { width: 10; padding: 0 1; }
+    NumbersBar > Sparkline { width: 1fr; min-width: 6; max-width: 60; height: 1; }
+    NumbersBar > #latency { width: 23; padding: 0 0 0 1; }
     """
 
     def compose(self) -> ComposeResult:
@@ -53,9 +53,10 @@ class NumbersBar(Horizontal):
         failed = counts.failed + counts.terminated
         if failed:
             line.append("  failed ", style="dim").append(str(failed), style="bold red")
-        self._counts.update(line)
-        self._throughput.update(Text.assemble(("│ ", "dim"), f"{numbers.throughput:.1f}/s"))
+        self._counts.update(line, layout=False)  # fixed sizes: no reflow of the screen per batch
+        self._throughput.update(Text.assemble(("│ ", "dim"), f"{numbers.throughput:.1f}/s"), layout=False)
         self._sparkline.data = numbers.per_second or [0.0]
         self._latency.update(
-            Text.assemble(("p50 ", "dim"), duration(numbers.p50), ("  p95 ", "dim"), duration(numbers.p95))
+            Text.assemble(("p50 ", "dim"), duration(numbers.p50), ("  p95 ", "dim"), duration(numbers.p95)),
+            layout=False,
         )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from engine.models import EventKind
-from tui.format import duration, money, status_text
+from tui.format import Cell, duration, money, status_cell
 from tui.state import BatchResult, OrderBook, OrderRow, SortMode, StatusFilter
 
 # (label, key, width): None sizes the column to its content; cells whose text changes get a fixed width.
@@ -33,23 +32,27 @@ _KIND_STYLE = {
 }
 
 
-def _step_cell(row: OrderRow) -> Text:
+def _step_cell(row: OrderRow) -> Cell:
     if row.status.is_terminal:
-        return Text(row.reason.value if row.reason else "—", style="dim" if not row.reason else "")
+        return Cell(row.reason.value, "") if row.reason else Cell("—", "dim")
     if not row.step:
-        return Text("…", style="dim")
-    return Text(row.step, style=_KIND_STYLE.get(row.step_kind, "")) if row.step_kind else Text(row.step)
+        return Cell("…", "dim")
+    return Cell(row.step, _KIND_STYLE.get(row.step_kind, "") if row.step_kind else "")
 
 
-def cells(row: OrderRow, now: datetime) -> dict[str, Text]:
+def _age_cell(row: OrderRow, now: datetime) -> Cell:
+    return Cell(duration(row.age_seconds(now)), right=True)
+
+
+def cells(row: OrderRow, now: datetime) -> dict[str, Cell]:
     return {
-        "id": Text(row.order_id),
-        "customer": Text(row.customer_id or "—"),
-        "total": Text(money(row.total_cents), justify="right"),
-        "status": status_text(row.status),
+        "id": Cell(row.order_id),
+        "customer": Cell(row.customer_id or "—"),
+        "total": Cell(money(row.total_cents), right=True),
+        "status": status_cell(row.status),
         "step": _step_cell(row),
-        "attempts": Text(str(row.attempts) if row.attempts > 1 else "", justify="right", style="bold magenta"),
-        "age": Text(duration(row.age_seconds(now)), justify="right"),
+        "attempts": Cell(str(row.attempts) if row.attempts > 1 else "", "bold magenta", right=True),
+        "age": _age_cell(row, now),
     }
 
 
@@ -99,10 +102,8 @@ class OrdersTable(DataTable):
         now = self.book.clock()
         for order_id in self.book.in_flight_ids():
             row = self.book.orders[order_id]
-            try:
-                self.update_cell(order_id, "age", Text(duration(row.age_seconds(now)), justify="right"))
-            except CellDoesNotExist:
-                pass
+            if order_id in self.rows:
+                self._set(order_id, "age", _age_cell(row, now))
 
     def set_filter(self, status: StatusFilter | None = None, text: str | None = None) -> None:
         if status is not None:
@@ -137,8 +138,7 @@ class OrdersTable(DataTable):
         return order_id in self.rows
 
     def cell_text(self, order_id: str, column: str) -> str:
-        value = self.get_cell(order_id, column)
-        return value.plain if isinstance(value, Text) else str(value)
+        return str(self.get_cell(order_id, column))
 
     # --- inside -------------------------------------------------------------------------
 
@@ -153,10 +153,15 @@ class OrdersTable(DataTable):
         values = cells(row, now)
         if present:
             for column, value in values.items():
-                self.update_cell(order_id, column, value)
+                self._set(order_id, column, value)
             return False
         self.add_row(*(values[key] for _, key, _ in COLUMNS), key=order_id)
         return True
+
+    def _set(self, order_id: str, column: str, value: Cell) -> None:
+        """update_cell, skipped when the value is unchanged: every update makes the table redraw."""
+        if self.get_cell(order_id, column) != value:
+            self.update_cell(order_id, column, value)
 
     def _remove(self, order_id: str) -> bool:
         if order_id not in self.rows:
@@ -167,7 +172,7 @@ class OrdersTable(DataTable):
     def _resort(self) -> None:
         if self.row_count:
             key = self.book.sort_key(self.sort_mode)
-            self.sort("id", key=lambda cell: key(cell.plain if isinstance(cell, Text) else str(cell)))
+            self.sort("id", key=lambda cell: key(str(cell)))
         if self.selected is not None and self.selected in self.rows:
             index = self.get_row_index(self.selected)
             if index != self.cursor_row:
