@@ -363,9 +363,8 @@ class CheckoutApp(App[int]):
     def _tick(self) -> None:
         self.orders_table.tick_ages()
         self._show_numbers()
-        detail = self.detail_view
-        if detail.is_live:
-            detail.redraw()
+        if self.detail_view.is_live:
+            self.detail_view.redraw(layout=False)  # ages and the hold countdown only
         if self.facade is None or self.stopping:
             return
         if self._refresh_worker is None or self._refresh_worker.is_finished:
@@ -693,6 +692,11 @@ class CheckoutApp(App[int]):
     def set_sort(self, mode: SortMode) -> None:
         self.orders_table.set_sort(mode)
         self.filter_bar.show_sort(mode)
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_shown(self, message: TabbedContent.TabActivated) -> None:
+        if message.pane.id == "log":
+            self.event_log.flush_waiting()
 
     def action_show_tab(self, tab: str) -> None:
         if tab in TABS:

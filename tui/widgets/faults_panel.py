@@ -175,7 +175,9 @@ class FaultsPanel(VerticalScroll):
     @staticmethod
     def _show_down(box: Checkbox) -> None:
         box.set_class(box.value, "-on")
-        box.label = "DOWN" if box.value else "up"
+        label = "DOWN" if box.value else "up"
+        if str(box.label) != label:  # a new label re-lays out the screen: only when it changes
+            box.label = label
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()

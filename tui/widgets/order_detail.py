@@ -109,7 +109,8 @@ class OrderDetail(VerticalScroll):
         self.order_id, self.saga, self.error, self.web_url = order_id, saga, error, web_url
         self.redraw()
 
-    def redraw(self) -> None:
+    def redraw(self, *, layout: bool = True) -> None:
+        """Show the current saga; `layout=False` when only times changed (same lines, same height)."""
         if self.order_id is None:
             shown: Text | Group = Text("No order selected.", style="dim")
         elif self.saga is None:
@@ -121,7 +122,7 @@ class OrderDetail(VerticalScroll):
             if self.error:
                 shown.renderables.append(Text(f"not refreshed: {self.error}", style="red"))
         self._shown = shown
-        self._body.update(shown)
+        self._body.update(shown, layout=layout)
 
     @property
     def is_live(self) -> bool:

@@ -70,6 +70,10 @@ class ServicesPanel(Horizontal):
     def show(self, snapshot: ServicesSnapshot) -> None:
         if snapshot == self.snapshot:
             return
+        # The same number of rows keeps the same height: redraw without re-laying out the screen.
+        same_shape = self.snapshot is not None and (
+            set(self.snapshot.stock) == set(snapshot.stock) and len(self.snapshot.endpoints) == len(snapshot.endpoints)
+        )
         self.snapshot = snapshot
-        self._stock.update(stock_and_ledger(snapshot, self.catalogue))
-        self._endpoints.update(endpoints(snapshot))
+        self._stock.update(stock_and_ledger(snapshot, self.catalogue), layout=not same_shape)
+        self._endpoints.update(endpoints(snapshot), layout=not same_shape)
