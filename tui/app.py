@@ -702,15 +702,15 @@ class CheckoutApp(App[int]):
         if tab in TABS:
             self.tabs.active = tab
 
-    def key_help(self) -> list[tuple[str, str, str]]:
-        """(keys, description, tooltip) of every binding, with the config's keymap applied."""
+    def key_help(self) -> list[tuple[str, str, str, str]]:
+        """(keys, description, tooltip, binding id) of every binding, with the config's keymap applied."""
         rows = []
         for binding in self.BINDINGS:
             if not isinstance(binding, Binding):
                 continue
             keys = self.dashboard.keymap.get(binding.id or "", binding.key)
             shown = ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
-            rows.append((shown, binding.description, f"{binding.tooltip}  [id {binding.id}]"))
+            rows.append((shown, binding.description, binding.tooltip, binding.id or ""))
         return rows
 
     def action_help(self) -> None:

@@ -67,8 +67,9 @@ class _Exhausted(Exception):
 
 
 class FakeFacade:
-    def __init__(self, settings: Settings, *, step_seconds: float = 0.02, seed: int = 7) -> None:
+    def __init__(self, settings: Settings, *, step_seconds: float = 0.02, seed: int = 7, clock=None) -> None:
         self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.step_seconds = step_seconds
         self.random = random.Random(seed)
         self.states: dict[str, SagaState] = {}
@@ -224,7 +225,7 @@ class FakeFacade:
         self._subscribers.add(queue)
         try:
             if since_hours is not None:
-                horizon = datetime.now(UTC) - timedelta(hours=since_hours)
+                horizon = self.clock() - timedelta(hours=since_hours)
                 for event in list(self.history):
                     if event.time >= horizon:
                         yield event

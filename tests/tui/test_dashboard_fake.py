@@ -314,7 +314,7 @@ async def test_keys_remap_from_config_and_show_in_help() -> None:
         await pilot.press("escape")
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        keys = {description: key for key, description, _ in app.screen.keys}
+        keys = {description: key for key, description, _, _ in app.screen.keys}
         assert keys["New"] == "o" and keys["Help"] == "?"
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)

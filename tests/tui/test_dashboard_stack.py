@@ -206,15 +206,15 @@ async def test_bulk_submit_progress_ends_with_every_order_terminal(stack: Stack)
         await pilot.press("b")
         bulk = app.screen
         assert isinstance(bulk, BulkSubmitScreen)
-        bulk.query_one("#count", Input).value = "15"
-        bulk.query_one("#rate", Input).value = "15"
+        bulk.query_one("#count", Input).value = "20"
+        bulk.query_one("#rate", Input).value = "8"
         await pilot.click("#start")
-        await wait_until(pilot, lambda: len(bulk.submitted) >= 5, timeout=10)
-        assert bulk.running
-        await wait_until(pilot, lambda: bulk.done, timeout=60, what="every bulk order terminal")
-        assert len(bulk.submitted) == 15 and bulk.failed == 0
+        await wait_until(pilot, lambda: bulk.running and len(bulk.submitted) >= 3, timeout=10, what="progress mid-run")
+        assert "running: " in str(bulk.query_one("#progress-text").render())
+        await wait_until(pilot, lambda: bulk.done, timeout=90, what="every bulk order terminal")
+        assert len(bulk.submitted) == 20 and bulk.failed == 0
         await pilot.pause(0.3)
-        assert "15 finished" in str(bulk.query_one("#progress-text").render())
+        assert "20 finished" in str(bulk.query_one("#progress-text").render())
         for order_id in bulk.submitted:
             assert status_of(app, order_id) is OrderStatus.COMPLETED
         await pilot.click("#close")

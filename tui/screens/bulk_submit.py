@@ -107,10 +107,10 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
             yield Label("", id="problem")
             with Horizontal(classes="bar"):
                 yield Label("submitted")
-                yield ProgressBar(total=None, show_eta=False, id="submitted-bar")
+                yield ProgressBar(total=1, show_eta=False, id="submitted-bar")
             with Horizontal(classes="bar"):
                 yield Label("finished")
-                yield ProgressBar(total=None, show_eta=False, id="finished-bar")
+                yield ProgressBar(total=1, show_eta=False, id="finished-bar")
             yield Label("", id="progress-text")
             with Horizontal(id="buttons"):
                 yield Button("Close", id="close", compact=True)

@@ -12,8 +12,8 @@ from textual.widgets import Static
 
 PANELS = (
     ("status line", "Temporal, NATS, worker and each service: ● up, ○ down; the Temporal Web UI address."),
-    ("numbers", "in flight, completed, compensated, compensating (retrying); finished orders per second "
-     "with the last minute as a sparkline; saga latency p50/p95 (started → finished)."),
+    ("numbers", "in flight, ✔ completed, ↩ compensated, ↺ compensating (retrying), ✘ failed or terminated; "
+     "finished orders per second with the last minute as a sparkline; saga latency p50/p95 (started → finished)."),
     ("orders", "one row per order, updated in place; filter by text and status, sort with the sort key."),
     ("detail", "the selected order's saga: each step and compensation with status, attempts, time taken "
      "and last error; the order's Temporal Web UI link."),
@@ -37,8 +37,8 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close", id="help.close", tooltip="Close the help"),
     ]
 
-    def __init__(self, keys: list[tuple[str, str, str]]) -> None:
-        """`keys`: (key as shown, description, longer help) for every binding of the app."""
+    def __init__(self, keys: list[tuple[str, str, str, str]]) -> None:
+        """`keys`: (key as shown, description, longer help, binding id) for every binding of the app."""
         super().__init__()
         self.keys = keys
 
@@ -46,10 +46,11 @@ class HelpScreen(ModalScreen[None]):
         keys = Table(box=None, padding=(0, 1), show_header=False, expand=True)
         keys.add_column(style="bold cyan", no_wrap=True)
         keys.add_column(style="bold", no_wrap=True)
-        keys.add_column(style="dim", ratio=1)
-        for key, description, tooltip in self.keys:
-            keys.add_row(key, description, tooltip)
-        keys.add_row("ctrl+p", "Commands", "every action, searchable")
+        keys.add_column(ratio=1)
+        keys.add_column(style="dim", no_wrap=True)
+        for key, description, tooltip, binding_id in self.keys:
+            keys.add_row(Text(key), Text(description), Text(tooltip), Text(binding_id))
+        keys.add_row("ctrl+p", "Commands", "every action, searchable", "")
         panels = Table(box=None, padding=(0, 1), show_header=False, expand=True)
         panels.add_column(style="bold", no_wrap=True)
         panels.add_column(ratio=1)
@@ -57,7 +58,7 @@ class HelpScreen(ModalScreen[None]):
             panels.add_row(name, text)
         with VerticalScroll() as scroll:
             scroll.border_title = "Help: esc closes"
-            yield Static(Text("Keys", style="bold underline"))
+            yield Static(Text.assemble(("Keys", "bold underline"), ("   (last column: the id to remap it)", "dim")))
             yield Static(keys)
             yield Static(Text("\nPanels", style="bold underline"))
             yield Static(panels)

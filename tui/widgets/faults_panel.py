@@ -157,7 +157,7 @@ class FaultsPanel(VerticalScroll):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        if event.input.id:
+        if event.input.id and event.input.has_focus:  # typed by the operator, not set by a refresh
             self._dirty.add(event.input.id)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -28,9 +28,9 @@ class NumbersBar(Horizontal):
         height: 1;
         width: 1fr;
     }
-    NumbersBar > #counts { width: 2fr; min-width: 20; }
+    NumbersBar > #counts { width: 3fr; min-width: 20; }
     NumbersBar > #throughput { width: 10; padding: 0 1; }
-    NumbersBar > Sparkline { width: 1fr; min-width: 6; max-width: 60; height: 1; }
+    NumbersBar > Sparkline { width: 2fr; min-width: 6; max-width: 60; height: 1; }
     NumbersBar > #latency { width: 23; padding: 0 0 0 1; }
     """
 
@@ -43,16 +43,28 @@ class NumbersBar(Horizontal):
 
     def show(self, numbers: Numbers) -> None:
         counts = numbers.counts
-        line = Text(no_wrap=True)
-        line.append("in flight ", style="dim").append(str(counts.in_flight), style="bold yellow")
-        line.append("  done ", style="dim").append(str(counts.completed), style="bold green")
-        line.append("  comp'd ", style="dim").append(str(counts.compensated), style="bold cyan")
-        line.append("  comp'ing ", style="dim").append(
-            str(counts.compensating), style="bold magenta" if counts.compensating else "bold"
-        )
         failed = counts.failed + counts.terminated
-        if failed:
-            line.append("  failed ", style="dim").append(str(failed), style="bold red")
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if self._counts.size.width >= 64:
+            parts = [
+                ("in flight ", counts.in_flight, "bold yellow"),
+                ("  completed ", counts.completed, "bold green"),
+                ("  compensated ", counts.compensated, "bold cyan"),
+                ("  compensating ", counts.compensating, "bold magenta" if counts.compensating else "bold"),
+            ]
+            if failed:
+                parts.append(("  failed ", failed, "bold red"))
+        else:  # narrow: the status column's symbols stand for the words (see the help screen)
+            parts = [
+                ("in flight ", counts.in_flight, "bold yellow"),
+                ("  ✔ ", counts.completed, "bold green"),
+                ("  ↩ ", counts.compensated, "bold cyan"),
+                ("  ↺ ", counts.compensating, "bold magenta" if counts.compensating else "bold"),
+            ]
+            if failed:
+                parts.append(("  ✘ ", failed, "bold red"))
+        for label, value, style in parts:
+            line.append(label, style="dim").append(str(value), style=style)
         self._counts.update(line, layout=False)  # fixed sizes: no reflow of the screen per batch
         self._throughput.update(Text.assemble(("│ ", "dim"), f"{numbers.throughput:.1f}/s"), layout=False)
         self._sparkline.data = numbers.per_second or [0.0]

@@ -67,9 +67,10 @@ def render_saga(saga: SagaState, now: datetime, web_url: str | None) -> Group:
         name = Text(("↩ " if step.compensation else "  ") + step.name.value)
         if step.compensation:
             name.stylize("cyan")
+        not_run = saga.status.is_terminal and step.status is StepStatus.PENDING
         table.add_row(
             name,
-            step_status_text(step.status),
+            Text("· not run", style="dim") if not_run else step_status_text(step.status),
             str(step.attempts) if step.attempts else "",
             _took(step, now),
             Text(one_line(step.last_error), style="red") if step.last_error else "",

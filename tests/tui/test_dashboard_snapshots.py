@@ -1,0 +1,115 @@
+"""Snapshots of the main screen, the detail and the forms, on a frozen fake with a fixed clock.
+
+Behaviour is checked by the Pilot tests; these catch layout regressions at 80x24 and wide.
+Update with `pytest tests/tui --snapshot-update` after an intended change, and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from conftest import fake_settings, wait_until
+from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName
+from fake_facade import FakeFacade, FakeStack
+from tui.app import CheckoutApp
+
+NOW = datetime(2026, 3, 2, 14, 30, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def utc_times() -> Iterator[None]:
+    """Event times are shown in local time: make local time UTC."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if before is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def order(order_id: str, customer: str, sku: str, quantity: int, price: int) -> OrderInput:
+    return OrderInput.model_validate(
+        {"order_id": order_id, "customer_id": customer, "items": [{"sku": sku, "quantity": quantity, "unit_price_cents": price}]}
+    )
+
+
+def frozen_app(**settings: object) -> CheckoutApp:
+    values = {"saga": {"hold_seconds": 10}, **settings}
+    config = fake_settings(**values)
+    facade = FakeFacade(config, clock=lambda: NOW)
+    facade.add_finished(order("a1b2c3d4", "cust-1", "golang-book", 2, 3999), OrderStatus.COMPLETED, NOW - timedelta(seconds=50))
+    facade.add_finished(
+        order("e5f6a7b8", "cust-2", "python-book", 1, 4599), OrderStatus.COMPENSATED, NOW - timedelta(seconds=30),
+        reason=Reason.CARD_DECLINED,
+    )
+    facade.add_finished(order("c9d0e1f2", "cust-3", "usb-cable", 3, 999), OrderStatus.RUNNING, NOW - timedelta(seconds=4))
+    facade.stock = {"golang-book": 98, "python-book": 100, "mechanical-keyboard": 25, "usb-cable": 497}
+    facade.requests.update({ServiceName.INVENTORY: 3, ServiceName.PAYMENT: 3, ServiceName.RESTOCK: 1, ServiceName.SHIPPING: 1})
+    facade.declines.update({ServiceName.PAYMENT: 1})
+    facade._faults[ServiceName.PAYMENT] = FaultSettings(decline_rate=1.0)
+    return CheckoutApp(FakeStack(config, facade), clock=lambda: NOW)
+
+
+async def loaded(pilot: Pilot) -> None:
+    app = pilot.app
+    assert isinstance(app, CheckoutApp)
+    await wait_until(pilot, lambda: app.orders_table.row_count == 3 and app.status_line.health is not None)
+    await wait_until(pilot, lambda: app.detail_view.saga is not None)
+    await wait_until(pilot, lambda: app.faults_panel.current)
+    await pilot.pause(0.2)
+
+
+def test_main_screen_at_80x24(snap_compare) -> None:
+    assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=loaded)
+
+
+def test_compensated_order_detail_at_80x24(snap_compare) -> None:
+    async def select_compensated(pilot: Pilot) -> None:
+        await loaded(pilot)
+        pilot.app.show_order("e5f6a7b8")
+        await wait_until(pilot, lambda: pilot.app.detail_view.order_id == "e5f6a7b8" and pilot.app.detail_view.saga)
+        await pilot.pause(0.2)
+
+    assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=select_compensated)
+
+
+def test_faults_tab_at_80x24(snap_compare) -> None:
+    async def faults(pilot: Pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("f")
+        await pilot.pause(0.2)
+
+    assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=faults)
+
+
+def test_wide_screen_with_services(snap_compare) -> None:
+    async def services(pilot: Pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("v")
+        await pilot.pause(0.2)
+
+    assert snap_compare(frozen_app(), terminal_size=(150, 36), run_before=services)
+
+
+def test_new_order_form_with_inline_errors(snap_compare) -> None:
+    async def bad_form(pilot: Pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("n")
+        form = pilot.app.screen
+        form.query_one("#order-id", Input).value = "snap-0001"
+        form.query_one("#customer", Input).value = "no spaces!"
+        form.query_one("#quantity", Input).value = "0"
+        await pilot.click("#submit")
+        await pilot.pause(0.2)
+
+    assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=bad_form)
