@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -50,6 +50,8 @@ from tui.widgets.status_line import StatusLine
 
 WIDE = 140  # columns from which the tabs sit beside the table instead of below it
 CALL_TIMEOUT = 5.0
+STALE_SLACK_SECONDS = 2  # clocks of worker, Temporal and dashboard may differ a little
+STALE_GRACE_SECONDS = 5
 BUSY_EVENTS_PER_SECOND = 30  # about 3 sagas per second: beyond, redraws are spaced 1.5 × batch_ms
 TABS = ("detail", "faults", "services", "log")
 
@@ -163,6 +165,8 @@ class CheckoutApp(App[int]):
         self._last_apply = 0.0
         self._event_rate = 0.0  # step events per second, smoothed
         self._events_attempt: float | None = None  # when the current subscription attempt began
+        self._nats_was_up: bool | None = None
+        self._started_at: datetime = clock()
         self._select_when_shown: str | None = None
         self._detail_loading: str | None = None
         self._detail_again = False
@@ -332,8 +336,9 @@ class CheckoutApp(App[int]):
             self.metrics.events += len(events)
             if (self.clock() - oldest).total_seconds() < 10:  # live, not a replay of history
                 self.call_after_refresh(self._measure_lag, oldest)
-            if self.selected_order and any(event.order_id == self.selected_order for event in events):
-                self._request_detail(self.selected_order)
+
+        if self.selected_order and self.selected_order in result.touched:
+            self._request_detail(self.selected_order)  # a step event or a listing changed it
         if self._select_when_shown and self.orders_table.select_order(self._select_when_shown):
             self._select_when_shown = None
         self._show_numbers()
@@ -402,6 +407,9 @@ class CheckoutApp(App[int]):
         self.refresh_problems = message.problems
         status = self.status_line
         status.health = message.health
+        if message.health.nats and self._nats_was_up is False:
+            self._resubscribe("NATS is back: resubscribing to step events")
+        self._nats_was_up = message.health.nats
         attempt = self._events_attempt
         if self.events_problem and message.health.nats and attempt is not None and time.monotonic() - attempt > 2:
             self.events_problem = ""  # resubscribed a while ago and not failed since: quiet, not broken
@@ -430,6 +438,31 @@ class CheckoutApp(App[int]):
                 self._last_reconcile = 0.0  # try the full listing again at the next tick
             return
         self._pending.extend(reversed(summaries))  # oldest first: table order follows start order
+        if not initial and self._events_look_stale(summaries):
+            self._resubscribe("no step events while orders finish: resubscribing")
+
+    def _events_look_stale(self, summaries: list[OrderSummary]) -> bool:
+        """Temporal saw orders finish well after the last step event: the subscription went quiet.
+
+        (Completed and compensated orders always publish a final event; a NATS server restart
+        can leave a subscription silently dead.)"""
+        seen = max(filter(None, (self._last_event_time, self._started_at)))
+        after = seen + timedelta(seconds=STALE_SLACK_SECONDS)  # its final event would be newer than any seen
+        before = self.clock() - timedelta(seconds=STALE_GRACE_SECONDS)  # and has had time to arrive
+        return any(
+            summary.closed_at is not None
+            and summary.status in (OrderStatus.COMPLETED, OrderStatus.COMPENSATED)
+            and after < summary.closed_at < before
+            for summary in summaries
+        )
+
+    def _resubscribe(self, why: str) -> None:
+        """Start the event subscription again, replaying from the last event seen (nothing lost)."""
+        if self.facade is None or self.stopping:
+            return
+        self.log.warning(why)
+        self.workers.cancel_group(self, "events")
+        self._follow_events()
 
     # --- selection and detail -----------------------------------------------------------------
 

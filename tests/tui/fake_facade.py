@@ -104,6 +104,10 @@ class FakeFacade:
         for queue in list(self._subscribers):
             queue.put_nowait(None)
 
+    def silence_event_streams(self) -> None:
+        """Every open events() iterator stops receiving, without an error (a dead subscription)."""
+        self._subscribers.clear()
+
     def emit(self, event: StepEvent) -> None:
         self.history.append(event)
         for queue in list(self._subscribers):

@@ -346,3 +346,21 @@ async def test_filter_sort_and_palette_commands(fake_stack: FakeStack) -> None:
         for expected in ("New order", "Bulk submit", "Fault preset: flaky payments", "Reset all faults", "Quit"):
             assert expected in titles
         assert any(title.startswith("Cancel order") for title in titles)
+
+
+async def test_a_silently_dead_event_subscription_is_noticed_and_replaced() -> None:
+    settings = fake_settings(dashboard={"reconcile_seconds": 1, "replay_hours": 1})
+    facade = FakeFacade(settings, step_seconds=0.01)
+    app = CheckoutApp(FakeStack(settings, facade))
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        await facade.submit(an_order("before-silence"))
+        await wait_until(pilot, lambda: status_of(app, "before-silence") is OrderStatus.COMPLETED)
+        facade.silence_event_streams()
+        await pilot.pause(2.5)
+        await facade.submit(an_order("during-silence"))
+        # The listing says it finished; the events that were missed are replayed once resubscribed.
+        await wait_until(pilot, lambda: status_of(app, "during-silence") is OrderStatus.COMPLETED, timeout=15)
+        await wait_until(pilot, lambda: any("during-silence" in line and "order" in line for line in app.event_log.tail), timeout=20)
+        await facade.submit(an_order("after-silence"))
+        await wait_until(pilot, lambda: app.book.orders.get("after-silence") and app.book.orders["after-silence"].step == "ship")
