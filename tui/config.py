@@ -18,7 +18,7 @@ class DashboardSettings(BaseModel):
     """How much step-event history to replay when the dashboard starts (0: none)."""
     max_rows: int = Field(1000, ge=10, le=100_000)
     """Orders kept in the table; the oldest finished ones go first."""
-    batch_ms: int = Field(100, ge=10, le=1000)
+    batch_ms: int = Field(100, ge=50, le=1000)
     """Step events are buffered and applied to the screen in one batch this often."""
     refresh_seconds: float = Field(1.0, ge=0.2, le=60)
     """How often health, services and faults are read."""
