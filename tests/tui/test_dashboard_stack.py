@@ -256,12 +256,16 @@ async def test_step_changes_reach_the_screen_quickly(stack: Stack) -> None:
         await ready(pilot, app)
         await pilot.pause(1)
         app.metrics.lag_ms.clear()
-        order = an_order()
-        await stack.facade.submit(order)
-        await wait_until(pilot, lambda: status_of(app, order.order_id) is OrderStatus.COMPLETED, timeout=30)
+        orders = [an_order() for _ in range(3)]
+        for order in orders:
+            await stack.facade.submit(order)
+            await pilot.pause(0.3)
+        for order in orders:
+            await wait_until(pilot, lambda: status_of(app, order.order_id) is OrderStatus.COMPLETED, timeout=30)
         lags = sorted(app.metrics.lag_ms)
-        assert lags, "no batch measured"
-        assert lags[len(lags) // 2] < 250, f"median event-to-screen lag {lags[len(lags) // 2]:.0f} ms"
+        assert len(lags) >= 5, "too few batches measured"
+        median, worst = lags[len(lags) // 2], lags[-1]
+        assert median < 250, f"event-to-screen lag: median {median:.0f} ms, worst {worst:.0f} ms over {len(lags)} batches"
 
 
 async def test_quitting_an_app_that_owns_its_stack_leaves_no_server_behind(tmp_path: Path) -> None:
