@@ -14,7 +14,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -74,10 +74,8 @@ class Metrics:
     batches: int = 0
     largest_batch: int = 0
     slowest_batch_ms: float = 0.0
-    lag_ms: deque[float] | None = None  # per batch: its oldest event's time -> the screen redrawn
-
-    def __post_init__(self) -> None:
-        self.lag_ms = deque(maxlen=1000)
+    lag_ms: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    """Per batch of live events: from its oldest event's time to the screen redrawn."""
 
 
 class CheckoutApp(App[int]):
@@ -282,7 +280,6 @@ class CheckoutApp(App[int]):
     def _exit_code(self) -> int:
         return self.start_error.exit_code if self.start_error else 0
 
-
     # --- events: buffered by the worker, applied in batches by a timer --------------------
 
     def _replay_hours(self) -> float | None:
@@ -316,8 +313,9 @@ class CheckoutApp(App[int]):
     def _apply_pending(self) -> None:
         """Apply every buffered event and summary, then redraw what changed, once.
 
-        Runs every `batch_ms`; while events pour in (a busy worker), every 1.5 × `batch_ms`:
-        a redraw of the orders table costs the same for one change or a hundred."""
+        Runs every `batch_ms`; while events pour in (a busy worker), every 1.5 × `batch_ms`,
+        since a redraw of the orders table costs the same for one change or a hundred; and
+        when the event loop runs late, up to every `MAX_APPLY_INTERVAL`."""
         now = time.monotonic()
         late = max(0.0, now - self._last_tick - APPLY_TICK) if self._last_tick else 0.0
         self._last_tick = now

@@ -364,3 +364,25 @@ async def test_a_silently_dead_event_subscription_is_noticed_and_replaced() -> N
         await wait_until(pilot, lambda: any("during-silence" in line and "order" in line for line in app.event_log.tail), timeout=20)
         await facade.submit(an_order("after-silence"))
         await wait_until(pilot, lambda: app.book.orders.get("after-silence") and app.book.orders["after-silence"].step == "ship")
+
+
+async def test_command_palette_finds_actions_and_orders(fake_stack: FakeStack) -> None:
+    from tui.commands import DashboardCommands
+
+    app = CheckoutApp(fake_stack)
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        await fake_stack.facade.submit(an_order("palette-7"))
+        await wait_until(pilot, lambda: table(app).shown("palette-7"))
+        provider = DashboardCommands(app.screen)
+        titles = [hit.text async for hit in provider.search("flaky")]
+        assert "Fault preset: flaky payments" in titles
+        hits = [hit async for hit in provider.search("palette-7")]
+        order_hit = next(hit for hit in hits if hit.text == "order palette-7")
+        table(app).set_filter(text="nothing matches this")
+        assert not table(app).shown("palette-7")
+        order_hit.command()
+        await wait_until(pilot, lambda: app.selected_order == "palette-7", what="palette selected the order")
+        assert table(app).shown("palette-7"), "jumping to an order clears the filter that hid it"
+        discovered = [hit.text async for hit in provider.discover()]
+        assert "New order" in discovered and "Quit" in discovered
