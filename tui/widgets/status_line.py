@@ -37,13 +37,14 @@ class StatusLine(Static):
         if health is not None:
             if self.phase:
                 line.append("  ")
+            compact = self.size.width and self.size.width < 110
             self._part(line, "Temporal", health.temporal)
             self._part(line, "NATS", health.nats)
             self._part(line, "worker", health.worker)
             for name in sorted(set(SERVICES) | set(health.services)):
-                self._part(line, name, health.services.get(name, False))
+                self._part(line, name[:4] if compact else name, health.services.get(name, False))
             if health.web_ui_url:
-                line.append(f" UI {health.web_ui_url}", style="dim")
+                line.append(f" {health.web_ui_url}" if compact else f" UI {health.web_ui_url}", style="dim")
         if self.problem:
             line.append(f"  {self.problem}", style="bold red")
         return line
