@@ -33,14 +33,16 @@ from engine.facade import CheckoutFacade
 from engine.models import FaultSettings, Health, OrderInput, OrderStatus, OrderSummary, SagaState, ServiceName, ServicesSnapshot, StepEvent
 from tui.commands import DashboardCommands, PaletteCommand
 from tui.config import DashboardSettings, dashboard_settings
+from tui.keys import BINDINGS
 from tui.format import one_line
+from tui.presets import PRESETS, describe, describe_preset
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.new_order import NewOrderScreen
 from tui.state import Clock, OrderBook, SortMode, StatusFilter, utc_now
 from tui.widgets.event_log import EventLog
-from tui.widgets.faults_panel import PRESETS, FaultsPanel
+from tui.widgets.faults_panel import FaultsPanel
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.numbers import Numbers, NumbersBar
 from tui.widgets.order_detail import OrderDetail
@@ -85,30 +87,7 @@ class CheckoutApp(App[int]):
     TITLE = "checkout-ops"
     COMMANDS = App.COMMANDS | {DashboardCommands}
 
-    BINDINGS = [
-        Binding("n", "new_order", "New", id="new_order", tooltip="Submit a new order (form)"),
-        Binding("b", "bulk_submit", "Bulk", id="bulk_submit", tooltip="Submit N orders at R per second"),
-        Binding("c", "cancel_order", "Cancel", id="cancel_order", tooltip="Cancel the selected order: it compensates"),
-        Binding(
-            "T",
-            "terminate_order",
-            "Terminate",
-            id="terminate_order",
-            show=False,
-            tooltip="UNSAFE: stop the selected order without compensation",
-        ),
-        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter orders by id, customer, step"),
-        Binding("t", "cycle_status_filter", "Status filter", id="status_filter", show=False, tooltip="Next status filter"),
-        Binding("s", "cycle_sort", "Sort", id="sort", show=False, tooltip="Next sort order: newest, oldest, status, total"),
-        Binding("escape", "clear_filter", "Back", id="clear_filter", show=False, tooltip="Back to the table; there, clear the filters"),
-        Binding("d", "show_tab('detail')", "Detail", id="tab_detail", show=False, tooltip="Show the selected order"),
-        Binding("f", "show_tab('faults')", "Faults", id="tab_faults", tooltip="Show and edit fault injection"),
-        Binding("v", "show_tab('services')", "Services", id="tab_services", show=False, tooltip="Stock, ledger, requests"),
-        Binding("l", "show_tab('log')", "Log", id="tab_log", show=False, tooltip="The tail of step events"),
-        Binding("r", "reset_faults", "Reset faults", id="reset_faults", show=False, tooltip="Clear every fault"),
-        Binding("question_mark", "help", "Help", id="help", tooltip="Keys and panels"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Quit, stopping everything the dashboard started"),
-    ]
+    BINDINGS = BINDINGS
 
     # --- messages the dashboard's workers post ------------------------------------------------
 
@@ -813,25 +792,6 @@ class CheckoutApp(App[int]):
         else:
             self.notify(one_line(f"{type(error).__name__}: {error}"), title="Unexpected error", severity="error")
         self.log.error(f"worker {event.worker.name} failed: {error!r}")
-
-
-def describe(settings: FaultSettings) -> str:
-    if settings.is_clear:
-        return "no faults"
-    parts = []
-    if settings.down:
-        parts.append("down")
-    if settings.error_rate:
-        parts.append(f"errors {settings.error_rate:g}")
-    if settings.decline_rate:
-        parts.append(f"declines {settings.decline_rate:g}")
-    if settings.latency_ms or settings.jitter_ms:
-        parts.append(f"latency {settings.latency_ms}±{settings.jitter_ms} ms")
-    return ", ".join(parts)
-
-
-def describe_preset(name: str) -> str:
-    return "; ".join(f"{service.value}: {describe(settings)}" for service, settings in PRESETS[name].items())
 
 
 def run_dashboard(settings: Settings, attach: bool = False) -> int:

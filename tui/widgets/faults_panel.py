@@ -11,15 +11,10 @@ from textual.widgets import Button, Checkbox, Input, Label
 
 from engine.errors import first_validation_error
 from engine.models import FaultSettings, ServiceName
+from tui.presets import PRESETS
 
 FIELDS = ("error_rate", "decline_rate", "latency_ms", "jitter_ms")
 HEADINGS = ("error", "decline", "lat ms", "jitter")
-
-PRESETS: dict[str, dict[ServiceName, FaultSettings]] = {
-    "flaky payments": {ServiceName.PAYMENT: FaultSettings(error_rate=0.3)},
-    "inventory outage": {ServiceName.INVENTORY: FaultSettings(down=True)},
-    "slow shipping": {ServiceName.SHIPPING: FaultSettings(latency_ms=1500, jitter_ms=500)},
-}
 
 
 def _shown(value: float | int) -> str:

@@ -1,0 +1,31 @@
+"""The dashboard's key bindings. Every binding has an id, so `dashboard.keymap` in the config can
+remap it (`App.set_keymap`), and a tooltip, shown in the footer and on the help screen."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+BINDINGS: list[Binding] = [
+    Binding("n", "new_order", "New", id="new_order", tooltip="Submit a new order (form)"),
+    Binding("b", "bulk_submit", "Bulk", id="bulk_submit", tooltip="Submit N orders at R per second"),
+    Binding("c", "cancel_order", "Cancel", id="cancel_order", tooltip="Cancel the selected order: it compensates"),
+    Binding(
+        "T",
+        "terminate_order",
+        "Terminate",
+        id="terminate_order",
+        show=False,
+        tooltip="UNSAFE: stop the selected order without compensation",
+    ),
+    Binding("slash", "filter", "Filter", id="filter", tooltip="Filter orders by id, customer, step"),
+    Binding("t", "cycle_status_filter", "Status filter", id="status_filter", show=False, tooltip="Next status filter"),
+    Binding("s", "cycle_sort", "Sort", id="sort", show=False, tooltip="Next sort order: newest, oldest, status, total"),
+    Binding("escape", "clear_filter", "Back", id="clear_filter", show=False, tooltip="Back to the table; there, clear the filters"),
+    Binding("d", "show_tab('detail')", "Detail", id="tab_detail", show=False, tooltip="Show the selected order"),
+    Binding("f", "show_tab('faults')", "Faults", id="tab_faults", tooltip="Show and edit fault injection"),
+    Binding("v", "show_tab('services')", "Services", id="tab_services", show=False, tooltip="Stock, ledger, requests"),
+    Binding("l", "show_tab('log')", "Log", id="tab_log", show=False, tooltip="The tail of step events"),
+    Binding("r", "reset_faults", "Reset faults", id="reset_faults", show=False, tooltip="Clear every fault"),
+    Binding("question_mark", "help", "Help", id="help", tooltip="Keys and panels"),
+    Binding("q", "quit", "Quit", id="quit", tooltip="Quit, stopping everything the dashboard started"),
+]
