@@ -408,6 +408,7 @@ class CheckoutApp(App[int]):
         status.problem = "; ".join(dict.fromkeys(problems + message.problems))
         if message.faults is not None:
             self.faults_panel.show(message.faults)
+            status.faults = ", ".join(service.value for service, settings in message.faults.items() if not settings.is_clear)
         if message.snapshot is not None:
             self.services_panel.show(message.snapshot)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
@@ -188,8 +187,3 @@ class FaultsPanel(VerticalScroll):
         elif event.button.id and event.button.id.startswith("preset-"):
             name = list(PRESETS)[int(event.button.id.removeprefix("preset-"))]
             self.post_message(self.PresetChosen(name, PRESETS[name]))
-
-    def summary(self) -> Text:
-        """One line naming the endpoints with faults on (used by the numbers of the status line)."""
-        active = [s.value for s, f in self.current.items() if not f.is_clear]
-        return Text("faults: " + ", ".join(active), style="bold red") if active else Text("")

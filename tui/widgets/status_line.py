@@ -28,25 +28,28 @@ class StatusLine(Static):
     phase: reactive[str] = reactive("starting servers…")
     health: reactive[Health | None] = reactive(None)
     problem: reactive[str] = reactive("")
+    faults: reactive[str] = reactive("")  # endpoints with faults injected, e.g. "payment, shipping"
 
     def render(self) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis")
         if self.phase:
             line.append(self.phase, style="bold yellow")
         health = self.health
+        compact = bool(self.size.width) and self.size.width < 110
         if health is not None:
             if self.phase:
                 line.append("  ")
-            compact = self.size.width and self.size.width < 110
             self._part(line, "Temporal", health.temporal)
             self._part(line, "NATS", health.nats)
             self._part(line, "worker", health.worker)
             for name in sorted(set(SERVICES) | set(health.services)):
                 self._part(line, name[:4] if compact else name, health.services.get(name, False))
-            if health.web_ui_url:
-                line.append(f" {health.web_ui_url}" if compact else f" UI {health.web_ui_url}", style="dim")
+        if self.faults:
+            line.append(f"⚡faults: {self.faults}", style="bold yellow")
         if self.problem:
             line.append(f"  {self.problem}", style="bold red")
+        if health is not None and health.web_ui_url:  # last: the first thing to go on a narrow screen
+            line.append(f" {health.web_ui_url}" if compact else f" UI {health.web_ui_url}", style="dim")
         return line
 
     @staticmethod
