@@ -113,9 +113,11 @@ async def test_presets_and_reset(fake_stack: FakeStack) -> None:
         await pilot.click("#preset-1")  # inventory outage
         await wait_until(pilot, lambda: fake_stack.facade._faults[ServiceName.INVENTORY].down)
         await wait_until(pilot, lambda: app.query_one("#inventory-down").value)
+        await wait_until(pilot, lambda: "faults: inventory" in app.status_line.plain)
         await pilot.press("r")
         await wait_until(pilot, lambda: not fake_stack.facade._faults[ServiceName.INVENTORY].down)
         await wait_until(pilot, lambda: not app.query_one("#inventory-down").value)
+        await wait_until(pilot, lambda: "faults" not in app.status_line.plain)
 
 
 async def test_bad_fault_value_is_refused_with_a_notification(fake_stack: FakeStack) -> None:
