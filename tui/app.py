@@ -159,7 +159,7 @@ class CheckoutApp(App[int]):
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         yield NumbersBar(id="numbers")
-        with Container(id="body"):
+        with Container(id="dashboard-body"):
             with Vertical(id="orders-pane"):
                 yield FilterBar(id="filters")
                 yield OrdersTable(self.book, id="orders")
@@ -178,7 +178,7 @@ class CheckoutApp(App[int]):
         # The main screen's widgets, kept: with a modal screen on top, queries would search the modal.
         self.status_line = self.query_one(StatusLine)
         self.numbers_bar = self.query_one(NumbersBar)
-        self.body = self.query_one("#body")
+        self.body = self.query_one("#dashboard-body")
         self.filter_bar = self.query_one(FilterBar)
         self.orders_table = self.query_one(OrdersTable)
         self.tabs = self.query_one(TabbedContent)
