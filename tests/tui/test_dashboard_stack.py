@@ -29,23 +29,20 @@ from tui.screens.new_order import NewOrderScreen
 from tui.widgets.order_detail import OrderDetail
 from tui.widgets.orders_table import OrdersTable
 
+from tests.integration.conftest import stack_settings as integration_stack_settings  # noqa: E402
+
 pytestmark = pytest.mark.integration
 
 SIZE = (120, 40)
 
 
-def stack_settings(data_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "temporal": {"host": f"127.0.0.1:{free_port()}", "ui_port": free_port(), "task_queue": f"tui-{uuid.uuid4().hex[:8]}"},
-        "nats": {"url": f"nats://127.0.0.1:{free_port()}", "request_timeout_seconds": 1},
-        "embedded": {"mode": "always", "data_dir": data_dir},
-        "saga": {"hold_seconds": 2, "step_timeout_seconds": 2},
-        "retry": {"initial_interval_seconds": 0.1, "maximum_interval_seconds": 0.3, "maximum_attempts": 3,
-                  "compensation_maximum_interval_seconds": 0.3},
-        "dashboard": {"replay_hours": 1, "reconcile_seconds": 2},
-    }
-    values.update(overrides)
-    return Settings(**values)
+def stack_settings(data_dir: Path) -> Settings:
+    """The integration tier's private-stack settings, with a hold and reconcile pace for the dashboard."""
+    return integration_stack_settings(
+        data_dir,
+        saga={"hold_seconds": 2, "step_timeout_seconds": 2},
+        dashboard={"replay_hours": 1, "reconcile_seconds": 2},
+    )
 
 
 def pid_alive(pid: int) -> bool:
