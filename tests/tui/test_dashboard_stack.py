@@ -21,7 +21,6 @@ from conftest import wait_until
 from engine.config import Settings
 from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName, StepStatus
 from engine.stack import Stack
-from tests.conftest import free_port
 from tui.app import CheckoutApp
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
