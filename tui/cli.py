@@ -160,14 +160,9 @@ async def operations(settings: Settings) -> AsyncIterator[Operations]:
     client = await connect_temporal(settings.temporal)
     nc = await connect_nats(settings.nats, name="checkout-cli")
     try:
-        yield Operations(settings, client, nc, web_ui_url=_web_ui(settings))
+        yield Operations(settings, client, nc, web_ui_url=settings.temporal.web_ui_url)
     finally:
         await nc.close()
-
-
-def _web_ui(settings: Settings) -> str:
-    temporal = settings.temporal
-    return temporal.ui_url.rstrip("/") if temporal.ui_url else f"http://{temporal.hostname}:{temporal.web_ui_port}"
 
 
 async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
@@ -305,5 +300,21 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "faults": run_faults,
 }
 
+
+
+def entrypoint() -> None:
+    """The console script. Leaves with os._exit once output is flushed: the Temporal client's
+    Rust threads can abort a finalizing interpreter (sdk-python issue 300), which turned a
+    finished command's exit code into SIGABRT."""
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said anyway
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint()
