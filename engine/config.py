@@ -55,6 +55,11 @@ class TemporalSettings(BaseModel):
     def web_ui_port(self) -> int:
         return self.ui_port or self.port + 1000
 
+    @property
+    def web_ui_url(self) -> str:
+        """Where the Web UI of this Temporal is expected: `ui_url`, else the embedded server's address."""
+        return self.ui_url.rstrip("/") if self.ui_url else f"http://{self.hostname}:{self.web_ui_port}"
+
 
 class NatsSettings(BaseModel):
     url: str = Field(

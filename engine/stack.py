@@ -78,7 +78,7 @@ class Stack:
                 self.settings,
                 self.client,
                 self.nc,
-                web_ui_url=self.servers.web_ui_url or self._configured_web_ui(),
+                web_ui_url=self.servers.web_ui_url or self.settings.temporal.web_ui_url,
                 local_worker_running=lambda: self.worker_running,
             )
         except BaseException:
@@ -104,9 +104,3 @@ class Stack:
         await self.servers.stop()
         self._facade = None
         self._started = False
-
-    def _configured_web_ui(self) -> str | None:
-        temporal = self.settings.temporal
-        if temporal.ui_url:
-            return temporal.ui_url.rstrip("/")
-        return f"http://{temporal.hostname}:{temporal.web_ui_port}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_settings
+from engine.config import TemporalSettings, load_settings
 from engine.errors import ConfigError
 
 
@@ -73,3 +73,9 @@ def test_bad_yaml_and_unknown_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     config.write_text("catalogue:\n  'bad sku': {name: x, price_cents: 1, stock: 1}\n")
     with pytest.raises(ConfigError, match="catalogue"):
         load_settings()
+
+
+def test_web_ui_address_follows_the_temporal_host_unless_configured() -> None:
+    assert TemporalSettings(host="127.0.0.1:7233").web_ui_url == "http://127.0.0.1:8233"
+    assert TemporalSettings(host="example:7000", ui_port=9000).web_ui_url == "http://example:9000"
+    assert TemporalSettings(host="example:7000", ui_url="https://ui.example/").web_ui_url == "https://ui.example"
