@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.errors import Error as NatsError
 from nats.js.errors import BadRequestError
 
 from engine.models import StepEvent
 
 STREAM = "CHECKOUT_EVENTS"
 SUBJECT_PREFIX = "checkout.events"
+HEARTBEAT_SECONDS = 1.0
 
 
 def subject_for(order_id: str) -> str:
@@ -52,7 +55,11 @@ async def subscribe_events(nc: NATS, since_hours: float | None = None) -> AsyncI
         )
     else:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
-    subscription = await js.subscribe(f"{SUBJECT_PREFIX}.>", ordered_consumer=True, config=config)
+    # The ordered consumer recreates itself after missing two heartbeats (a server restart,
+    # a lost consumer); the library's default of 5 s made that take 10-20 s.
+    subscription = await js.subscribe(
+        f"{SUBJECT_PREFIX}.>", ordered_consumer=True, idle_heartbeat=HEARTBEAT_SECONDS, config=config
+    )
     try:
         async for message in subscription.messages:
             try:
@@ -60,4 +67,5 @@ async def subscribe_events(nc: NATS, since_hours: float | None = None) -> AsyncI
             except ValueError:
                 continue  # not ours to show; an external publisher wrote garbage
     finally:
-        await subscription.unsubscribe()
+        with suppress(NatsError):  # the connection may already be closed
+            await subscription.unsubscribe()

@@ -436,8 +436,9 @@ class CheckoutApp(App[int]):
     def _events_look_stale(self, summaries: list[OrderSummary]) -> bool:
         """Temporal saw orders finish well after the last step event: the subscription went quiet.
 
-        (Completed and compensated orders always publish a final event; a NATS server restart
-        can leave a subscription silently dead.)"""
+        (Completed and compensated orders always publish a final event.) The engine's
+        subscription outlives a NATS restart, but not one that comes back with an empty store:
+        it then waits for stream sequence numbers the new stream has yet to reach."""
         seen = max(filter(None, (self._last_event_time, self._started_at)))
         after = seen + timedelta(seconds=STALE_SLACK_SECONDS)  # its final event would be newer than any seen
         before = self.clock() - timedelta(seconds=STALE_GRACE_SECONDS)  # and has had time to arrive
