@@ -61,6 +61,7 @@ class OrderWorkflow:
         self._settings = SagaSettings()
         self._cancel_requested = False
         self._compensating = False
+        self._unpublished: list[StepEvent] = []
 
     # The input is taken as plain JSON and validated here, not by the data converter:
     # orders also come from outside tools (`temporal workflow start`), and a converter
@@ -82,7 +83,7 @@ class OrderWorkflow:
             "saga_settings", start_to_close_timeout=LOCAL_TIMEOUT, result_type=SagaSettings
         )
         self._update_memo()
-        await self._emit(ORDER_STEP, EventKind.STARTED)
+        self._emit(ORDER_STEP, EventKind.STARTED)
 
         compensations: list[Step] = []
         try:
@@ -115,7 +116,8 @@ class OrderWorkflow:
         state.current_step = None
         state.finished_at = workflow.now()
         self._update_memo()
-        await self._emit(ORDER_STEP, EventKind.SUCCEEDED)
+        self._emit(ORDER_STEP, EventKind.SUCCEEDED)
+        await self._publish_events()
         return state
 
     @workflow.query
@@ -150,7 +152,7 @@ class OrderWorkflow:
                 raise SagaAborted(Reason.CANCELLED)
             state.current_step = step
             self._begin_attempt(step_state, attempt)
-            await self._emit(step.value, EventKind.STARTED, attempt=attempt)
+            self._emit(step.value, EventKind.STARTED, attempt=attempt)
             try:
                 await self._execute(step, self._settings.step_timeout_seconds)
             except ActivityError as error:
@@ -160,17 +162,17 @@ class OrderWorkflow:
                 step_state.last_error = message
                 if code in DECLINED_CODES or attempt == self._settings.maximum_attempts:
                     self._finish(step_state, StepStatus.FAILED)
-                    await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                    self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
                     if code in DECLINED_CODES:
                         raise SagaAborted(Reason(code), declined=True)
                     raise SagaAborted(Reason.RETRIES_EXHAUSTED)
                 step_state.status = StepStatus.RETRYING
-                await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
                 await self._wait_for_cancel(backoff)
                 backoff = min(backoff * self._settings.backoff_coefficient, self._settings.maximum_interval_seconds)
                 continue
             self._finish(step_state, StepStatus.SUCCEEDED)
-            await self._emit(step.value, EventKind.SUCCEEDED, attempt=attempt)
+            self._emit(step.value, EventKind.SUCCEEDED, attempt=attempt)
             return
 
     async def _hold(self) -> None:
@@ -183,15 +185,16 @@ class OrderWorkflow:
         step_state = self._step_state(Step.HOLD)
         self._begin_attempt(step_state, 1)
         state.hold_until = workflow.now() + timedelta(seconds=self._settings.hold_seconds)
-        await self._emit(Step.HOLD.value, EventKind.STARTED, attempt=1)
+        self._emit(Step.HOLD.value, EventKind.STARTED, attempt=1)
         if await self._wait_for_cancel(self._settings.hold_seconds):
             step_state.last_error = "cancelled by operator"
             raise SagaAborted(Reason.CANCELLED)
         self._finish(step_state, StepStatus.SUCCEEDED)
-        await self._emit(Step.HOLD.value, EventKind.SUCCEEDED, attempt=1)
+        self._emit(Step.HOLD.value, EventKind.SUCCEEDED, attempt=1)
 
     async def _wait_for_cancel(self, seconds: float) -> bool:
         """Sleep durably for `seconds`; True as soon as a cancel update arrives."""
+        await self._publish_events()
         try:
             await workflow.wait_condition(lambda: self._cancel_requested, timeout=seconds)
         except asyncio.TimeoutError:
@@ -208,7 +211,7 @@ class OrderWorkflow:
         state.status = OrderStatus.COMPENSATING
         state.reason = reason
         self._update_memo()
-        await self._emit(ORDER_STEP, EventKind.COMPENSATING)
+        self._emit(ORDER_STEP, EventKind.COMPENSATING)
         for step in compensations:
             step_state = StepState(name=step, compensation=True)
             state.steps.append(step_state)
@@ -218,7 +221,7 @@ class OrderWorkflow:
             while True:
                 attempt += 1
                 self._begin_attempt(step_state, attempt)
-                await self._emit(step.value, EventKind.COMPENSATING, attempt=attempt)
+                self._emit(step.value, EventKind.COMPENSATING, attempt=attempt)
                 try:
                     await self._execute(step, self._settings.step_timeout_seconds)
                     break
@@ -227,21 +230,23 @@ class OrderWorkflow:
                     message = "cancel requested while compensating" if is_cancelled_exception(error) else _failure_of(error)[1]
                     step_state.status = StepStatus.RETRYING
                     step_state.last_error = message
-                    await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                    self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
                     await self._sleep_ignoring_cancel(backoff)
                     backoff = min(
                         backoff * self._settings.backoff_coefficient,
                         self._settings.compensation_maximum_interval_seconds,
                     )
             self._finish(step_state, StepStatus.SUCCEEDED)
-            await self._emit(step.value, EventKind.COMPENSATED, attempt=attempt)
+            self._emit(step.value, EventKind.COMPENSATED, attempt=attempt)
         state.status = OrderStatus.COMPENSATED
         state.current_step = None
         state.finished_at = workflow.now()
         self._update_memo()
-        await self._emit(ORDER_STEP, EventKind.COMPENSATED)
+        self._emit(ORDER_STEP, EventKind.COMPENSATED)
+        await self._publish_events()
 
     async def _sleep_ignoring_cancel(self, seconds: float) -> None:
+        await self._publish_events()
         try:
             await workflow.sleep(seconds)
         except asyncio.CancelledError:
@@ -259,6 +264,7 @@ class OrderWorkflow:
 
     async def _execute(self, step: Step, timeout_seconds: float) -> ServiceReply:
         assert self._state is not None
+        await self._publish_events()
         return await workflow.execute_activity(
             ACTIVITY_OF[step],
             self._state.order,
@@ -295,34 +301,43 @@ class OrderWorkflow:
             }
         )
 
-    async def _emit(self, step: str, kind: EventKind, *, attempt: int = 0, error: str | None = None) -> None:
-        """Publish a step event. Events are for watching: failing to publish never fails the saga."""
+    def _emit(self, step: str, kind: EventKind, *, attempt: int = 0, error: str | None = None) -> None:
+        """Record a step event; it is published at the next wait, with the others recorded since."""
         state = self._state
         assert state is not None
-        event = StepEvent(
-            order_id=state.order.order_id,
-            step=step,
-            kind=kind,
-            attempt=attempt,
-            time=workflow.now(),
-            error=error,
-            status=state.status,
-            reason=state.reason,
-            customer_id=state.order.customer_id,
-            total_cents=state.order.total_cents,
+        self._unpublished.append(
+            StepEvent(
+                order_id=state.order.order_id,
+                step=step,
+                kind=kind,
+                attempt=attempt,
+                time=workflow.now(),
+                error=error,
+                status=state.status,
+                reason=state.reason,
+                customer_id=state.order.customer_id,
+                total_cents=state.order.total_cents,
+            )
         )
+
+    async def _publish_events(self) -> None:
+        """One local activity for every event since the last wait (each costs a workflow activation).
+
+        Events are for watching: failing to publish never fails the saga."""
+        if not self._unpublished:
+            return
+        events, self._unpublished = self._unpublished, []
         try:
             await workflow.execute_local_activity(
-                "publish_event",
-                event,
+                "publish_events",
+                events,
                 start_to_close_timeout=LOCAL_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=2),
             )
         except (ActivityError, asyncio.CancelledError) as failure:
             if is_cancelled_exception(failure) and not self._compensating:
                 raise
-            workflow.logger.warning("step event not published: %s", failure)
-
+            workflow.logger.warning("%d step events not published: %s", len(events), failure)
 
 def _failure_of(error: BaseException) -> tuple[str, str]:
     """(failure type, one-line message) of an activity error."""
