@@ -100,12 +100,12 @@ class FaultsCache:
         return self._settings.get(service) or FaultSettings()
 
     async def start(self) -> None:
+        # Current values by direct reads: the watch's "that was all" marker can come before
+        # the values it already sent have been read. The watch then delivers every change.
+        for service in ServiceName:
+            if entry := await get_entry(self._kv, service.value):
+                self._apply(entry)
         self._watcher = await self._kv.watchall()
-        # The watch first delivers the current value of every key, then None.
-        async for entry in self._watcher:
-            if entry is None:
-                break
-            self._apply(entry)
         self._task = asyncio.create_task(self._follow(), name="faults-watch")
 
     async def _follow(self) -> None:

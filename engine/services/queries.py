@@ -10,13 +10,12 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
-from nats.js.kv import KV_DEL, KV_PURGE
 
 from engine.config import Settings
 from engine.errors import Unreachable
 from engine.models import EndpointStats, LedgerTotals, ServiceName, ServicesSnapshot
 
-from .store import LEDGER_BUCKET, STOCK_BUCKET, jetstream_errors, read_ledger
+from .store import LEDGER_BUCKET, STOCK_BUCKET, get_entry, jetstream_errors, read_ledger
 
 # The micro services that carry the endpoints, in display order.
 SERVICE_ENDPOINTS: dict[str, tuple[ServiceName, ...]] = {
@@ -83,23 +82,22 @@ async def endpoint_stats(nc: Client, timeout: float = 0.5) -> list[EndpointStats
 
 
 async def read_stock(js: JetStreamContext) -> dict[str, int]:
-    """Units in stock per SKU (empty before the services ever ran)."""
+    """Units in stock per SKU (empty before the services ever ran).
+
+    Keys come from the bucket's stream, values from direct reads: a KV watch can signal
+    "no more values" before the ones already sent have been read, which read as no stock."""
     try:
         kv = await js.key_value(STOCK_BUCKET)
+        prefix = f"$KV.{STOCK_BUCKET}."
+        info = await js.stream_info(f"KV_{STOCK_BUCKET}", subjects_filter=f"{prefix}>")
     except BucketNotFoundError:
         return {}
     stock: dict[str, int] = {}
-    watcher = await kv.watchall()
-    try:
-        async for entry in watcher:
-            if entry is None:  # every current value has been delivered
-                break
-            if entry.operation in (KV_DEL, KV_PURGE):
-                stock.pop(entry.key, None)
-            elif entry.value and entry.value.isdigit():
-                stock[entry.key] = int(entry.value)
-    finally:
-        await watcher.stop()
+    for subject in info.state.subjects or {}:
+        sku = subject.removeprefix(prefix)
+        entry = await get_entry(kv, sku)
+        if entry and entry.value and entry.value.isdigit():
+            stock[sku] = int(entry.value)
     return dict(sorted(stock.items()))
 
 
