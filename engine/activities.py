@@ -73,6 +73,11 @@ class CheckoutActivities:
     async def saga_settings(self) -> SagaSettings:
         return self._settings
 
+    @activity.defn(name="publish_event")
+    async def publish_event(self, event: StepEvent) -> None:
+        """Orders started before step events were batched still publish one at a time."""
+        await self._events.publish(event)
+
     @activity.defn(name="publish_events")
     async def publish_events(self, events: list[StepEvent]) -> None:
         for event in events:  # one after the other: the stream keeps them in this order

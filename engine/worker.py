@@ -24,6 +24,7 @@ def build_worker(client: Client, nc: NATS, settings: Settings, task_queue: str |
             activities.restock_inventory,
             activities.refund_payment,
             activities.saga_settings,
+            activities.publish_event,
             activities.publish_events,
         ],
         max_concurrent_activities=200,

@@ -43,6 +43,7 @@ ACTIVITY_OF = {
 COMPENSATION_OF = {Step.RESERVE: Step.RESTOCK, Step.CHARGE: Step.REFUND}
 SINGLE_ATTEMPT = RetryPolicy(maximum_attempts=1)  # the workflow retries, so attempts are visible in its state
 LOCAL_TIMEOUT = timedelta(seconds=5)
+BATCHED_EVENTS_PATCH = "batched-step-events"  # orders started before it publish one event per local activity
 
 
 class SagaAborted(Exception):
@@ -62,6 +63,7 @@ class OrderWorkflow:
         self._cancel_requested = False
         self._compensating = False
         self._unpublished: list[StepEvent] = []
+        self._batch_events = True
 
     # The input is taken as plain JSON and validated here, not by the data converter:
     # orders also come from outside tools (`temporal workflow start`), and a converter
@@ -74,6 +76,7 @@ class OrderWorkflow:
             raise ApplicationError(
                 f"invalid order: {first_validation_error(error)}", type="InvalidOrder", non_retryable=True
             ) from None
+        self._batch_events = workflow.patched(BATCHED_EVENTS_PATCH)
         state = self._state = SagaState(
             order=order_input,
             started_at=workflow.now(),
@@ -83,7 +86,7 @@ class OrderWorkflow:
             "saga_settings", start_to_close_timeout=LOCAL_TIMEOUT, result_type=SagaSettings
         )
         self._update_memo()
-        self._emit(ORDER_STEP, EventKind.STARTED)
+        await self._emit(ORDER_STEP, EventKind.STARTED)
 
         compensations: list[Step] = []
         try:
@@ -116,7 +119,7 @@ class OrderWorkflow:
         state.current_step = None
         state.finished_at = workflow.now()
         self._update_memo()
-        self._emit(ORDER_STEP, EventKind.SUCCEEDED)
+        await self._emit(ORDER_STEP, EventKind.SUCCEEDED)
         await self._publish_events()
         return state
 
@@ -152,7 +155,7 @@ class OrderWorkflow:
                 raise SagaAborted(Reason.CANCELLED)
             state.current_step = step
             self._begin_attempt(step_state, attempt)
-            self._emit(step.value, EventKind.STARTED, attempt=attempt)
+            await self._emit(step.value, EventKind.STARTED, attempt=attempt)
             try:
                 await self._execute(step, self._settings.step_timeout_seconds)
             except ActivityError as error:
@@ -162,17 +165,17 @@ class OrderWorkflow:
                 step_state.last_error = message
                 if code in DECLINED_CODES or attempt == self._settings.maximum_attempts:
                     self._finish(step_state, StepStatus.FAILED)
-                    self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                    await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
                     if code in DECLINED_CODES:
                         raise SagaAborted(Reason(code), declined=True)
                     raise SagaAborted(Reason.RETRIES_EXHAUSTED)
                 step_state.status = StepStatus.RETRYING
-                self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
                 await self._wait_for_cancel(backoff)
                 backoff = min(backoff * self._settings.backoff_coefficient, self._settings.maximum_interval_seconds)
                 continue
             self._finish(step_state, StepStatus.SUCCEEDED)
-            self._emit(step.value, EventKind.SUCCEEDED, attempt=attempt)
+            await self._emit(step.value, EventKind.SUCCEEDED, attempt=attempt)
             return
 
     async def _hold(self) -> None:
@@ -185,12 +188,12 @@ class OrderWorkflow:
         step_state = self._step_state(Step.HOLD)
         self._begin_attempt(step_state, 1)
         state.hold_until = workflow.now() + timedelta(seconds=self._settings.hold_seconds)
-        self._emit(Step.HOLD.value, EventKind.STARTED, attempt=1)
+        await self._emit(Step.HOLD.value, EventKind.STARTED, attempt=1)
         if await self._wait_for_cancel(self._settings.hold_seconds):
             step_state.last_error = "cancelled by operator"
             raise SagaAborted(Reason.CANCELLED)
         self._finish(step_state, StepStatus.SUCCEEDED)
-        self._emit(Step.HOLD.value, EventKind.SUCCEEDED, attempt=1)
+        await self._emit(Step.HOLD.value, EventKind.SUCCEEDED, attempt=1)
 
     async def _wait_for_cancel(self, seconds: float) -> bool:
         """Sleep durably for `seconds`; True as soon as a cancel update arrives."""
@@ -211,7 +214,7 @@ class OrderWorkflow:
         state.status = OrderStatus.COMPENSATING
         state.reason = reason
         self._update_memo()
-        self._emit(ORDER_STEP, EventKind.COMPENSATING)
+        await self._emit(ORDER_STEP, EventKind.COMPENSATING)
         for step in compensations:
             step_state = StepState(name=step, compensation=True)
             state.steps.append(step_state)
@@ -221,7 +224,7 @@ class OrderWorkflow:
             while True:
                 attempt += 1
                 self._begin_attempt(step_state, attempt)
-                self._emit(step.value, EventKind.COMPENSATING, attempt=attempt)
+                await self._emit(step.value, EventKind.COMPENSATING, attempt=attempt)
                 try:
                     await self._execute(step, self._settings.step_timeout_seconds)
                     break
@@ -230,19 +233,19 @@ class OrderWorkflow:
                     message = "cancel requested while compensating" if is_cancelled_exception(error) else _failure_of(error)[1]
                     step_state.status = StepStatus.RETRYING
                     step_state.last_error = message
-                    self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                    await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
                     await self._sleep_ignoring_cancel(backoff)
                     backoff = min(
                         backoff * self._settings.backoff_coefficient,
                         self._settings.compensation_maximum_interval_seconds,
                     )
             self._finish(step_state, StepStatus.SUCCEEDED)
-            self._emit(step.value, EventKind.COMPENSATED, attempt=attempt)
+            await self._emit(step.value, EventKind.COMPENSATED, attempt=attempt)
         state.status = OrderStatus.COMPENSATED
         state.current_step = None
         state.finished_at = workflow.now()
         self._update_memo()
-        self._emit(ORDER_STEP, EventKind.COMPENSATED)
+        await self._emit(ORDER_STEP, EventKind.COMPENSATED)
         await self._publish_events()
 
     async def _sleep_ignoring_cancel(self, seconds: float) -> None:
@@ -301,8 +304,11 @@ class OrderWorkflow:
             }
         )
 
-    def _emit(self, step: str, kind: EventKind, *, attempt: int = 0, error: str | None = None) -> None:
-        """Record a step event; it is published at the next wait, with the others recorded since."""
+    async def _emit(self, step: str, kind: EventKind, *, attempt: int = 0, error: str | None = None) -> None:
+        """Record a step event; it is published at the next wait, with the others recorded since.
+
+        Orders started before events were batched published each event at once, in its own
+        local activity: their histories replay only if that still happens."""
         state = self._state
         assert state is not None
         self._unpublished.append(
@@ -319,6 +325,8 @@ class OrderWorkflow:
                 total_cents=state.order.total_cents,
             )
         )
+        if not self._batch_events:
+            await self._publish_events()
 
     async def _publish_events(self) -> None:
         """One local activity for every event since the last wait (each costs a workflow activation).
@@ -327,12 +335,10 @@ class OrderWorkflow:
         if not self._unpublished:
             return
         events, self._unpublished = self._unpublished, []
+        name, argument = ("publish_events", events) if self._batch_events else ("publish_event", events[0])
         try:
             await workflow.execute_local_activity(
-                "publish_events",
-                events,
-                start_to_close_timeout=LOCAL_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=2),
+                name, argument, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=RetryPolicy(maximum_attempts=2)
             )
         except (ActivityError, asyncio.CancelledError) as failure:
             if is_cancelled_exception(failure) and not self._compensating:
