@@ -9,11 +9,13 @@ does not starve the UI; nothing polls Temporal per order.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +26,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input, Select, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Select, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.config import Settings
@@ -472,8 +474,8 @@ class CheckoutApp(App[int]):
         detail.show(message.order_id, None, web_url=web_url)
         self._request_detail(message.order_id)
 
-    @on(DataTable.RowSelected, "#orders")
-    def _row_selected(self) -> None:
+    @on(OrdersTable.Chosen)
+    def _row_chosen(self) -> None:
         self.action_show_tab("detail")
 
     def _request_detail(self, order_id: str) -> None:
@@ -796,6 +798,21 @@ class CheckoutApp(App[int]):
         self.log.error(f"worker {event.worker.name} failed: {error!r}")
 
 
+@contextmanager
+def logging_to(path: Path) -> Iterator[None]:
+    """Log records go to `path` while the dashboard owns the terminal (stderr would draw over it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    saved, root.handlers = root.handlers, [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+        handler.close()
+
+
 def run_dashboard(settings: Settings, attach: bool = False) -> int:
     """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
     from engine.stack import Stack
@@ -821,7 +838,8 @@ def run_dashboard(settings: Settings, attach: bool = False) -> int:
             await stack.stop()  # idempotent: also covers a crash or an exit before the quit action
 
     try:
-        asyncio.run(main())
+        with logging_to(settings.embedded.data_dir / "logs" / "dashboard.log"):
+            asyncio.run(main())
     except KeyboardInterrupt:
         return 130
     if app.start_error is not None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from rich.cells import cell_len, set_cell_size
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.measure import Measurement
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
@@ -89,57 +87,34 @@ def one_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-_STYLES: dict[str, Style] = {}
+_STYLES: dict[str, Style | None] = {}
 
 
-def _style(name: str) -> Style | None:
-    if not name:
-        return None
+def cached_style(name: str) -> Style | None:
+    """Parsing a style string costs more than drawing its text: parse each name once."""
     if name not in _STYLES:
-        _STYLES[name] = Style.parse(name)
+        _STYLES[name] = Style.parse(name) if name else None
     return _STYLES[name]
 
 
+def fit(text: str, width: int, *, right: bool = False) -> str:
+    """`text` in exactly `width` cells: cropped with an ellipsis, or padded."""
+    if cell_len(text) > width:
+        text = set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
+    pad = " " * (width - cell_len(text))
+    return pad + text if right else text + pad
+
+
+@dataclass(frozen=True, slots=True)
 class Cell:
-    """A one-line table cell rendered as a single cropped, padded segment.
+    """One cell of the orders table: plain text, a style name, and its alignment."""
 
-    A DataTable re-renders every visible cell whenever any cell changes; rendering this
-    costs a fraction of a `Text` (no wrapping, no spans), which keeps redraws cheap under
-    load. Equal cells compare equal, so unchanged values are not written again.
-    """
-
-    __slots__ = ("plain", "style", "right")
-
-    def __init__(self, plain: str, style: str = "", *, right: bool = False) -> None:
-        self.plain = plain
-        self.style = style
-        self.right = right
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
-        text = self.plain
-        if cell_len(text) > width:
-            text = set_cell_size(text, max(0, width - 1)) + "…" if width > 1 else set_cell_size(text, width)
-        pad = " " * (width - cell_len(text))
-        yield Segment(pad + text if self.right else text + pad, _style(self.style))
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        width = cell_len(self.plain)
-        return Measurement(width, width)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Cell):
-            return NotImplemented
-        return (self.plain, self.style, self.right) == (other.plain, other.style, other.right)
-
-    def __hash__(self) -> int:
-        return hash((self.plain, self.style, self.right))
+    plain: str
+    style: str = ""
+    right: bool = False
 
     def __str__(self) -> str:
         return self.plain
-
-    def __repr__(self) -> str:
-        return f"Cell({self.plain!r}, {self.style!r})"
 
 
 def status_cell(status: OrderStatus) -> Cell:

@@ -342,7 +342,7 @@ async def test_filter_sort_and_palette_commands(fake_stack: FakeStack) -> None:
         await pilot.press("escape")
         await pilot.press("s")
         assert table(app).sort_mode.value == "oldest"
-        first = table(app).coordinate_to_cell_key((0, 0)).row_key.value
+        first = table(app).order_at(0)
         assert first == "apple-1"
         titles = [command.title for command in app.palette_commands()]
         for expected in ("New order", "Bulk submit", "Fault preset: flaky payments", "Reset all faults", "Quit"):

@@ -1,27 +1,40 @@
-"""The orders table: one row per order, keyed by the order id, changed cell by cell, never rebuilt."""
+"""The orders table: one row per order, keyed by the order id, updated in place, never rebuilt.
+
+Drawn with Textual's Line API rather than a DataTable: a DataTable renders every visible
+cell again after any change, which under load took most of the dashboard's CPU. Here each
+row keeps its rendered strip until one of its own cells changes.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from engine.models import EventKind
-from tui.format import Cell, duration, money, status_cell
+from tui.format import Cell, cached_style, duration, fit, money, status_cell
 from tui.state import BatchResult, OrderBook, OrderRow, SortMode, StatusFilter
 
-# (label, key, width): None sizes the column to its content; cells whose text changes get a fixed width.
+# (label, key, width, widest): with `widest`, the column grows to its widest value up to that.
 COLUMNS = (
-    ("id", "id", None),
-    ("customer", "customer", None),
-    ("total", "total", None),
-    ("status", "status", 13),
-    ("step / reason", "step", 17),
-    ("att", "attempts", 3),
-    ("age", "age", 6),
+    ("id", "id", 8, 24),
+    ("customer", "customer", 8, 16),
+    ("total", "total", 6, 12),
+    ("status", "status", 13, None),
+    ("step / reason", "step", 17, None),
+    ("att", "attempts", 3, None),
+    ("age", "age", 6, None),
 )
+KEYS = [key for _, key, _, _ in COLUMNS]
+GAP = 2  # spaces between columns
 
 _KIND_STYLE = {
     EventKind.STARTED: "yellow",
@@ -44,24 +57,47 @@ def _age_cell(row: OrderRow, now: datetime) -> Cell:
     return Cell(duration(row.age_seconds(now)), right=True)
 
 
-def cells(row: OrderRow, now: datetime) -> dict[str, Cell]:
-    return {
-        "id": Cell(row.order_id),
-        "customer": Cell(row.customer_id or "—"),
-        "total": Cell(money(row.total_cents), right=True),
-        "status": status_cell(row.status),
-        "step": _step_cell(row),
-        "attempts": Cell(str(row.attempts) if row.attempts > 1 else "", "bold magenta", right=True),
-        "age": _age_cell(row, now),
-    }
+def cells(row: OrderRow, now: datetime) -> list[Cell]:
+    return [
+        Cell(row.order_id),
+        Cell(row.customer_id or "—"),
+        Cell(money(row.total_cents), right=True),
+        status_cell(row.status),
+        _step_cell(row),
+        Cell(str(row.attempts) if row.attempts > 1 else "", "bold magenta", right=True),
+        _age_cell(row, now),
+    ]
 
 
-class OrdersTable(DataTable):
+class OrdersTable(ScrollView, can_focus=True):
     """Shows the order book through a status filter, a text filter and a sort order."""
 
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "cursor_to(0)", "First", show=False),
+        Binding("end", "cursor_to(-1)", "Last", show=False),
+        Binding("enter", "choose", "Detail", show=False),
+    ]
+    COMPONENT_CLASSES = {"orders-table--header", "orders-table--cursor"}
     DEFAULT_CSS = """
     OrdersTable {
         height: 1fr;
+        background: $surface;
+        color: $foreground;
+        & > .orders-table--header { text-style: bold; background: $panel; color: $foreground; }
+        & > .orders-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .orders-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
     }
     """
 
@@ -72,19 +108,32 @@ class OrdersTable(DataTable):
             super().__init__()
             self.order_id = order_id
 
+    class Chosen(Message):
+        """Enter, or a click on the selected row: show this order's detail."""
+
+        def __init__(self, order_id: str) -> None:
+            super().__init__()
+            self.order_id = order_id
+
     def __init__(self, book: OrderBook, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id)
         self.book = book
         self.status_filter = StatusFilter.ALL
         self.text_filter = ""
         self.sort_mode = SortMode.NEWEST
         self.selected: str | None = None
-
-    def on_mount(self) -> None:
-        for label, key, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
+        self.cursor_row = 0
+        self._order: list[str] = []  # the shown order ids, top to bottom
+        self._cells: dict[str, list[Cell]] = {}
+        self._strips: dict[str, Strip] = {}  # rendered rows, without the cursor
+        self._strips_base: Style | None = None
+        self._widths = [width for _, _, width, _ in COLUMNS]
 
     # --- what the app calls -----------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
 
     def apply_batch(self, result: BatchResult) -> None:
         """Show what one batch of the order book changed: add, update in place, remove."""
@@ -96,14 +145,15 @@ class OrdersTable(DataTable):
             structural |= self._show(order_id, now)
         if structural or (self.sort_mode is SortMode.STATUS and result.status_changed):
             self._resort()
+        self.refresh()
 
     def tick_ages(self) -> None:
         """Once a second: the age of every order still in flight."""
         now = self.book.clock()
         for order_id in self.book.in_flight_ids():
-            row = self.book.orders[order_id]
-            if order_id in self.rows:
-                self._set(order_id, "age", _age_cell(row, now))
+            if order_id in self._cells:
+                self._set(order_id, KEYS.index("age"), _age_cell(self.book.orders[order_id], now))
+        self.refresh()
 
     def set_filter(self, status: StatusFilter | None = None, text: str | None = None) -> None:
         if status is not None:
@@ -111,14 +161,11 @@ class OrdersTable(DataTable):
         if text is not None:
             self.text_filter = text
         now = self.book.clock()
-        structural = False
-        for order_id in list(self.rows):
-            if order_id.value not in self.book.orders:
-                structural |= self._remove(order_id.value)
+        for order_id in [shown for shown in self._order if shown not in self.book.orders]:
+            self._remove(order_id)
         for order_id in list(self.book.orders):
-            structural |= self._show(order_id, now)
-        if structural:
-            self._resort()
+            self._show(order_id, now)
+        self._resort()
 
     def set_sort(self, mode: SortMode) -> None:
         self.sort_mode = mode
@@ -126,19 +173,87 @@ class OrdersTable(DataTable):
 
     def select_order(self, order_id: str) -> bool:
         """Put the cursor on `order_id` if it is shown."""
-        try:
-            index = self.get_row_index(order_id)
-        except RowDoesNotExist:
+        if order_id not in self._cells:
             return False
-        self.move_cursor(row=index)
-        self._selection_maybe_changed()
+        self._move_cursor(self._order.index(order_id))
         return True
 
+    def order_at(self, index: int) -> str:
+        """The id of the order shown at row `index` (0 is the top)."""
+        return self._order[index]
+
     def shown(self, order_id: str) -> bool:
-        return order_id in self.rows
+        return order_id in self._cells
 
     def cell_text(self, order_id: str, column: str) -> str:
-        return str(self.get_cell(order_id, column))
+        return self._cells[order_id][KEYS.index(column)].plain
+
+    # --- keys and mouse -------------------------------------------------------------------
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_cursor(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move_cursor(self.cursor_row + direction * max(1, self._visible_rows() - 1))
+
+    def action_cursor_to(self, index: int) -> None:
+        self._move_cursor(index if index >= 0 else self.row_count - 1)
+
+    def action_choose(self) -> None:
+        if self.selected is not None:
+            self.post_message(self.Chosen(self.selected))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y == 0:  # the header
+            return
+        index = self.scroll_offset.y + offset.y - 1
+        if index >= self.row_count:
+            return
+        if index == self.cursor_row:
+            self.action_choose()
+        else:
+            self._move_cursor(index)
+
+    # --- drawing ----------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        base = self.rich_style
+        if y == 0:
+            strip = self._header()
+        else:
+            index = scroll_y + y - 1
+            if index >= self.row_count:
+                return Strip.blank(self.size.width, base)
+            strip = self._row_strip(self._order[index])
+            if index == self.cursor_row:  # the cursor's colours over the cells' own
+                cursor = self.get_component_rich_style("orders-table--cursor")
+                strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
+        return strip.crop_extend(scroll_x, scroll_x + self.size.width, base)
+
+    def _header(self) -> Strip:
+        style = self.get_component_rich_style("orders-table--header")
+        text = " " + (" " * GAP).join(fit(label, width) for (label, *_), width in zip(COLUMNS, self._widths))
+        return Strip([Segment(fit(text, self._line_width()), style)])
+
+    def _row_strip(self, order_id: str) -> Strip:
+        base = self.rich_style  # changes with focus and theme: then every row is drawn again
+        if base != self._strips_base:
+            self._strips.clear()
+            self._strips_base = base
+        strip = self._strips.get(order_id)
+        if strip is None:
+            segments = [Segment(" ", base)]
+            for cell, width in zip(self._cells[order_id], self._widths):
+                style = cached_style(cell.style)
+                segments.append(Segment(fit(cell.plain, width, right=cell.right), base + style if style else base))
+                segments.append(Segment(" " * GAP, base))
+            strip = self._strips[order_id] = Strip(segments).extend_cell_length(self._line_width(), base)
+        return strip
+
+    def _line_width(self) -> int:
+        return 1 + sum(self._widths) + GAP * len(self._widths)
 
     # --- inside -------------------------------------------------------------------------
 
@@ -146,53 +261,71 @@ class OrdersTable(DataTable):
         """Add, update or remove one row according to the filters; True when rows came or went."""
         row = self.book.orders.get(order_id)
         wanted = row is not None and self.book.matches(order_id, self.status_filter, self.text_filter)
-        present = order_id in self.rows
+        present = order_id in self._cells
         if not wanted:
             return self._remove(order_id) if present else False
         assert row is not None
         values = cells(row, now)
         if present:
-            for column, value in values.items():
+            for column, value in enumerate(values):
                 self._set(order_id, column, value)
             return False
-        self.add_row(*(values[key] for _, key, _ in COLUMNS), key=order_id)
+        self._cells[order_id] = values
+        self._order.append(order_id)
+        self._widen(values)
         return True
 
-    def _set(self, order_id: str, column: str, value: Cell) -> None:
-        """update_cell, skipped when the value is unchanged: every update makes the table redraw."""
-        if self.get_cell(order_id, column) != value:
-            self.update_cell(order_id, column, value)
+    def _set(self, order_id: str, column: int, value: Cell) -> None:
+        row = self._cells[order_id]
+        if row[column] != value:
+            row[column] = value
+            self._strips.pop(order_id, None)
+            self._widen(row)
+
+    def _widen(self, values: list[Cell]) -> None:
+        """Grow a column to a wider value (up to its limit); every row is drawn again."""
+        for column, (cell, (_, _, _, widest)) in enumerate(zip(values, COLUMNS)):
+            if widest and self._widths[column] < widest and cell_len(cell.plain) > self._widths[column]:
+                self._widths[column] = min(widest, cell_len(cell.plain))
+                self._strips.clear()
+                self._sync_size()
+
+    def _sync_size(self) -> None:
+        size = Size(self._line_width(), self.row_count + 1)  # + the header
+        if self.virtual_size != size:
+            self.virtual_size = size
 
     def _remove(self, order_id: str) -> bool:
-        if order_id not in self.rows:
+        if order_id not in self._cells:
             return False
-        self.remove_row(order_id)
+        del self._cells[order_id]
+        self._strips.pop(order_id, None)
+        self._order.remove(order_id)
         return True
 
     def _resort(self) -> None:
-        if self.row_count:
-            key = self.book.sort_key(self.sort_mode)
-            self.sort("id", key=lambda cell: key(str(cell)))
-        if self.selected is not None and self.selected in self.rows:
-            index = self.get_row_index(self.selected)
-            if index != self.cursor_row:
-                self.move_cursor(row=index, scroll=False)
-        self._selection_maybe_changed()
+        key = self.book.sort_key(self.sort_mode)
+        self._order.sort(key=key)
+        self._sync_size()
+        if self.selected in self._cells:
+            self.cursor_row = self._order.index(self.selected)
+        self._move_cursor(self.cursor_row, scroll=False)
+        self.refresh()
 
-    def _key_at_cursor(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        except CellDoesNotExist:
-            return None
-        return row_key.value
+    def _visible_rows(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
 
-    def _selection_maybe_changed(self) -> None:
-        current = self._key_at_cursor()
+    def _move_cursor(self, index: int, *, scroll: bool = True) -> None:
+        self.cursor_row = max(0, min(index, self.row_count - 1))
+        if scroll and self.row_count:
+            top, height = self.scroll_offset.y, self._visible_rows()
+            if self.cursor_row < top:
+                self.scroll_to(y=self.cursor_row, animate=False)
+            elif self.cursor_row >= top + height:
+                self.scroll_to(y=self.cursor_row - height + 1, animate=False)
+        self.refresh()
+        current = self._order[self.cursor_row] if self.row_count else None
         if current != self.selected:
             self.selected = current
             self.post_message(self.SelectionChanged(current))
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._selection_maybe_changed()
