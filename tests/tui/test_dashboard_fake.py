@@ -388,3 +388,30 @@ async def test_command_palette_finds_actions_and_orders(fake_stack: FakeStack) -
         assert table(app).shown("palette-7"), "jumping to an order clears the filter that hid it"
         discovered = [hit.text async for hit in provider.discover()]
         assert "New order" in discovered and "Quit" in discovered
+
+
+async def test_table_keys_and_clicks_move_the_selection_and_open_the_detail(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    facade = fake_stack.facade
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        for n in range(40):  # more rows than fit: the cursor must scroll the table
+            await facade.submit(an_order(f"row-{n:02d}"))
+        await wait_until(pilot, lambda: table(app).row_count == 40 and app.book.counts().completed == 40)
+        await pilot.press("home")
+        assert app.selected_order == table(app).order_at(0) == "row-39"  # newest first
+        await pilot.press("down", "down")
+        assert app.selected_order == "row-37"
+        await pilot.press("end")
+        assert app.selected_order == "row-00"
+        assert table(app).scroll_offset.y > 0, "the last row was scrolled into view"
+        await pilot.press("pageup")
+        assert app.selected_order not in ("row-00", None)
+
+        await pilot.press("f")
+        assert app.query_one("TabbedContent").active == "faults"
+        await pilot.press("home", "enter")
+        assert app.query_one("TabbedContent").active == "detail"
+
+        await pilot.click(OrdersTable, offset=(3, 3))  # header, then rows 0 and 1: row 1 of the view
+        assert app.selected_order == table(app).order_at(table(app).scroll_offset.y + 2)
