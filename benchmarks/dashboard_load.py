@@ -2,19 +2,23 @@
 
     .venv/bin/python benchmarks/dashboard_load.py --rate 10 --seconds 30          # real embedded stack
     .venv/bin/python benchmarks/dashboard_load.py --rate 30 --seconds 30 --fake   # the dashboard alone
+    .venv/bin/python benchmarks/dashboard_load.py --rate 12 --seconds 30 --attach # `checkout worker` apart
 
 Runs the real dashboard headless (`App.run_test`, 120x40) with the worker and services in
 the same process, on its own Temporal dev server and nats-server (free ports, temporary
 directory, stopped after). `--fake` swaps the stack for the in-memory facade of the TUI
-tests, so the figures are the dashboard's own cost. Orders are submitted at `--rate` per
-second; after a warm-up it prints:
+tests, so the figures are the dashboard's own cost. `--attach` runs `checkout worker` (with
+the embedded servers) as its own process and the dashboard attached to it, as
+`checkout dashboard --attach` does. Orders are submitted at `--rate` per second; after a
+warm-up it prints:
 
 - event -> screen: for each batch of live step events, from the oldest event's time to the
   screen redrawn (the issue's target: 250 ms);
 - event loop delay: how late a 50 ms timer fires (what a key press waits before handling);
 - key presses, until the screen is refreshed: `down`/`up` (another order, its detail loads) and
   `s` (cycle the sort: the whole table is re-sorted);
-- CPU: the process's CPU time over wall time (1.0 = one core busy);
+- CPU: the process's CPU time over wall time (1.0 = one core busy), and the worker's with
+  `--attach`;
 - sagas finished per second, and orders not yet finished at the end.
 """
 
@@ -22,15 +26,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from engine.config import Settings
+from engine.errors import Unreachable
 from engine.models import OrderInput
 from engine.stack import Stack
 from tui.app import CheckoutApp
@@ -63,6 +75,12 @@ def finished_count(app: CheckoutApp) -> int:
 def is_finished(app: CheckoutApp, order_id: str) -> bool:
     row = app.book.orders.get(order_id)
     return row is not None and row.status.is_terminal
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of another process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds() -> float:
@@ -106,7 +124,7 @@ async def loop_delays(stop: asyncio.Event, delays: list[float]) -> None:
         delays.append((time.monotonic() - before - 0.05) * 1000)
 
 
-async def measure(stack, rate: float, seconds: float, warmup: float) -> None:
+async def measure(stack, rate: float, seconds: float, warmup: float, worker_pid: int | None = None) -> None:
     app = CheckoutApp(stack, owns_stack=False)
     async with app.run_test(size=(120, 40)) as pilot:
         while app.facade is None or app.status_line.health is None:
@@ -121,6 +139,7 @@ async def measure(stack, rate: float, seconds: float, warmup: float) -> None:
         stop = asyncio.Event()
         ticker = asyncio.create_task(loop_delays(stop, delays))
         cpu_before, wall_before = cpu_seconds(), time.monotonic()
+        worker_before = process_cpu_seconds(worker_pid) if worker_pid else 0.0
         keys: dict[str, list[float]] = {"down/up": [], "s": []}
         table = app.orders_table
         while time.monotonic() - wall_before < seconds:
@@ -131,6 +150,7 @@ async def measure(stack, rate: float, seconds: float, warmup: float) -> None:
             await asyncio.sleep(0.25)
         wall = time.monotonic() - wall_before
         cpu = cpu_seconds() - cpu_before
+        worker_cpu = process_cpu_seconds(worker_pid) - worker_before if worker_pid else None
         finished = finished_count(app) - finished_before
         stop.set()
         await ticker
@@ -147,7 +167,8 @@ async def measure(stack, rate: float, seconds: float, warmup: float) -> None:
         for key, times in keys.items():
             seen = [ms for ms in times if ms == ms]
             print(f"key {key!r} to redrawn: p50 {statistics.median(seen):.0f} ms, p95 {percentile(seen, 0.95):.0f} ms ({len(times) - len(seen)} of {len(times)} changed nothing)")
-        print(f"CPU {cpu / wall:.2f} cores; sagas finished {finished / wall:.1f}/s; not finished on screen at the end: {len(unfinished)} (Temporal: {len(submitted) - temporal_finished})")
+        worker = f" (worker process {worker_cpu / wall:.2f})" if worker_cpu is not None else ""
+        print(f"CPU {cpu / wall:.2f} cores{worker}; sagas finished {finished / wall:.1f}/s; not finished on screen at the end: {len(unfinished)} (Temporal: {len(submitted) - temporal_finished})")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -158,8 +179,56 @@ async def run(args: argparse.Namespace) -> None:
 
             await measure(FakeStack(settings, FakeFacade(settings, step_seconds=0.05)), args.rate, args.seconds, args.warmup)
             return
+        if args.attach:
+            with worker_process(settings, Path(data_dir)) as worker:
+                stack = Stack(settings.model_copy(update={"embedded": settings.embedded.model_copy(update={"mode": "never"})}), worker=False, services=False)
+                await start_when_up(stack)
+                try:
+                    await measure(stack, args.rate, args.seconds, args.warmup, worker_pid=worker.pid)
+                finally:
+                    await stack.stop()
+            return
         async with Stack(settings) as stack:
             await measure(stack, args.rate, args.seconds, args.warmup)
+
+
+@contextmanager
+def worker_process(settings: Settings, data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`checkout worker` with these settings (through a config file), stopped with Ctrl-C after."""
+    config = data_dir / "config.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude={"dashboard"})))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CHECKOUT_", "TEMPORAL_HOST", "NATS_URL"))}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "--config", str(config), "worker"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield worker
+    finally:
+        worker.send_signal(signal.SIGINT)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+async def start_when_up(stack: Stack, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await stack.start()
+        except Unreachable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+            continue
+        if (await stack.facade.health()).worker:
+            return
+        await stack.stop()
+        await asyncio.sleep(0.5)
 
 
 def main() -> None:
@@ -169,6 +238,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring")
     parser.add_argument("--hold", type=float, default=1, help="saga.hold_seconds")
     parser.add_argument("--fake", action="store_true", help="in-memory facade instead of the real stack")
+    parser.add_argument("--attach", action="store_true", help="`checkout worker` in its own process, the dashboard attached")
     asyncio.run(run(parser.parse_args()))
 
 
