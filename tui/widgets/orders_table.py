@@ -26,7 +26,7 @@ from tui.state import BatchResult, OrderBook, OrderRow, SortMode, StatusFilter
 # (label, key, width, widest): with `widest`, the column grows to its widest value up to that.
 COLUMNS = (
     ("id", "id", 8, 24),
-    ("customer", "customer", 8, 16),
+    ("customer", "customer", 8, 12),
     ("total", "total", 6, 12),
     ("status", "status", 13, None),
     ("step / reason", "step", 17, None),
@@ -34,7 +34,7 @@ COLUMNS = (
     ("age", "age", 6, None),
 )
 KEYS = [key for _, key, _, _ in COLUMNS]
-GAP = 2  # spaces between columns
+GAP = 1  # space between columns: the whole row fits 80 columns with a scrollbar
 
 _KIND_STYLE = {
     EventKind.STARTED: "yellow",
