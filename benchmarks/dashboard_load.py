@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/dashboard_load.py --rate 10 --seconds 30          # real embedded stack
     .venv/bin/python benchmarks/dashboard_load.py --rate 30 --seconds 30 --fake   # the dashboard alone
-    .venv/bin/python benchmarks/dashboard_load.py --rate 12 --seconds 30 --attach # `checkout worker` apart
+    .venv/bin/python benchmarks/dashboard_load.py --rate 10 --seconds 30 --attach # `checkout worker` apart
 
 Runs the real dashboard headless (`App.run_test`, 120x40) with the worker and services in
 the same process, on its own Temporal dev server and nats-server (free ports, temporary

@@ -345,6 +345,7 @@ class OrderWorkflow:
                 raise
             workflow.logger.warning("%d step events not published: %s", len(events), failure)
 
+
 def _failure_of(error: BaseException) -> tuple[str, str]:
     """(failure type, one-line message) of an activity error."""
     cause = error.cause if isinstance(error, ActivityError) else None

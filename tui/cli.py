@@ -301,7 +301,6 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
 }
 
 
-
 def entrypoint() -> None:
     """The console script. Leaves with os._exit once output is flushed: the Temporal client's
     Rust threads can abort a finalizing interpreter (sdk-python issue 300), which turned a

@@ -113,9 +113,6 @@ class Cell:
     style: str = ""
     right: bool = False
 
-    def __str__(self) -> str:
-        return self.plain
-
 
 def status_cell(status: OrderStatus) -> Cell:
     symbol, style = STATUS_LOOK.get(status, ("?", ""))

@@ -226,7 +226,7 @@ class OrdersTable(ScrollView, can_focus=True):
             index = scroll_y + y - 1
             if index >= self.row_count:
                 return Strip.blank(self.size.width, base)
-            strip = self._row_strip(self._order[index])
+            strip = self._row_strip(self._order[index], base)
             if index == self.cursor_row:  # the cursor's colours over the cells' own
                 cursor = self.get_component_rich_style("orders-table--cursor")
                 strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
@@ -237,8 +237,8 @@ class OrdersTable(ScrollView, can_focus=True):
         text = " " + (" " * GAP).join(fit(label, width) for (label, *_), width in zip(COLUMNS, self._widths))
         return Strip([Segment(fit(text, self._line_width()), style)])
 
-    def _row_strip(self, order_id: str) -> Strip:
-        base = self.rich_style  # changes with focus and theme: then every row is drawn again
+    def _row_strip(self, order_id: str, base: Style) -> Strip:
+        """`base` is the table's own style: it changes with focus and theme, and then every row is drawn again."""
         if base != self._strips_base:
             self._strips.clear()
             self._strips_base = base
