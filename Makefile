@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test worker install install-dev clean
+.PHONY: run test check worker install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ run: install
 worker: install
 	$(BIN)/checkout worker
 
-test: install-dev
+# Style, formatting and the engine/ui boundary, checked by machines before the tests run.
+check: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: check
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:

@@ -49,7 +49,7 @@ from tui.app import CheckoutApp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.tui.fake_facade with --fake
 
-from benchmarks.saga_throughput import free_port  # noqa: E402
+from benchmarks.saga_throughput import free_port
 
 
 def settings_for(data_dir: Path, hold_seconds: float) -> Settings:
@@ -162,13 +162,25 @@ async def measure(stack, rate: float, seconds: float, warmup: float, worker_pid:
         lags = list(app.metrics.lag_ms)
         unfinished = [order_id for order_id in submitted if not is_finished(app, order_id)]
         print(f"rate {rate:g}/s for {seconds:g}s after {warmup:g}s warm-up: {len(submitted)} submitted")
-        print(f"event -> screen: p50 {statistics.median(lags):.0f} ms, p95 {percentile(lags, 0.95):.0f} ms, max {max(lags):.0f} ms over {len(lags)} batches (largest {app.metrics.largest_batch} items)")
-        print(f"event loop delay: p50 {statistics.median(delays):.1f} ms, p95 {percentile(delays, 0.95):.1f} ms, max {max(delays):.0f} ms")
+        print(
+            f"event -> screen: p50 {statistics.median(lags):.0f} ms, p95 {percentile(lags, 0.95):.0f} ms,"
+            f" max {max(lags):.0f} ms over {len(lags)} batches (largest {app.metrics.largest_batch} items)"
+        )
+        print(
+            f"event loop delay: p50 {statistics.median(delays):.1f} ms, p95 {percentile(delays, 0.95):.1f} ms,"
+            f" max {max(delays):.0f} ms"
+        )
         for key, times in keys.items():
             seen = [ms for ms in times if ms == ms]
-            print(f"key {key!r} to redrawn: p50 {statistics.median(seen):.0f} ms, p95 {percentile(seen, 0.95):.0f} ms ({len(times) - len(seen)} of {len(times)} changed nothing)")
+            print(
+                f"key {key!r} to redrawn: p50 {statistics.median(seen):.0f} ms, p95 {percentile(seen, 0.95):.0f} ms"
+                f" ({len(times) - len(seen)} of {len(times)} changed nothing)"
+            )
         worker = f" (worker process {worker_cpu / wall:.2f})" if worker_cpu is not None else ""
-        print(f"CPU {cpu / wall:.2f} cores{worker}; sagas finished {finished / wall:.1f}/s; not finished on screen at the end: {len(unfinished)} (Temporal: {len(submitted) - temporal_finished})")
+        print(
+            f"CPU {cpu / wall:.2f} cores{worker}; sagas finished {finished / wall:.1f}/s;"
+            f" not finished on screen at the end: {len(unfinished)} (Temporal: {len(submitted) - temporal_finished})"
+        )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -177,11 +189,17 @@ async def run(args: argparse.Namespace) -> None:
         if args.fake:
             from tests.tui.fake_facade import FakeFacade, FakeStack
 
-            await measure(FakeStack(settings, FakeFacade(settings, step_seconds=0.05)), args.rate, args.seconds, args.warmup)
+            await measure(
+                FakeStack(settings, FakeFacade(settings, step_seconds=0.05)), args.rate, args.seconds, args.warmup
+            )
             return
         if args.attach:
             with worker_process(settings, Path(data_dir)) as worker:
-                stack = Stack(settings.model_copy(update={"embedded": settings.embedded.model_copy(update={"mode": "never"})}), worker=False, services=False)
+                stack = Stack(
+                    settings.model_copy(update={"embedded": settings.embedded.model_copy(update={"mode": "never"})}),
+                    worker=False,
+                    services=False,
+                )
                 await start_when_up(stack)
                 try:
                     await measure(stack, args.rate, args.seconds, args.warmup, worker_pid=worker.pid)
@@ -238,7 +256,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring")
     parser.add_argument("--hold", type=float, default=1, help="saga.hold_seconds")
     parser.add_argument("--fake", action="store_true", help="in-memory facade instead of the real stack")
-    parser.add_argument("--attach", action="store_true", help="`checkout worker` in its own process, the dashboard attached")
+    parser.add_argument(
+        "--attach", action="store_true", help="`checkout worker` in its own process, the dashboard attached"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

@@ -37,7 +37,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from engine.binaries import find_binary  # noqa: E402
+from engine.binaries import find_binary
 
 CANDIDATES: dict[str, list[str]] = {
     "file default": [],

@@ -97,12 +97,16 @@ class CheckoutActivities:
         except NoRespondersError:
             raise ApplicationError(f"{service.value} service: no responders", type=TRANSIENT) from None
         except NatsTimeout:
-            raise ApplicationError(f"{service.value} service: no reply within {self._timeout:g}s", type=TRANSIENT) from None
+            raise ApplicationError(
+                f"{service.value} service: no reply within {self._timeout:g}s", type=TRANSIENT
+            ) from None
         reply = _parse_reply(service, message.data)
         if reply.ok:
             return reply
         if reply.code in DECLINED_CODES:
-            raise ApplicationError(f"{service.value}: {reply.message or reply.code}", type=reply.code, non_retryable=True)
+            raise ApplicationError(
+                f"{service.value}: {reply.message or reply.code}", type=reply.code, non_retryable=True
+            )
         raise ApplicationError(f"{service.value}: {reply.code}: {reply.message}", type=TRANSIENT)
 
 

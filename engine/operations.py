@@ -93,11 +93,15 @@ class Operations:
 
     async def cancel(self, order_id: str) -> CancelResult:
         try:
-            return await self._handle(order_id).execute_update("cancel", result_type=CancelResult, rpc_timeout=RPC_TIMEOUT)
+            return await self._handle(order_id).execute_update(
+                "cancel", result_type=CancelResult, rpc_timeout=RPC_TIMEOUT
+            )
         except WorkflowUpdateFailedError as error:
             return CancelResult(accepted=False, reason=str(error.cause or error))
         except RPCError as error:
-            if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION) and await self._exists(order_id):
+            if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION) and await self._exists(
+                order_id
+            ):
                 return CancelResult(accepted=False, reason="order has already finished")
             raise self._rpc_error(error, order_id) from None
 

@@ -139,10 +139,9 @@ class _Server:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
-            while process.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(POLL_SECONDS)
-            if process.poll() is None:
+            try:
+                await asyncio.to_thread(process.wait, STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
                 process.kill()
                 await asyncio.to_thread(process.wait)
         if self._log is not None:

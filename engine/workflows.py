@@ -167,8 +167,8 @@ class OrderWorkflow:
                     self._finish(step_state, StepStatus.FAILED)
                     await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
                     if code in DECLINED_CODES:
-                        raise SagaAborted(Reason(code), declined=True)
-                    raise SagaAborted(Reason.RETRIES_EXHAUSTED)
+                        raise SagaAborted(Reason(code), declined=True) from None
+                    raise SagaAborted(Reason.RETRIES_EXHAUSTED) from None
                 step_state.status = StepStatus.RETRYING
                 await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
                 await self._wait_for_cancel(backoff)
@@ -200,7 +200,7 @@ class OrderWorkflow:
         await self._publish_events()
         try:
             await workflow.wait_condition(lambda: self._cancel_requested, timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -230,7 +230,11 @@ class OrderWorkflow:
                     break
                 except (ActivityError, asyncio.CancelledError) as error:
                     # A cancel arriving now must not stop a compensation: retry it.
-                    message = "cancel requested while compensating" if is_cancelled_exception(error) else _failure_of(error)[1]
+                    message = (
+                        "cancel requested while compensating"
+                        if is_cancelled_exception(error)
+                        else _failure_of(error)[1]
+                    )
                     step_state.status = StepStatus.RETRYING
                     step_state.last_error = message
                     await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)

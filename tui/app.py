@@ -32,11 +32,21 @@ from textual.worker import Worker, WorkerState
 from engine.config import Settings
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
-from engine.models import FaultSettings, Health, OrderInput, OrderStatus, OrderSummary, SagaState, ServiceName, ServicesSnapshot, StepEvent
+from engine.models import (
+    FaultSettings,
+    Health,
+    OrderInput,
+    OrderStatus,
+    OrderSummary,
+    SagaState,
+    ServiceName,
+    ServicesSnapshot,
+    StepEvent,
+)
 from tui.commands import DashboardCommands, PaletteCommand
 from tui.config import DashboardSettings, dashboard_settings
-from tui.keys import BINDINGS
 from tui.format import one_line
+from tui.keys import BINDINGS
 from tui.presets import PRESETS, describe, describe_preset
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
@@ -367,9 +377,9 @@ class CheckoutApp(App[int]):
             return
         if self._refresh_worker is None or self._refresh_worker.is_finished:
             self._refresh()
-        if time.monotonic() - self._last_reconcile >= self.dashboard.reconcile_seconds:
-            if self._reconcile_worker is None or self._reconcile_worker.is_finished:
-                self._reconcile()
+        due = time.monotonic() - self._last_reconcile >= self.dashboard.reconcile_seconds
+        if due and (self._reconcile_worker is None or self._reconcile_worker.is_finished):
+            self._reconcile()
 
     def _refresh(self) -> None:
         self._refresh_worker = self._read_health()
@@ -410,7 +420,9 @@ class CheckoutApp(App[int]):
         status.problem = "; ".join(dict.fromkeys(problems + message.problems))
         if message.faults is not None:
             self.faults_panel.show(message.faults)
-            status.faults = ", ".join(service.value for service, settings in message.faults.items() if not settings.is_clear)
+            status.faults = ", ".join(
+                service.value for service, settings in message.faults.items() if not settings.is_clear
+            )
         if message.snapshot is not None:
             self.services_panel.show(message.snapshot)
 
@@ -497,7 +509,9 @@ class CheckoutApp(App[int]):
         except CheckoutError as error:
             self.post_message(self.DetailLoaded(order_id, None, error.message))
         except TimeoutError:
-            self.post_message(self.DetailLoaded(order_id, None, f"no answer in {CALL_TIMEOUT:g}s (is a worker running?)"))
+            self.post_message(
+                self.DetailLoaded(order_id, None, f"no answer in {CALL_TIMEOUT:g}s (is a worker running?)")
+            )
         else:
             self.post_message(self.DetailLoaded(order_id, saga, None))
 
@@ -556,7 +570,9 @@ class CheckoutApp(App[int]):
                 self.notify(f"Order {order.order_id} submitted", title="New order")
                 self.show_order(order.order_id)
 
-        self.push_screen(NewOrderScreen(self.facade.catalogue, self.submit, customer=self.dashboard.customer), submitted)
+        self.push_screen(
+            NewOrderScreen(self.facade.catalogue, self.submit, customer=self.dashboard.customer), submitted
+        )
 
     def action_bulk_submit(self) -> None:
         if not self._need_facade():
@@ -602,8 +618,7 @@ class CheckoutApp(App[int]):
         self.push_screen(
             ConfirmScreen(
                 f"Cancel order {order_id}?",
-                "The order compensates: payment refunded, stock returned.\n"
-                "Accepted until the order starts shipping.",
+                "The order compensates: payment refunded, stock returned.\nAccepted until the order starts shipping.",
                 confirm="Cancel order",
                 keep="Keep",
             ),
@@ -754,7 +769,9 @@ class CheckoutApp(App[int]):
                 f"Terminate order {order} (unsafe)", "No compensation runs", self.action_terminate_order
             )
         for name in PRESETS:
-            yield PaletteCommand(f"Fault preset: {name}", describe_preset(name), lambda name=name: self.apply_preset(name))
+            yield PaletteCommand(
+                f"Fault preset: {name}", describe_preset(name), lambda name=name: self.apply_preset(name)
+            )
         yield PaletteCommand("Reset all faults", "Every endpoint back to no faults", self.action_reset_faults)
         for label, status in (
             ("all orders", StatusFilter.ALL),
@@ -764,7 +781,9 @@ class CheckoutApp(App[int]):
             ("compensated", StatusFilter.COMPENSATED),
             ("failed or terminated", StatusFilter.FAILED),
         ):
-            yield PaletteCommand(f"Show {label}", "Status filter of the orders table", lambda s=status: self.set_status_filter(s))
+            yield PaletteCommand(
+                f"Show {label}", "Status filter of the orders table", lambda s=status: self.set_status_filter(s)
+            )
         for mode in SortMode:
             yield PaletteCommand(f"Sort by {mode.value}", "Order of the orders table", lambda m=mode: self.set_sort(m))
         for tab in TABS:

@@ -13,9 +13,8 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from pydantic import ValidationError
 
@@ -35,12 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="checkout",
         description="Operate e-commerce checkout sagas on Temporal and NATS. With no command, opens the dashboard.",
     )
-    parser.add_argument("--config", metavar="FILE", help=f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})")
+    parser.add_argument(
+        "--config", metavar="FILE", help=f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the servers and worker do")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     dashboard = commands.add_parser("dashboard", help="the operator dashboard (default)")
-    dashboard.add_argument("--attach", action="store_true", help="run no worker or services: observe and operate a cluster")
+    dashboard.add_argument(
+        "--attach", action="store_true", help="run no worker or services: observe and operate a cluster"
+    )
 
     commands.add_parser("worker", help="headless worker and services, with embedded servers when needed")
     commands.add_parser("servers", help="only the embedded Temporal and NATS servers, until Ctrl-C")
@@ -73,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults = commands.add_parser("faults", help="show, set or clear injected faults")
     faults.add_argument("action", nargs="?", default="show", choices=["show", "set", "clear"])
     faults.add_argument("service", nargs="?", help=f"with set: one of {', '.join(s.value for s in ServiceName)}")
-    faults.add_argument("assignments", nargs="*", metavar="KEY=VALUE", help=f"with set: {', '.join(FaultSettings.model_fields)}")
+    faults.add_argument(
+        "assignments", nargs="*", metavar="KEY=VALUE", help=f"with set: {', '.join(FaultSettings.model_fields)}"
+    )
     faults.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
@@ -82,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.config:
         os.environ[CONFIG_ENV] = args.config
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = load_settings()
         command = args.command or "dashboard"
@@ -123,10 +130,14 @@ async def run_worker(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         started = ", ".join(stack.servers.started) or "none (using running servers)"
         printing.console.print(f"embedded servers: {started}")
-        printing.console.print(f"Temporal {settings.temporal.host} · NATS {settings.nats.url} · task queue {settings.temporal.task_queue}")
+        printing.console.print(
+            f"Temporal {settings.temporal.host} · NATS {settings.nats.url} · task queue {settings.temporal.task_queue}"
+        )
         if url := stack.facade.web_ui_url():
             printing.console.print(f"Temporal Web UI: {url}")
-        printing.console.print("[green]worker running[/]: OrderWorkflow + inventory, payment, shipping services. Ctrl-C stops.")
+        printing.console.print(
+            "[green]worker running[/]: OrderWorkflow + inventory, payment, shipping services. Ctrl-C stops."
+        )
         await _until_signalled()
     finally:
         printing.console.print("stopping…")
@@ -143,7 +154,9 @@ async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
         if not servers.started:
             printing.console.print("nothing to start: both servers already answer (or embedded.mode is never)")
             return 0
-        printing.console.print(f"running: {', '.join(servers.started)} (data in {settings.embedded.data_dir}). Ctrl-C stops.")
+        printing.console.print(
+            f"running: {', '.join(servers.started)} (data in {settings.embedded.data_dir}). Ctrl-C stops."
+        )
         if servers.web_ui_url:
             printing.console.print(f"Temporal Web UI: {servers.web_ui_url}")
         await _until_signalled()
@@ -180,16 +193,21 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
     async with operations(settings) as ops:
         health = await ops.health()
         if not health.worker:
-            raise Unreachable(f"no worker polls task queue {settings.temporal.task_queue}: start one with `checkout worker`")
+            raise Unreachable(
+                f"no worker polls task queue {settings.temporal.task_queue}: start one with `checkout worker`"
+            )
         await ops.submit(order)
         if not args.json:
-            printing.console.print(f"order {order.order_id} started ({args.quantity} x {args.sku}, {printing.money(order.total_cents)})")
+            printing.console.print(
+                f"order {order.order_id} started ({args.quantity} x {args.sku}, {printing.money(order.total_cents)})"
+            )
         if args.no_wait:
             if args.json:
                 printing.print_json(order)
             return 0
         if not args.json:
-            printing.console.print(f"waiting for it to finish (hold {settings.saga.hold_seconds:g}s; `checkout cancel {order.order_id}` cancels)…")
+            hold = f"hold {settings.saga.hold_seconds:g}s"
+            printing.console.print(f"waiting for it to finish ({hold}; `checkout cancel {order.order_id}` cancels)…")
         state = await ops.result(order.order_id)
     _print_state(state, args.json)
     return 0 if state.status is OrderStatus.COMPLETED else EXIT_COMPENSATED
@@ -272,7 +290,9 @@ def apply_assignments(service: ServiceName, current: FaultSettings, assignments:
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         if not sep or key not in FaultSettings.model_fields:
-            raise InvalidInput(f"bad assignment {assignment!r}: use KEY=VALUE with KEY one of {', '.join(FaultSettings.model_fields)}")
+            raise InvalidInput(
+                f"bad assignment {assignment!r}: use KEY=VALUE with KEY one of {', '.join(FaultSettings.model_fields)}"
+            )
         changes[key] = value
     if "down" in changes:
         changes["down"] = changes["down"].lower() in ("1", "true", "yes", "on")  # type: ignore[assignment]

@@ -117,4 +117,3 @@ class Cell:
 def status_cell(status: OrderStatus) -> Cell:
     symbol, style = STATUS_LOOK.get(status, ("?", ""))
     return Cell(f"{symbol} {status.value}", style)
-

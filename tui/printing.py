@@ -94,7 +94,9 @@ def print_state(state: SagaState) -> None:
 
 
 def print_faults(faults: dict[ServiceName, FaultSettings]) -> None:
-    table = Table("service", "error_rate", "decline_rate", "latency_ms", "jitter_ms", "down", box=None, header_style="bold")
+    table = Table(
+        "service", "error_rate", "decline_rate", "latency_ms", "jitter_ms", "down", box=None, header_style="bold"
+    )
     for service in ServiceName:
         fault = faults.get(service, FaultSettings())
         table.add_row(

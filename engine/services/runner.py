@@ -88,7 +88,9 @@ async def start_services(nc: Client, settings: Settings) -> RunningServices:
             )
             services.append(service)
             for endpoint in group:
-                await service.add_endpoint(name=endpoint.name.value, subject=endpoint.name.subject, handler=endpoint.on_request)
+                await service.add_endpoint(
+                    name=endpoint.name.value, subject=endpoint.name.subject, handler=endpoint.on_request
+                )
             endpoints.extend(group)
         services.append(await _control_service(nc, FaultsControl(buckets.faults)))
     except BaseException:

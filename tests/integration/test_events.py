@@ -19,7 +19,11 @@ pytestmark = pytest.mark.integration
 
 def event(order_id: str) -> StepEvent:
     return StepEvent(
-        order_id=order_id, step="reserve_inventory", kind=EventKind.STARTED, time=datetime.now(UTC), status=OrderStatus.RUNNING
+        order_id=order_id,
+        step="reserve_inventory",
+        kind=EventKind.STARTED,
+        time=datetime.now(UTC),
+        status=OrderStatus.RUNNING,
     )
 
 

@@ -28,9 +28,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make_settings(
-    data_dir: Path, mode: str, *, ports: tuple[int, int, int] | None = None, **extra: object
-) -> Settings:
+def make_settings(data_dir: Path, mode: str, *, ports: tuple[int, int, int] | None = None, **extra: object) -> Settings:
     temporal_port, ui_port, nats_port = ports or (free_port(), free_port(), free_port())
     return Settings(
         temporal={"host": f"127.0.0.1:{temporal_port}", "ui_port": ui_port, **extra},

@@ -273,7 +273,10 @@ async def test_fault_settings_reach_every_process(nc, settings, services, second
         replies = await asyncio.gather(*(call(second, ServiceName.PAYMENT, "o1") for _ in range(20)))
         if all(reply.code == CODE_TRANSIENT for reply in replies) or time.monotonic() > deadline:
             break
-    assert all((reply.ok, reply.code, reply.message) == (False, CODE_TRANSIENT, "injected transient error") for reply in replies)
+    assert all(
+        (reply.ok, reply.code, reply.message) == (False, CODE_TRANSIENT, "injected transient error")
+        for reply in replies
+    )
     assert time.monotonic() - started < 1.0
 
     cleared = await FaultsClient(second).clear()

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+from fake_facade import FakeFacade, FakeStack
 from textual.pilot import Pilot
 
 from engine.config import Settings
-from fake_facade import FakeFacade, FakeStack
 
 
 def fake_settings(**overrides: object) -> Settings:

@@ -113,13 +113,17 @@ class FakeFacade:
         for queue in list(self._subscribers):
             queue.put_nowait(event)
 
-    def add_finished(self, order: OrderInput, status: OrderStatus, started: datetime, reason: Reason | None = None) -> None:
+    def add_finished(
+        self, order: OrderInput, status: OrderStatus, started: datetime, reason: Reason | None = None
+    ) -> None:
         """A saga that already ran, with fixed times (snapshot tests)."""
         state = SagaState(order=order, status=OrderStatus.RUNNING, started_at=started)
         self.states[order.order_id] = state
         moment = started
         self._event(state, ORDER_STEP, EventKind.STARTED, 1, moment)
-        declined = {Reason.CARD_DECLINED: Step.CHARGE, Reason.OUT_OF_STOCK: Step.RESERVE}.get(reason) if reason else None
+        declined = (
+            {Reason.CARD_DECLINED: Step.CHARGE, Reason.OUT_OF_STOCK: Step.RESERVE}.get(reason) if reason else None
+        )
         done: list[Step] = []
         for step in FORWARD_STEPS:
             if status is OrderStatus.RUNNING and step is Step.HOLD:
@@ -147,8 +151,12 @@ class FakeFacade:
             for step in reversed(done):
                 if step in COMPENSATION:
                     comp = StepState(
-                        name=COMPENSATION[step], compensation=True, status=StepStatus.SUCCEEDED, attempts=1,
-                        started_at=moment, finished_at=moment + timedelta(milliseconds=80),
+                        name=COMPENSATION[step],
+                        compensation=True,
+                        status=StepStatus.SUCCEEDED,
+                        attempts=1,
+                        started_at=moment,
+                        finished_at=moment + timedelta(milliseconds=80),
                     )
                     state.steps.append(comp)
                     self._event(state, comp.name.value, EventKind.COMPENSATING, 1, moment)
@@ -262,7 +270,11 @@ class FakeFacade:
             ledger=self.ledger.model_copy(),
             endpoints=[
                 EndpointStats(
-                    service=MICRO_OF[s], endpoint=s.value, requests=self.requests[s], errors=self.errors[s], declines=self.declines[s]
+                    service=MICRO_OF[s],
+                    endpoint=s.value,
+                    requests=self.requests[s],
+                    errors=self.errors[s],
+                    declines=self.declines[s],
                 )
                 for s in ServiceName
             ],
@@ -280,7 +292,13 @@ class FakeFacade:
     # --- the saga ---------------------------------------------------------------------------
 
     def _event(
-        self, state: SagaState, step: str, kind: EventKind, attempt: int, moment: datetime | None = None, error: str | None = None
+        self,
+        state: SagaState,
+        step: str,
+        kind: EventKind,
+        attempt: int,
+        moment: datetime | None = None,
+        error: str | None = None,
     ) -> None:
         self.emit(
             StepEvent(
@@ -343,9 +361,13 @@ class FakeFacade:
             elif step is Step.RESTOCK:
                 self.stock[item.sku] = self.stock.get(item.sku, 0) + item.quantity
         if step is Step.CHARGE:
-            self.ledger = LedgerTotals(charged_cents=self.ledger.charged_cents + order.total_cents, refunded_cents=self.ledger.refunded_cents)
+            self.ledger = LedgerTotals(
+                charged_cents=self.ledger.charged_cents + order.total_cents, refunded_cents=self.ledger.refunded_cents
+            )
         elif step is Step.REFUND:
-            self.ledger = LedgerTotals(charged_cents=self.ledger.charged_cents, refunded_cents=self.ledger.refunded_cents + order.total_cents)
+            self.ledger = LedgerTotals(
+                charged_cents=self.ledger.charged_cents, refunded_cents=self.ledger.refunded_cents + order.total_cents
+            )
 
     async def _hold(self, state: SagaState) -> bool:
         """True when the hold ran out, False when a cancel arrived."""

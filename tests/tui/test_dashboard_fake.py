@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from conftest import fake_settings, wait_until
+from fake_facade import FakeFacade, FakeStack
 from textual.widgets import Button, Input, Select
 
-from conftest import fake_settings, wait_until
 from engine.errors import ServerStartError
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, StepStatus
-from fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
@@ -22,7 +22,11 @@ from tui.widgets.status_line import StatusLine
 
 def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1) -> OrderInput:
     return OrderInput.model_validate(
-        {"order_id": order_id, "customer_id": "cust-x", "items": [{"sku": sku, "quantity": quantity, "unit_price_cents": 999}]}
+        {
+            "order_id": order_id,
+            "customer_id": "cust-x",
+            "items": [{"sku": sku, "quantity": quantity, "unit_price_cents": 999}],
+        }
     )
 
 
@@ -58,7 +62,9 @@ async def test_new_order_form_submits_and_the_order_completes_in_table_and_detai
         await wait_until(pilot, lambda: status_of(app, order_id) is OrderStatus.COMPLETED, what="completed")
         await wait_until(pilot, lambda: table(app).cell_text(order_id, "status").endswith("COMPLETED"))
         assert table(app).cell_text(order_id, "total") == "$137.97"
-        await wait_until(pilot, lambda: detail(app).saga is not None and detail(app).saga.status is OrderStatus.COMPLETED)
+        await wait_until(
+            pilot, lambda: detail(app).saga is not None and detail(app).saga.status is OrderStatus.COMPLETED
+        )
         assert detail(app).order_id == order_id
         assert "ship" in detail(app).plain and "COMPLETED" in detail(app).plain
         assert any(f"Order {order_id} submitted" in message for _, _, message in app.notices)
@@ -100,7 +106,9 @@ async def test_decline_rate_set_in_the_faults_panel_compensates_the_next_order(f
         await wait_until(pilot, lambda: status_of(app, "declined-1") is OrderStatus.COMPENSATED)
         assert table(app).cell_text("declined-1", "step") == "card_declined"
         app.show_order("declined-1")
-        await wait_until(pilot, lambda: detail(app).saga is not None and detail(app).saga.status is OrderStatus.COMPENSATED)
+        await wait_until(
+            pilot, lambda: detail(app).saga is not None and detail(app).saga.status is OrderStatus.COMPENSATED
+        )
         assert detail(app).step_status("restock", compensation=True) is StepStatus.SUCCEEDED
         assert detail(app).step_status("charge") is StepStatus.FAILED
 
@@ -285,7 +293,7 @@ async def test_failed_start_is_shown_not_raised_and_quit_reports_the_exit_code()
         assert not isinstance(app.screen, NewOrderScreen)
         assert "Not connected" in app.notices[-1][2]
         await pilot.press("q")
-        await wait_until(pilot, lambda: app.return_code is not None)
+        await wait_until(pilot, lambda app=app: app.return_code is not None)
     assert app.return_code == ServerStartError.exit_code
     assert stack.stopped
 
@@ -298,7 +306,7 @@ async def test_quit_stops_an_owned_stack_but_not_a_borrowed_one() -> None:
         async with app.run_test() as pilot:
             await started(pilot, app)
             await pilot.press("q")
-            await wait_until(pilot, lambda: app.return_code is not None)
+            await wait_until(pilot, lambda app=app: app.return_code is not None)
         assert stack.stopped is owns
         assert app.return_code == 0
 
@@ -363,9 +371,13 @@ async def test_a_silently_dead_event_subscription_is_noticed_and_replaced() -> N
         await facade.submit(an_order("during-silence"))
         # The listing says it finished; the events that were missed are replayed once resubscribed.
         await wait_until(pilot, lambda: status_of(app, "during-silence") is OrderStatus.COMPLETED, timeout=15)
-        await wait_until(pilot, lambda: any("during-silence" in line and "order" in line for line in app.event_log.tail), timeout=20)
+        await wait_until(
+            pilot, lambda: any("during-silence" in line and "order" in line for line in app.event_log.tail), timeout=20
+        )
         await facade.submit(an_order("after-silence"))
-        await wait_until(pilot, lambda: app.book.orders.get("after-silence") and app.book.orders["after-silence"].step == "ship")
+        await wait_until(
+            pilot, lambda: app.book.orders.get("after-silence") and app.book.orders["after-silence"].step == "ship"
+        )
 
 
 async def test_command_palette_finds_actions_and_orders(fake_stack: FakeStack) -> None:

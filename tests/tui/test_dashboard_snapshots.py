@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import fake_settings, wait_until
+from fake_facade import FakeFacade, FakeStack
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from conftest import fake_settings, wait_until
 from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName
-from fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 
 NOW = datetime(2026, 3, 2, 14, 30, 0, tzinfo=UTC)
@@ -39,7 +39,11 @@ def utc_times() -> Iterator[None]:
 
 def order(order_id: str, customer: str, sku: str, quantity: int, price: int) -> OrderInput:
     return OrderInput.model_validate(
-        {"order_id": order_id, "customer_id": customer, "items": [{"sku": sku, "quantity": quantity, "unit_price_cents": price}]}
+        {
+            "order_id": order_id,
+            "customer_id": customer,
+            "items": [{"sku": sku, "quantity": quantity, "unit_price_cents": price}],
+        }
     )
 
 
@@ -47,14 +51,22 @@ def frozen_app(**settings: object) -> CheckoutApp:
     values = {"saga": {"hold_seconds": 10}, **settings}
     config = fake_settings(**values)
     facade = FakeFacade(config, clock=lambda: NOW)
-    facade.add_finished(order("a1b2c3d4", "cust-1", "golang-book", 2, 3999), OrderStatus.COMPLETED, NOW - timedelta(seconds=50))
     facade.add_finished(
-        order("e5f6a7b8", "cust-2", "python-book", 1, 4599), OrderStatus.COMPENSATED, NOW - timedelta(seconds=30),
+        order("a1b2c3d4", "cust-1", "golang-book", 2, 3999), OrderStatus.COMPLETED, NOW - timedelta(seconds=50)
+    )
+    facade.add_finished(
+        order("e5f6a7b8", "cust-2", "python-book", 1, 4599),
+        OrderStatus.COMPENSATED,
+        NOW - timedelta(seconds=30),
         reason=Reason.CARD_DECLINED,
     )
-    facade.add_finished(order("c9d0e1f2", "cust-3", "usb-cable", 3, 999), OrderStatus.RUNNING, NOW - timedelta(seconds=4))
+    facade.add_finished(
+        order("c9d0e1f2", "cust-3", "usb-cable", 3, 999), OrderStatus.RUNNING, NOW - timedelta(seconds=4)
+    )
     facade.stock = {"golang-book": 98, "python-book": 100, "mechanical-keyboard": 25, "usb-cable": 497}
-    facade.requests.update({ServiceName.INVENTORY: 3, ServiceName.PAYMENT: 3, ServiceName.RESTOCK: 1, ServiceName.SHIPPING: 1})
+    facade.requests.update(
+        {ServiceName.INVENTORY: 3, ServiceName.PAYMENT: 3, ServiceName.RESTOCK: 1, ServiceName.SHIPPING: 1}
+    )
     facade.declines.update({ServiceName.PAYMENT: 1})
     facade._faults[ServiceName.PAYMENT] = FaultSettings(decline_rate=1.0)
     return CheckoutApp(FakeStack(config, facade), clock=lambda: NOW)

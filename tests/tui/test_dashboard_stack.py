@@ -15,20 +15,19 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from conftest import wait_until
 from textual.widgets import Input, Select
 
-from conftest import wait_until
 from engine.config import Settings
 from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName, StepStatus
 from engine.stack import Stack
+from tests.integration.conftest import stack_settings as integration_stack_settings
 from tui.app import CheckoutApp
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.new_order import NewOrderScreen
 from tui.widgets.order_detail import OrderDetail
 from tui.widgets.orders_table import OrdersTable
-
-from tests.integration.conftest import stack_settings as integration_stack_settings  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +120,9 @@ async def test_a_valid_order_from_the_form_completes_in_table_and_detail(stack: 
         assert table.cell_text(order_id, "total") == "$79.98"
         await wait_until(pilot, lambda: saga_status(app) is OrderStatus.COMPLETED, timeout=10)
         detail = app.query_one(OrderDetail)
-        assert [detail.step_status(step) for step in ("reserve", "charge", "hold", "ship")] == [StepStatus.SUCCEEDED] * 4
+        assert [detail.step_status(step) for step in ("reserve", "charge", "hold", "ship")] == [
+            StepStatus.SUCCEEDED
+        ] * 4
         assert f"order-{order_id}" in detail.plain  # the Temporal Web UI link
         assert any(order_id in line and "ship" in line for line in app.event_log.tail)
 
@@ -154,7 +155,9 @@ async def test_payment_decline_set_in_the_faults_panel_compensates_the_next_orde
         app.query_one("#payment-decline_rate", Input).focus()
         await pilot.press("1", "enter")
         await wait_until(
-            pilot, lambda: app.faults_panel.current.get(ServiceName.PAYMENT, FaultSettings()).decline_rate == 1, timeout=5
+            pilot,
+            lambda: app.faults_panel.current.get(ServiceName.PAYMENT, FaultSettings()).decline_rate == 1,
+            timeout=5,
         )
         assert (await stack.facade.faults())[ServiceName.PAYMENT].decline_rate == 1.0
         await pilot.press("escape", "d")  # leave the input, back to the table; show the detail tab
@@ -177,7 +180,9 @@ async def test_cancel_during_the_hold_shows_refund_and_restock(stack: Stack) -> 
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app)
         order_id = await submit_from_form(pilot, app)
-        await wait_until(pilot, lambda: app.book.orders.get(order_id) and app.book.orders[order_id].step == "hold", timeout=15)
+        await wait_until(
+            pilot, lambda: app.book.orders.get(order_id) and app.book.orders[order_id].step == "hold", timeout=15
+        )
         assert app.selected_order == order_id
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmScreen)
@@ -226,7 +231,7 @@ async def test_an_order_started_through_the_engine_appears_live(stack: Stack) ->
         table = app.query_one(OrdersTable)
         await wait_until(pilot, lambda: table.shown(order.order_id), timeout=10)
         assert table.cell_text(order.order_id, "customer") == "cust-outside"
-        await wait_until(pilot, lambda: status_of(app, order.order_id) is OrderStatus.COMPLETED, timeout=30)
+        await wait_until(pilot, lambda order=order: status_of(app, order.order_id) is OrderStatus.COMPLETED, timeout=30)
 
 
 @pytest.mark.usefixtures("clear_faults")
@@ -240,7 +245,9 @@ async def test_a_restarted_dashboard_rebuilds_the_table_from_temporal_and_the_ev
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app)
         for order in orders:
-            await wait_until(pilot, lambda: status_of(app, order.order_id) is OrderStatus.COMPLETED, timeout=15)
+            await wait_until(
+                pilot, lambda order=order: status_of(app, order.order_id) is OrderStatus.COMPLETED, timeout=15
+            )
         listed = await stack.facade.list_orders(limit=1000)
         await wait_until(pilot, lambda: all(s.order_id in app.book.orders for s in listed), timeout=15)
 

@@ -10,10 +10,18 @@ from tui.state import OrderBook, SortMode, StatusFilter, percentile
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def ev(order: str, step: str, kind: EventKind, seconds: float, status: OrderStatus = OrderStatus.RUNNING, **kw) -> StepEvent:
+def ev(
+    order: str, step: str, kind: EventKind, seconds: float, status: OrderStatus = OrderStatus.RUNNING, **kw
+) -> StepEvent:
     return StepEvent(
-        order_id=order, step=step, kind=kind, time=T0 + timedelta(seconds=seconds), status=status,
-        customer_id=kw.pop("customer_id", "cust-1"), total_cents=kw.pop("total_cents", 1000), **kw,
+        order_id=order,
+        step=step,
+        kind=kind,
+        time=T0 + timedelta(seconds=seconds),
+        status=status,
+        customer_id=kw.pop("customer_id", "cust-1"),
+        total_cents=kw.pop("total_cents", 1000),
+        **kw,
     )
 
 
@@ -33,12 +41,14 @@ def book(now: float = 100.0, **kw) -> OrderBook:
 
 def test_events_fold_into_one_row_per_order_with_current_step_and_attempts() -> None:
     b = book()
-    result = b.apply([
-        ev("a", ORDER_STEP, EventKind.STARTED, 0),
-        ev("a", "charge", EventKind.STARTED, 1, attempt=1),
-        ev("a", "charge", EventKind.FAILED, 2, attempt=1, error="transient"),
-        ev("a", "charge", EventKind.STARTED, 3, attempt=2),
-    ])
+    result = b.apply(
+        [
+            ev("a", ORDER_STEP, EventKind.STARTED, 0),
+            ev("a", "charge", EventKind.STARTED, 1, attempt=1),
+            ev("a", "charge", EventKind.FAILED, 2, attempt=1, error="transient"),
+            ev("a", "charge", EventKind.STARTED, 3, attempt=2),
+        ]
+    )
     assert result.added == {"a"}
     row = b.orders["a"]
     assert (row.status, row.step, row.step_kind, row.attempts) == (OrderStatus.RUNNING, "charge", EventKind.STARTED, 2)
@@ -70,14 +80,18 @@ def test_terminal_status_is_final_even_when_older_events_arrive_late() -> None:
 
 def test_compensation_shows_compensating_then_compensated_with_reason() -> None:
     b = book()
-    b.apply([
-        ev("a", ORDER_STEP, EventKind.STARTED, 0),
-        ev("a", "charge", EventKind.FAILED, 1, error="card_declined"),
-        ev("a", "restock", EventKind.COMPENSATING, 2, status=OrderStatus.COMPENSATING, reason=Reason.CARD_DECLINED),
-    ])
+    b.apply(
+        [
+            ev("a", ORDER_STEP, EventKind.STARTED, 0),
+            ev("a", "charge", EventKind.FAILED, 1, error="card_declined"),
+            ev("a", "restock", EventKind.COMPENSATING, 2, status=OrderStatus.COMPENSATING, reason=Reason.CARD_DECLINED),
+        ]
+    )
     assert b.orders["a"].status is OrderStatus.COMPENSATING
     assert b.counts().compensating == 1 and b.counts().in_flight == 1
-    b.apply([ev("a", ORDER_STEP, EventKind.COMPENSATED, 3, status=OrderStatus.COMPENSATED, reason=Reason.CARD_DECLINED)])
+    b.apply(
+        [ev("a", ORDER_STEP, EventKind.COMPENSATED, 3, status=OrderStatus.COMPENSATED, reason=Reason.CARD_DECLINED)]
+    )
     counts = b.counts()
     assert (counts.compensating, counts.in_flight, counts.compensated) == (0, 0, 1)
     assert b.orders["a"].reason is Reason.CARD_DECLINED
@@ -86,10 +100,12 @@ def test_compensation_shows_compensating_then_compensated_with_reason() -> None:
 def test_summaries_add_orders_without_events_and_only_upgrade_to_terminal() -> None:
     b = book()
     b.apply([ev("a", "refund", EventKind.COMPENSATING, 1, status=OrderStatus.COMPENSATING)])
-    b.apply([
-        OrderSummary(order_id="a", status=OrderStatus.RUNNING, started_at=T0),  # coarser than the events
-        OrderSummary(order_id="ext", customer_id="c9", total_cents=5, status=OrderStatus.RUNNING, started_at=T0),
-    ])
+    b.apply(
+        [
+            OrderSummary(order_id="a", status=OrderStatus.RUNNING, started_at=T0),  # coarser than the events
+            OrderSummary(order_id="ext", customer_id="c9", total_cents=5, status=OrderStatus.RUNNING, started_at=T0),
+        ]
+    )
     assert b.orders["a"].status is OrderStatus.COMPENSATING
     assert b.orders["ext"].customer_id == "c9"
     result = b.apply([OrderSummary(order_id="ext", status=OrderStatus.TERMINATED, started_at=T0, closed_at=T0)])

@@ -53,7 +53,9 @@ def test_yaml_file_then_env_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path:
         ("NATS_URL", "http://x:1", "NATS_URL"),
     ],
 )
-def test_bad_values_are_one_line_naming_the_key(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, key: str) -> None:
+def test_bad_values_are_one_line_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, key: str
+) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as error:
         load_settings()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-ENGINE_MODULES = ["engine.stack", "engine.operations", "engine.workflows", "engine.activities", "engine.runtime", "engine.services"]
+ENGINE_MODULES = [
+    "engine.stack",
+    "engine.operations",
+    "engine.workflows",
+    "engine.activities",
+    "engine.runtime",
+    "engine.services",
+]
 
 
 def test_engine_imports_no_ui_library() -> None:

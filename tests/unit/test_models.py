@@ -8,7 +8,11 @@ from pydantic import ValidationError
 from engine.errors import first_validation_error
 from engine.models import OrderInput
 
-GOOD = {"order_id": "o-1", "customer_id": "c_1", "items": [{"sku": "golang-book", "quantity": 2, "unit_price_cents": 3999}]}
+GOOD = {
+    "order_id": "o-1",
+    "customer_id": "c_1",
+    "items": [{"sku": "golang-book", "quantity": 2, "unit_price_cents": 3999}],
+}
 
 
 def test_total_is_integer_cents() -> None:

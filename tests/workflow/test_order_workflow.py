@@ -132,7 +132,9 @@ def compensations(state: SagaState) -> list[Step]:
 
 async def test_happy_path_completes(time_skipping_env: WorkflowEnvironment, task_queue: str) -> None:
     services = FakeServices()
-    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()):
+    async with Worker(
+        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+    ):
         handle = await start(time_skipping_env, task_queue, an_order())
         state: SagaState = await handle.result()
     assert state.status is OrderStatus.COMPLETED
@@ -165,11 +167,17 @@ async def test_happy_path_completes(time_skipping_env: WorkflowEnvironment, task
     ],
 )
 async def test_decline_compensates_exactly_the_steps_done_in_reverse(
-    time_skipping_env: WorkflowEnvironment, task_queue: str, declined_step: Step, code: str, expected_compensations: list[Step]
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    declined_step: Step,
+    code: str,
+    expected_compensations: list[Step],
 ) -> None:
     services = FakeServices()
     services.decline(declined_step, code)
-    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()):
+    async with Worker(
+        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+    ):
         handle = await start(time_skipping_env, task_queue, an_order())
         cause, state = await failed_state(handle)
     assert isinstance(cause, ApplicationError) and cause.type == "OrderCompensated"
@@ -185,7 +193,9 @@ async def test_decline_compensates_exactly_the_steps_done_in_reverse(
 async def test_transient_errors_retry_then_exhaust(time_skipping_env: WorkflowEnvironment, task_queue: str) -> None:
     services = FakeServices()
     services.fail_times(Step.CHARGE, 99)
-    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()):
+    async with Worker(
+        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+    ):
         handle = await start(time_skipping_env, task_queue, an_order())
         _, state = await failed_state(handle)
     assert state.reason is Reason.RETRIES_EXHAUSTED
@@ -199,7 +209,9 @@ async def test_transient_errors_retry_then_exhaust(time_skipping_env: WorkflowEn
 async def test_transient_error_then_success_completes(time_skipping_env: WorkflowEnvironment, task_queue: str) -> None:
     services = FakeServices()
     services.fail_times(Step.RESERVE, 2)
-    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()):
+    async with Worker(
+        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+    ):
         handle = await start(time_skipping_env, task_queue, an_order())
         state = await handle.result()
     assert state.status is OrderStatus.COMPLETED
@@ -212,7 +224,9 @@ async def test_compensation_failing_several_times_then_succeeding(
     services = FakeServices()
     services.decline(Step.SHIP, "undeliverable")
     services.fail_times(Step.REFUND, 5)  # more than maximum_attempts: compensations never give up
-    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()):
+    async with Worker(
+        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+    ):
         handle = await start(time_skipping_env, task_queue, an_order())
         _, state = await failed_state(handle)
     refund = state.step(Step.REFUND)
@@ -234,7 +248,9 @@ async def wait_for_hold(handle: WorkflowHandle) -> None:
 
 async def test_cancel_update_during_hold_compensates(time_skipping_env: WorkflowEnvironment, task_queue: str) -> None:
     services = FakeServices()
-    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()):
+    async with Worker(
+        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+    ):
         handle = await start(time_skipping_env, task_queue, an_order())
         await wait_for_hold(handle)
         answer = await handle.execute_update("cancel", result_type=CancelResult)
@@ -248,7 +264,9 @@ async def test_cancel_update_during_hold_compensates(time_skipping_env: Workflow
 
 async def test_temporal_cancel_during_hold_compensates(time_skipping_env: WorkflowEnvironment, task_queue: str) -> None:
     services = FakeServices()
-    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()):
+    async with Worker(
+        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+    ):
         handle = await start(time_skipping_env, task_queue, an_order())
         await wait_for_hold(handle)
         await handle.cancel()
@@ -264,7 +282,9 @@ async def test_temporal_cancel_during_hold_compensates(time_skipping_env: Workfl
 async def test_cancel_while_shipping_is_rejected(time_skipping_env: WorkflowEnvironment, task_queue: str) -> None:
     services = FakeServices()
     services.gates[Step.SHIP] = asyncio.Event()
-    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()):
+    async with Worker(
+        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+    ):
         handle = await start(time_skipping_env, task_queue, an_order())
         await wait_for_hold(handle)
         await time_skipping_env.sleep(SETTINGS.hold_seconds + 1)
@@ -282,8 +302,14 @@ async def test_invalid_order_fails_fast_without_service_calls(
     time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     services = FakeServices()
-    bad = {"order_id": "bad-1", "customer_id": "c", "items": [{"sku": "golang-book", "quantity": 0, "unit_price_cents": 1}]}
-    async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()):
+    bad = {
+        "order_id": "bad-1",
+        "customer_id": "c",
+        "items": [{"sku": "golang-book", "quantity": 0, "unit_price_cents": 1}],
+    }
+    async with Worker(
+        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+    ):
         handle = await start(time_skipping_env, task_queue, bad)
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()

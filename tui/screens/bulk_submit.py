@@ -137,7 +137,9 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
         if not self.planned:
             return
         finished = self.finished
-        self.query_one("#submitted-bar", ProgressBar).update(total=self.planned, progress=len(self.submitted) + self.failed)
+        self.query_one("#submitted-bar", ProgressBar).update(
+            total=self.planned, progress=len(self.submitted) + self.failed
+        )
         self.query_one("#finished-bar", ProgressBar).update(total=max(1, len(self.submitted)), progress=finished)
         state = "running" if self.running else ("stopped" if self.stopped else "submitted")
         text = f"{state}: {len(self.submitted)}/{self.planned} submitted, {finished} finished"

@@ -46,7 +46,9 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self.body, id="message")
             with Horizontal(id="buttons"):
                 yield Button(self.keep_label, id="keep", compact=True)
-                yield Button(self.confirm_label, id="confirm", variant="error" if self.unsafe else "warning", compact=True)
+                yield Button(
+                    self.confirm_label, id="confirm", variant="error" if self.unsafe else "warning", compact=True
+                )
 
     def on_mount(self) -> None:
         self.query_one("#keep" if self.unsafe else "#confirm", Button).focus()

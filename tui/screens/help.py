@@ -12,13 +12,22 @@ from textual.widgets import Static
 
 PANELS = (
     ("status line", "Temporal, NATS, worker and each service: ● up, ○ down; the Temporal Web UI address."),
-    ("numbers", "in flight, ✔ completed, ↩ compensated, ↺ compensating (retrying), ✘ failed or terminated; "
-     "finished orders per second with the last minute as a sparkline; saga latency p50/p95 (started → finished)."),
+    (
+        "numbers",
+        "in flight, ✔ completed, ↩ compensated, ↺ compensating (retrying), ✘ failed or terminated; "
+        "finished orders per second with the last minute as a sparkline; saga latency p50/p95 (started → finished).",
+    ),
     ("orders", "one row per order, updated in place; filter by text and status, sort with the sort key."),
-    ("detail", "the selected order's saga: each step and compensation with status, attempts, time taken "
-     "and last error; the order's Temporal Web UI link."),
-    ("faults", "per endpoint: error rate and decline rate (0..1), latency and jitter (ms), down. "
-     "Enter applies a value; presets and reset below."),
+    (
+        "detail",
+        "the selected order's saga: each step and compensation with status, attempts, time taken "
+        "and last error; the order's Temporal Web UI link.",
+    ),
+    (
+        "faults",
+        "per endpoint: error rate and decline rate (0..1), latency and jitter (ms), down. "
+        "Enter applies a value; presets and reset below.",
+    ),
     ("services", "stock per SKU, ledger charged/refunded/net, requests/errors/declines per endpoint."),
     ("log", "the tail of step events."),
 )
@@ -65,7 +74,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(
                 Text(
                     "\nKeys can be remapped in the config: dashboard.keymap maps a binding id "
-                    "(e.g. new_order) to keys (e.g. \"n,ctrl+n\").",
+                    '(e.g. new_order) to keys (e.g. "n,ctrl+n").',
                     style="dim",
                 )
             )

@@ -103,7 +103,12 @@ class OrderDetail(VerticalScroll):
         yield self._body
 
     def show(
-        self, order_id: str | None, saga: SagaState | None = None, *, error: str | None = None, web_url: str | None = None
+        self,
+        order_id: str | None,
+        saga: SagaState | None = None,
+        *,
+        error: str | None = None,
+        web_url: str | None = None,
     ) -> None:
         if order_id != self.order_id:
             self.scroll_home(animate=False)

@@ -234,7 +234,9 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def _header(self) -> Strip:
         style = self.get_component_rich_style("orders-table--header")
-        text = " " + (" " * GAP).join(fit(label, width) for (label, *_), width in zip(COLUMNS, self._widths))
+        text = " " + (" " * GAP).join(
+            fit(label, width) for (label, *_), width in zip(COLUMNS, self._widths, strict=True)
+        )
         return Strip([Segment(fit(text, self._line_width()), style)])
 
     def _row_strip(self, order_id: str, base: Style) -> Strip:
@@ -245,7 +247,7 @@ class OrdersTable(ScrollView, can_focus=True):
         strip = self._strips.get(order_id)
         if strip is None:
             segments = [Segment(" ", base)]
-            for cell, width in zip(self._cells[order_id], self._widths):
+            for cell, width in zip(self._cells[order_id], self._widths, strict=True):
                 style = cached_style(cell.style)
                 segments.append(Segment(fit(cell.plain, width, right=cell.right), base + style if style else base))
                 segments.append(Segment(" " * GAP, base))
@@ -284,7 +286,7 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def _widen(self, values: list[Cell]) -> None:
         """Grow a column to a wider value (up to its limit); every row is drawn again."""
-        for column, (cell, (_, _, _, widest)) in enumerate(zip(values, COLUMNS)):
+        for column, (cell, (_, _, _, widest)) in enumerate(zip(values, COLUMNS, strict=True)):
             if widest and self._widths[column] < widest and cell_len(cell.plain) > self._widths[column]:
                 self._widths[column] = min(widest, cell_len(cell.plain))
                 self._strips.clear()
@@ -328,4 +330,3 @@ class OrdersTable(ScrollView, can_focus=True):
         if current != self.selected:
             self.selected = current
             self.post_message(self.SelectionChanged(current))
-

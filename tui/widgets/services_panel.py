@@ -19,7 +19,9 @@ def stock_and_ledger(snapshot: ServicesSnapshot, catalogue: dict[str, CatalogueI
     for sku in sorted(set(snapshot.stock) | set(catalogue)):
         count = snapshot.stock.get(sku)
         initial = catalogue[sku].stock if sku in catalogue else None
-        style = "bold red" if count == 0 else ("yellow" if initial and count is not None and count < initial / 5 else "")
+        style = (
+            "bold red" if count == 0 else ("yellow" if initial and count is not None and count < initial / 5 else "")
+        )
         table.add_row(sku, Text("—" if count is None else str(count), style=style))
     ledger = snapshot.ledger
     table.add_row("", "")
