@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from engine.events import EventPublisher
 from engine.models import (
     DECLINE_CODES,
+    ENDPOINT_OF_STEP,
     OrderInput,
     SagaSettings,
     ServiceName,
@@ -27,17 +28,8 @@ from engine.models import (
     idempotency_key,
 )
 
-# Failure types the workflow tells apart (ApplicationError.type).
+# Failure type of everything the workflow retries (ApplicationError.type); a decline's type is its code.
 TRANSIENT = "TransientError"
-DECLINED_CODES = {reason.value for reason in DECLINE_CODES.values()}
-
-SERVICE_OF_STEP = {
-    Step.RESERVE: ServiceName.INVENTORY,
-    Step.CHARGE: ServiceName.PAYMENT,
-    Step.SHIP: ServiceName.SHIPPING,
-    Step.RESTOCK: ServiceName.RESTOCK,
-    Step.REFUND: ServiceName.REFUND,
-}
 
 
 class CheckoutActivities:
@@ -84,7 +76,7 @@ class CheckoutActivities:
             await self._events.publish(event)
 
     async def _call(self, step: Step, order: OrderInput) -> ServiceReply:
-        service = SERVICE_OF_STEP[step]
+        service = ENDPOINT_OF_STEP[step].name
         request = ServiceRequest(
             idempotency_key=idempotency_key(order.order_id, step),
             order_id=order.order_id,
@@ -103,7 +95,7 @@ class CheckoutActivities:
         reply = _parse_reply(service, message.data)
         if reply.ok:
             return reply
-        if reply.code in DECLINED_CODES:
+        if reply.code in DECLINE_CODES:
             raise ApplicationError(
                 f"{service.value}: {reply.message or reply.code}", type=reply.code, non_retryable=True
             )

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from engine.config import CatalogueItem, Settings
 from engine.models import (
+    AuditReport,
     CancelResult,
     FaultSettings,
     Health,
@@ -23,6 +24,7 @@ from engine.models import (
     ServiceName,
     ServicesSnapshot,
     StepEvent,
+    StockChange,
 )
 
 
@@ -50,6 +52,10 @@ class CheckoutFacade(Protocol):
         """The saga state (query `state`). Raises OrderNotFound, Unreachable."""
         ...
 
+    async def result(self, order_id: str) -> SagaState:
+        """Wait until the order ends; its final saga state. Raises OrderNotFound, Unreachable."""
+        ...
+
     async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
         """Orders known to Temporal, newest first. Raises Unreachable."""
         ...
@@ -72,6 +78,18 @@ class CheckoutFacade(Protocol):
 
     async def services_snapshot(self) -> ServicesSnapshot:
         """Stock per SKU, ledger totals and per-endpoint request counts. Raises Unreachable."""
+        ...
+
+    async def set_stock(self, sku: str, units: int) -> StockChange:
+        """Set one SKU's stock to `units` (an audited operator change). Raises InvalidInput, Unreachable."""
+        ...
+
+    async def add_stock(self, sku: str, delta: int) -> StockChange:
+        """Add `delta` units (negative removes; never below 0). Raises InvalidInput, Unreachable."""
+        ...
+
+    async def audit(self) -> AuditReport:
+        """Check from Temporal and the KV state that no money or stock was lost. Raises Unreachable."""
         ...
 
     async def health(self) -> Health:

@@ -6,11 +6,14 @@ safe in a Temporal workflow id, a NATS subject token and a JetStream KV key.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from engine.errors import InvalidInput
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -69,7 +72,6 @@ class Step(StrEnum):
 
 
 FORWARD_STEPS = (Step.RESERVE, Step.CHARGE, Step.HOLD, Step.SHIP)
-COMPENSATION_OF = {Step.RESERVE: Step.RESTOCK, Step.CHARGE: Step.REFUND}
 
 
 class StepStatus(StrEnum):
@@ -87,7 +89,7 @@ class OrderStatus(StrEnum):
     COMPENSATING = "COMPENSATING"
     COMPLETED = "COMPLETED"
     COMPENSATED = "COMPENSATED"
-    FAILED = "FAILED"  # rejected before any service call (invalid order)
+    FAILED = "FAILED"  # ended without compensating: invalid input (before any service call), or timed out
     TERMINATED = "TERMINATED"  # stopped by Temporal terminate: compensation skipped
 
     @property
@@ -164,8 +166,58 @@ class ServiceName(StrEnum):
         return f"service.{self.value}"
 
     @property
+    def endpoint(self) -> EndpointSpec:
+        return ENDPOINT_NAMED[self]
+
+    @property
     def is_compensation(self) -> bool:
-        return self in (ServiceName.RESTOCK, ServiceName.REFUND)
+        return self.endpoint.compensates is not None
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """One row of the endpoint table: everything the workflow, the services, the CLI,
+    the dashboard and the tests' fake know about an endpoint comes from here."""
+
+    name: ServiceName
+    step: Step  # the saga step that calls it
+    service: str  # the nats.micro service that serves it
+    compensates: Step | None  # the forward step it undoes (compensations only)
+    decline: Reason | None  # its business decline: final, never retried (forward steps only)
+
+    @property
+    def subject(self) -> str:
+        return self.name.subject
+
+
+ENDPOINTS: tuple[EndpointSpec, ...] = (
+    EndpointSpec(ServiceName.INVENTORY, Step.RESERVE, "inventory", None, Reason.OUT_OF_STOCK),
+    EndpointSpec(ServiceName.RESTOCK, Step.RESTOCK, "inventory", Step.RESERVE, None),
+    EndpointSpec(ServiceName.PAYMENT, Step.CHARGE, "payment", None, Reason.CARD_DECLINED),
+    EndpointSpec(ServiceName.REFUND, Step.REFUND, "payment", Step.CHARGE, None),
+    EndpointSpec(ServiceName.SHIPPING, Step.SHIP, "shipping", None, Reason.UNDELIVERABLE),
+)
+ENDPOINT_NAMED: dict[ServiceName, EndpointSpec] = {endpoint.name: endpoint for endpoint in ENDPOINTS}
+ENDPOINT_OF_STEP: dict[Step, EndpointSpec] = {endpoint.step: endpoint for endpoint in ENDPOINTS}
+COMPENSATION_OF: dict[Step, Step] = {
+    endpoint.compensates: endpoint.step for endpoint in ENDPOINTS if endpoint.compensates is not None
+}
+# micro service name -> its endpoints, in table order (the order the dashboard shows them in)
+SERVICE_ENDPOINTS: dict[str, tuple[ServiceName, ...]] = {
+    service: tuple(endpoint.name for endpoint in ENDPOINTS if endpoint.service == service)
+    for service in dict.fromkeys(endpoint.service for endpoint in ENDPOINTS)
+}
+# Reply codes that are business declines: final, so the workflow compensates instead of retrying.
+DECLINE_CODES: frozenset[str] = frozenset(endpoint.decline.value for endpoint in ENDPOINTS if endpoint.decline)
+
+
+def parse_service(name: object) -> ServiceName:
+    """An endpoint by name, or InvalidInput with one line listing the known ones."""
+    try:
+        return ServiceName(name)
+    except ValueError:
+        known = ", ".join(service.value for service in ServiceName)
+        raise InvalidInput(f"unknown service {str(name)[:40]!r} (known: {known})") from None
 
 
 class ServiceRequest(_Strict):
@@ -187,17 +239,10 @@ class ServiceReply(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-# Reply codes. Business declines are final; everything else not ok is transient.
+# Reply codes. Business declines (DECLINE_CODES) are final; everything else not ok is transient.
 CODE_OK = "ok"
-CODE_DUPLICATE = "duplicate"  # same idempotency key again: the first answer is returned
-CODE_IN_PROGRESS = "in_progress"
 CODE_TRANSIENT = "transient_error"
 CODE_BAD_REQUEST = "bad_request"
-DECLINE_CODES = {
-    ServiceName.INVENTORY: Reason.OUT_OF_STOCK,
-    ServiceName.PAYMENT: Reason.CARD_DECLINED,
-    ServiceName.SHIPPING: Reason.UNDELIVERABLE,
-}
 
 
 def idempotency_key(order_id: str, step: Step) -> str:
@@ -263,7 +308,7 @@ class OrderSummary(BaseModel):
     closed_at: datetime | None = None
 
 
-# --- what the services panel and `checkout servers` show ---------------------------------------
+# --- what the services panel and the CLI show ---------------------------------------
 
 
 class LedgerTotals(BaseModel):
@@ -296,3 +341,38 @@ class Health(BaseModel):
     worker: bool = False  # a worker polls the task queue (this process or another)
     services: dict[str, bool] = Field(default_factory=dict)  # micro service name -> answers $SRV.PING
     web_ui_url: str | None = None
+
+
+# --- `checkout audit` and stock administration ----------------------------------------------
+
+
+class Discrepancy(BaseModel):
+    """One thing the audit found wrong; `message` is one line naming the order and the amounts."""
+
+    kind: str  # money, stock, effects, unsettled, terminated, records
+    order_id: str | None = None
+    message: str
+
+
+class AuditReport(BaseModel):
+    """What `checkout audit` checked, and every discrepancy it found (none when clean)."""
+
+    at: datetime
+    orders: int = 0  # orders Temporal knows
+    ended: int = 0
+    in_flight: int = 0  # running or compensating: checked once they end
+    records: int = 0  # idempotent-request records read from KV
+    discrepancies: list[Discrepancy] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # what could not be checked, and why
+
+    @property
+    def clean(self) -> bool:
+        return not self.discrepancies
+
+
+class StockChange(BaseModel):
+    """An operator's change to one SKU's stock, applied once per `request_id`."""
+
+    sku: Identifier
+    units: int  # the level afterwards
+    delta: int  # what the change added (negative: removed)

@@ -58,13 +58,12 @@ class Operations:
         client: Client,
         nc: NATS,
         *,
-        web_ui_url: str | None = None,
         local_worker_running: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self._client = client
         self._nc = nc
-        self._web_ui = web_ui_url
+        self._web_ui = settings.temporal.web_ui_url
         self._local_worker_running = local_worker_running
         self._faults = FaultsClient(nc, timeout=settings.nats.request_timeout_seconds)
 

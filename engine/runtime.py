@@ -155,7 +155,6 @@ class EmbeddedServers:
     def __init__(self, settings: Settings, *, temporal: bool = True, nats: bool = True) -> None:
         self.settings = settings
         self.log_dir: Path = Path(settings.embedded.data_dir) / "logs"
-        self.web_ui_url: str | None = None
         self._want = {"temporal": temporal, "nats": nats}
         self._servers: dict[str, _Server] = {}
 
@@ -207,7 +206,6 @@ class EmbeddedServers:
         """Stop (SIGTERM, then SIGKILL after a grace period) and reap what this object started."""
         servers = list(self._servers.values())
         self._servers.clear()
-        self.web_ui_url = None
         await asyncio.gather(*(server.stop() for server in servers))
 
     def _addresses(self) -> list[tuple[str, tuple[str, int]]]:
@@ -246,8 +244,7 @@ class EmbeddedServers:
             await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
             return True
 
-        if await self._run_until_ready("temporal", argv, ip, port, ready):
-            self.web_ui_url = f"http://{_url_host(ip)}:{ui_port}"
+        await self._run_until_ready("temporal", argv, ip, port, ready)
 
     async def _start_nats(self, binary: str, ip: str, port: int) -> None:
         store = Path(self.settings.embedded.data_dir) / "jetstream"

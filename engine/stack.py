@@ -14,12 +14,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from engine.config import Settings
+from engine.connect import open_connections
 from engine.events import ensure_stream
-from engine.nats_client import connect_nats
 from engine.operations import Operations
 from engine.runtime import EmbeddedServers
 from engine.services import RunningServices, ensure_state, start_services
-from engine.temporal_client import connect_temporal
 from engine.worker import build_worker
 
 log = logging.getLogger(__name__)
@@ -63,9 +62,8 @@ class Stack:
         self._started = True
         try:
             await self.servers.start()
-            self.client, self.nc = await asyncio.gather(
-                connect_temporal(self.settings.temporal), connect_nats(self.settings.nats)
-            )
+            connections = await open_connections(self.settings, name="checkout")
+            self.client, self.nc = connections.client, connections.nc
             js = self.nc.jetstream()
             await ensure_stream(js, self.settings.nats.events_max_age_hours)
             if self._run_services:
@@ -75,11 +73,7 @@ class Stack:
                 self._worker = build_worker(self.client, self.nc, self.settings)
                 self._worker_task = asyncio.create_task(self._worker.run(), name="temporal-worker")
             self._facade = Operations(
-                self.settings,
-                self.client,
-                self.nc,
-                web_ui_url=self.servers.web_ui_url or self.settings.temporal.web_ui_url,
-                local_worker_running=lambda: self.worker_running,
+                self.settings, self.client, self.nc, local_worker_running=lambda: self.worker_running
             )
         except BaseException:
             await self.stop()

@@ -13,9 +13,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from engine.activities import DECLINED_CODES
     from engine.errors import first_validation_error
     from engine.models import (
+        COMPENSATION_OF,
+        DECLINE_CODES,
         FORWARD_STEPS,
         ORDER_STEP,
         CancelResult,
@@ -40,7 +41,6 @@ ACTIVITY_OF = {
     Step.RESTOCK: "restock_inventory",
     Step.REFUND: "refund_payment",
 }
-COMPENSATION_OF = {Step.RESERVE: Step.RESTOCK, Step.CHARGE: Step.REFUND}
 SINGLE_ATTEMPT = RetryPolicy(maximum_attempts=1)  # the workflow retries, so attempts are visible in its state
 LOCAL_TIMEOUT = timedelta(seconds=5)
 BATCHED_EVENTS_PATCH = "batched-step-events"  # orders started before it publish one event per local activity
@@ -163,10 +163,10 @@ class OrderWorkflow:
                     raise
                 code, message = _failure_of(error)
                 step_state.last_error = message
-                if code in DECLINED_CODES or attempt == self._settings.maximum_attempts:
+                if code in DECLINE_CODES or attempt == self._settings.maximum_attempts:
                     self._finish(step_state, StepStatus.FAILED)
                     await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
-                    if code in DECLINED_CODES:
+                    if code in DECLINE_CODES:
                         raise SagaAborted(Reason(code), declined=True) from None
                     raise SagaAborted(Reason.RETRIES_EXHAUSTED) from None
                 step_state.status = StepStatus.RETRYING

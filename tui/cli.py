@@ -13,17 +13,14 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 
 from engine.config import CONFIG_ENV, Settings, load_settings
+from engine.connect import connect
 from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
-from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName
-from engine.nats_client import connect_nats
-from engine.operations import Operations
-from engine.temporal_client import connect_temporal
+from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, parse_service
 from tui import printing
 
 EXIT_COMPENSATED = 1
@@ -157,8 +154,8 @@ async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
         printing.console.print(
             f"running: {', '.join(servers.started)} (data in {settings.embedded.data_dir}). Ctrl-C stops."
         )
-        if servers.web_ui_url:
-            printing.console.print(f"Temporal Web UI: {servers.web_ui_url}")
+        if "temporal" in servers.started:
+            printing.console.print(f"Temporal Web UI: {settings.temporal.web_ui_url}")
         await _until_signalled()
     finally:
         await servers.stop()
@@ -166,16 +163,6 @@ async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 # --- one-shot commands: they connect, never start servers ---------------------------------
-
-
-@asynccontextmanager
-async def operations(settings: Settings) -> AsyncIterator[Operations]:
-    client = await connect_temporal(settings.temporal)
-    nc = await connect_nats(settings.nats, name="checkout-cli")
-    try:
-        yield Operations(settings, client, nc, web_ui_url=settings.temporal.web_ui_url)
-    finally:
-        await nc.close()
 
 
 async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
@@ -190,7 +177,7 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
         )
     except ValidationError as error:
         raise InvalidInput(f"invalid order: {first_validation_error(error)}") from None
-    async with operations(settings) as ops:
+    async with connect(settings) as ops:
         health = await ops.health()
         if not health.worker:
             raise Unreachable(
@@ -216,7 +203,7 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
 async def run_orders(settings: Settings, args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InvalidInput("--limit must be at least 1")
-    async with operations(settings) as ops:
+    async with connect(settings) as ops:
         status = OrderStatus(args.status) if args.status else None
         orders = await ops.list_orders(status=status, limit=args.limit)
     if args.json:
@@ -227,7 +214,7 @@ async def run_orders(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_show(settings: Settings, args: argparse.Namespace) -> int:
-    async with operations(settings) as ops:
+    async with connect(settings) as ops:
         state = await ops.state(args.order_id)
         url = ops.web_ui_url(args.order_id)
     _print_state(state, args.json)
@@ -237,7 +224,7 @@ async def run_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_cancel(settings: Settings, args: argparse.Namespace) -> int:
-    async with operations(settings) as ops:
+    async with connect(settings) as ops:
         answer = await ops.cancel(args.order_id)
     if args.json:
         printing.print_json(answer)
@@ -249,7 +236,7 @@ async def run_cancel(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_terminate(settings: Settings, args: argparse.Namespace) -> int:
-    async with operations(settings) as ops:
+    async with connect(settings) as ops:
         await ops.terminate(args.order_id, args.reason)
     printing.console.print(f"order {args.order_id} terminated: no compensation ran")
     return 0
@@ -258,8 +245,10 @@ async def run_terminate(settings: Settings, args: argparse.Namespace) -> int:
 async def run_faults(settings: Settings, args: argparse.Namespace) -> int:
     if args.action != "set" and (args.service or args.assignments):
         raise InvalidInput(f"`faults {args.action}` takes no arguments")
-    async with operations(settings) as ops:
+    async with connect(settings) as ops:
         if args.action == "set":
+            if not args.service:
+                raise InvalidInput(f"faults set needs a service: one of {', '.join(s.value for s in ServiceName)}")
             service = parse_service(args.service)
             current = (await ops.faults()).get(service, FaultSettings())
             await ops.set_faults(service, apply_assignments(service, current, args.assignments))
@@ -271,16 +260,6 @@ async def run_faults(settings: Settings, args: argparse.Namespace) -> int:
     else:
         printing.print_faults(faults)
     return 0
-
-
-def parse_service(name: str | None) -> ServiceName:
-    choices = ", ".join(s.value for s in ServiceName)
-    if not name:
-        raise InvalidInput(f"faults set needs a service: one of {choices}")
-    try:
-        return ServiceName(name)
-    except ValueError:
-        raise InvalidInput(f"unknown service {name!r}: one of {choices}") from None
 
 
 def apply_assignments(service: ServiceName, current: FaultSettings, assignments: list[str]) -> FaultSettings:

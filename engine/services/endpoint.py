@@ -15,7 +15,7 @@ from nats.micro.request import Request
 from pydantic import ValidationError
 
 from engine.errors import first_validation_error
-from engine.models import FaultSettings, ServiceName, ServiceRequest, Step
+from engine.models import FaultSettings, ServiceName, ServiceRequest
 
 from . import replies
 from .faults import FaultsCache
@@ -82,14 +82,13 @@ class Endpoint:
     def __init__(
         self,
         name: ServiceName,
-        step: Step,
         handler: Handler,
         faults: FaultsCache,
         tasks: Tasks,
         max_request_bytes: int,
     ) -> None:
         self.name = name
-        self.step = step
+        self.step = name.endpoint.step
         self.counters = Counters()
         self._handler = handler
         self._faults = faults

@@ -21,7 +21,7 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import ValidationError
 
 from engine.errors import InvalidInput, Unreachable
-from engine.models import CODE_BAD_REQUEST, MAX_LATENCY_MS, FaultSettings, ServiceName, ServiceReply
+from engine.models import CODE_BAD_REQUEST, MAX_LATENCY_MS, FaultSettings, ServiceName, ServiceReply, parse_service
 
 from . import replies
 from .store import get_entry
@@ -37,14 +37,6 @@ _FIELD_RULES = {
 }
 
 log = logging.getLogger(__name__)
-
-
-def parse_service(name: object) -> ServiceName:
-    try:
-        return ServiceName(name)
-    except ValueError:
-        known = ", ".join(service.value for service in ServiceName)
-        raise InvalidInput(f"unknown service {str(name)[:40]!r} (known: {known})") from None
 
 
 def validate_faults(service: object, raw: object) -> tuple[ServiceName, FaultSettings]:

@@ -13,16 +13,9 @@ from nats.js.errors import BucketNotFoundError
 
 from engine.config import Settings
 from engine.errors import Unreachable
-from engine.models import EndpointStats, LedgerTotals, ServiceName, ServicesSnapshot
+from engine.models import SERVICE_ENDPOINTS, EndpointStats, LedgerTotals, ServiceName, ServicesSnapshot
 
 from .store import LEDGER_BUCKET, STOCK_BUCKET, get_entry, jetstream_errors, read_ledger
-
-# The micro services that carry the endpoints, in display order.
-SERVICE_ENDPOINTS: dict[str, tuple[ServiceName, ...]] = {
-    "inventory": (ServiceName.INVENTORY, ServiceName.RESTOCK),
-    "payment": (ServiceName.PAYMENT, ServiceName.REFUND),
-    "shipping": (ServiceName.SHIPPING,),
-}
 
 
 async def collect_replies(nc: Client, subject: str, timeout: float = 0.5, quiet: float = 0.1) -> list[dict]:

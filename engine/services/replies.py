@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from engine.models import (
     CODE_BAD_REQUEST,
-    CODE_IN_PROGRESS,
     CODE_OK,
     CODE_TRANSIENT,
     DECLINE_CODES,
     ServiceReply,
 )
 
+CODE_IN_PROGRESS = "in_progress"
 CODE_VOIDED = "voided"  # final: the order's compensation ran before this forward request
 CODE_NOTHING_TO_RESTOCK = "nothing_to_restock"  # ok: the order holds no reservation
 CODE_NOTHING_TO_REFUND = "nothing_to_refund"  # ok: the order was never charged
 CODE_INTERNAL = "internal_error"  # transient: the service failed while handling the request
 
 # Final, not-ok answers: the caller must not retry them.
-FINAL_DECLINES = frozenset({*(reason.value for reason in DECLINE_CODES.values()), CODE_VOIDED})
+FINAL_DECLINES = DECLINE_CODES | {CODE_VOIDED}
 
 
 def ok(message: str = "", code: str = CODE_OK, **data: object) -> ServiceReply:

@@ -10,7 +10,7 @@ from nats.micro.request import Request
 from nats.micro.service import EndpointStats, Service, ServiceConfig
 
 from engine.config import Settings
-from engine.models import ServiceName, Step
+from engine.models import SERVICE_ENDPOINTS, ServiceName
 
 from . import replies
 from .endpoint import Endpoint, Handler, Tasks
@@ -58,25 +58,18 @@ async def start_services(nc: Client, settings: Settings) -> RunningServices:
     await faults.start()
     tasks = Tasks()
     inventory, payment, shipping = Inventory(buckets), Payment(buckets), Shipping(buckets)
-    layout: dict[str, list[tuple[ServiceName, Step, Handler]]] = {
-        "inventory": [
-            (ServiceName.INVENTORY, Step.RESERVE, inventory.reserve),
-            (ServiceName.RESTOCK, Step.RESTOCK, inventory.restock),
-        ],
-        "payment": [
-            (ServiceName.PAYMENT, Step.CHARGE, payment.charge),
-            (ServiceName.REFUND, Step.REFUND, payment.refund),
-        ],
-        "shipping": [(ServiceName.SHIPPING, Step.SHIP, shipping.ship)],
+    handlers: dict[ServiceName, Handler] = {
+        ServiceName.INVENTORY: inventory.reserve,
+        ServiceName.RESTOCK: inventory.restock,
+        ServiceName.PAYMENT: payment.charge,
+        ServiceName.REFUND: payment.refund,
+        ServiceName.SHIPPING: shipping.ship,
     }
     services: list[Service] = []
     endpoints: list[Endpoint] = []
     try:
-        for service_name, members in layout.items():
-            group = [
-                Endpoint(name, step, handler, faults, tasks, settings.nats.max_request_bytes)
-                for name, step, handler in members
-            ]
+        for service_name, names in SERVICE_ENDPOINTS.items():
+            group = [Endpoint(name, handlers[name], faults, tasks, settings.nats.max_request_bytes) for name in names]
             service = await micro.add_service(
                 nc,
                 ServiceConfig(

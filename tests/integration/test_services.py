@@ -16,7 +16,6 @@ from engine.config import Settings
 from engine.errors import InvalidInput, Unreachable
 from engine.models import (
     CODE_BAD_REQUEST,
-    CODE_IN_PROGRESS,
     CODE_OK,
     CODE_TRANSIENT,
     FaultSettings,
@@ -39,6 +38,7 @@ from engine.services import (
     services_snapshot,
     start_services,
 )
+from engine.services.replies import CODE_IN_PROGRESS
 from engine.services.store import Records, open_buckets, record_key
 
 pytestmark = pytest.mark.integration

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from engine.config import CatalogueItem, Settings
 from engine.errors import InvalidInput, OrderNotFound, Unreachable
 from engine.models import (
+    COMPENSATION_OF,
+    ENDPOINT_OF_STEP,
     FORWARD_STEPS,
     ORDER_STEP,
     CancelResult,
@@ -36,23 +38,6 @@ from engine.models import (
     StepState,
     StepStatus,
 )
-
-SERVICE_OF = {
-    Step.RESERVE: ServiceName.INVENTORY,
-    Step.CHARGE: ServiceName.PAYMENT,
-    Step.SHIP: ServiceName.SHIPPING,
-    Step.RESTOCK: ServiceName.RESTOCK,
-    Step.REFUND: ServiceName.REFUND,
-}
-DECLINE_REASON = {Step.RESERVE: Reason.OUT_OF_STOCK, Step.CHARGE: Reason.CARD_DECLINED, Step.SHIP: Reason.UNDELIVERABLE}
-COMPENSATION = {Step.RESERVE: Step.RESTOCK, Step.CHARGE: Step.REFUND}
-MICRO_OF = {
-    ServiceName.INVENTORY: "inventory",
-    ServiceName.RESTOCK: "inventory",
-    ServiceName.PAYMENT: "payment",
-    ServiceName.REFUND: "payment",
-    ServiceName.SHIPPING: "shipping",
-}
 
 
 class _Declined(Exception):
@@ -149,9 +134,9 @@ class FakeFacade:
             state.status = OrderStatus.COMPENSATING
             state.reason = reason
             for step in reversed(done):
-                if step in COMPENSATION:
+                if step in COMPENSATION_OF:
                     comp = StepState(
-                        name=COMPENSATION[step],
+                        name=COMPENSATION_OF[step],
                         compensation=True,
                         status=StepStatus.SUCCEEDED,
                         attempts=1,
@@ -270,7 +255,7 @@ class FakeFacade:
             ledger=self.ledger.model_copy(),
             endpoints=[
                 EndpointStats(
-                    service=MICRO_OF[s],
+                    service=s.endpoint.service,
                     endpoint=s.value,
                     requests=self.requests[s],
                     errors=self.errors[s],
@@ -317,7 +302,7 @@ class FakeFacade:
 
     async def _call(self, state: SagaState, step: Step) -> None:
         """One service call with the endpoint's faults; retries transient errors."""
-        service = SERVICE_OF[step]
+        service = ENDPOINT_OF_STEP[step].name
         step_state = StepState(name=step, compensation=step in (Step.REFUND, Step.RESTOCK), status=StepStatus.RUNNING)
         step_state.started_at = datetime.now(UTC)
         state.steps.append(step_state)
@@ -341,9 +326,9 @@ class FakeFacade:
                 self.declines[service] += 1
                 step_state.status = StepStatus.FAILED
                 step_state.finished_at = datetime.now(UTC)
-                step_state.last_error = f"{DECLINE_REASON[step].value}: injected decline"
+                step_state.last_error = f"{ENDPOINT_OF_STEP[step].decline.value}: injected decline"
                 self._event(state, step.value, EventKind.FAILED, attempt, error=step_state.last_error)
-                raise _Declined(step, DECLINE_REASON[step])
+                raise _Declined(step, ENDPOINT_OF_STEP[step].decline)
             self._effect(state, step)
             step_state.status = StepStatus.SUCCEEDED
             step_state.finished_at = datetime.now(UTC)
@@ -414,7 +399,7 @@ class FakeFacade:
         state.status = OrderStatus.COMPENSATING
         state.reason = reason
         for step in reversed(done):
-            await self._call(state, COMPENSATION[step])
+            await self._call(state, COMPENSATION_OF[step])
         state.status = OrderStatus.COMPENSATED
         state.current_step = None
         state.finished_at = datetime.now(UTC)
