@@ -148,7 +148,9 @@ def _number(value: float | None, digits: int = 1) -> str:
 def print_report(report: BenchReport) -> None:
     console = printing.console
     console.print(throughput_table(report))
-    console.print(cpu_table(report))
+    console.print()
+    console.print(cost_table(report))
+    console.print()
     for name, ratio in report.ratios().items():
         console.print(f"[bold]{name.replace('/', ' / ')}[/]: {_number(ratio, 2)}x sagas/s")
     if report.half_rate is not None:
@@ -156,19 +158,20 @@ def print_report(report: BenchReport) -> None:
     console.print(f"[dim]{escape(setup_line(report))}[/]")
 
 
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+
+
 def throughput_table(report: BenchReport) -> Table:
-    table = Table(title="Throughput and latency", title_justify="left", header_style="bold")
-    table.add_column("program")
+    table = _table("Throughput (median of the rounds) and latency (all rounds)")
+    table.add_column("program", no_wrap=True)
     table.add_column("sagas/s", justify="right")
-    table.add_column("rounds", justify="right")
+    table.add_column("each round", justify="right")
     for name in ("p50", "p95", "p99"):
         table.add_column(f"{name} ms", justify="right")
     table.add_column("failed", justify="right")
-    table.add_column("events", justify="right")  # in one saga's history
-    table.add_column("wf tasks", justify="right")
     for name, summary in report.programs.items():
         latency = summary.latency_ms()
-        history = summary.history
         table.add_row(
             name,
             f"[bold]{summary.sagas_per_second:.1f}[/]",
@@ -177,28 +180,35 @@ def throughput_table(report: BenchReport) -> Table:
             _number(latency["p95"], 0),
             _number(latency["p99"], 0),
             f"[red]{summary.failed}[/]" if summary.failed else "0",
-            str(history.events) if history else "-",
-            str(history.workflow_tasks) if history else "-",
         )
     return table
 
 
-def cpu_table(report: BenchReport) -> Table:
-    table = Table(title="CPU ms per saga", title_justify="left", header_style="bold")
-    table.add_column("program")
+def cost_table(report: BenchReport) -> Table:
+    table = _table("Per saga: CPU ms of each process, and one saga's Temporal history")
+    table.add_column("program", no_wrap=True)
     for role in ROLES:
         table.add_column(ROLE_TITLES[role], justify="right")
     table.add_column("total", justify="right")
+    table.add_column("events", justify="right")
+    table.add_column("wf tasks", justify="right")
     notes = []
     for name, summary in report.programs.items():
         per_saga = summary.cpu_seconds_per_saga()
-        cells = ["-" if role not in per_saga else _ms(per_saga[role]) for role in ROLES]
-        table.add_row(name, *cells, f"[bold]{_ms(summary.cpu_seconds_total_per_saga())}[/]")
+        history = summary.history
+        table.add_row(
+            name,
+            *("-" if role not in per_saga else _ms(per_saga[role]) for role in ROLES),
+            f"[bold]{_ms(summary.cpu_seconds_total_per_saga())}[/]",
+            str(history.events) if history else "-",
+            str(history.workflow_tasks) if history else "-",
+        )
         if SERVICES not in per_saga and name != "empty":
             notes.append(f"{name}: its services run inside its worker process")
     if not report.setup["servers"]["private"]:
         notes.append("attached: the servers are not the bench's own, their CPU is not measured (n/a)")
     table.caption = "; ".join(notes) or None
+    table.caption_justify = "left"
     return table
 
 

@@ -240,7 +240,7 @@ async def _run(run: _Run, run_dir: Path, checkout_command: Sequence[str]) -> Ben
             raise BenchFailed("checkout completed no saga: no maximum rate to halve")
         checkout = next(program for program in run.programs if program.name == CHECKOUT)
         label = f"checkout at half its maximum rate ({maximum / 2:.1f}/s)"
-        result = await _while_alive(run.children, _measure(run, checkout, 1, label, None, maximum / 2))
+        result = await _while_alive(run.children, _measure(run, checkout, 1, label, None, maximum / 2, tag="half"))
         half_rate = ProgramSummary(CHECKOUT, [result])
 
     setup = _setup(run, load_before)
@@ -371,9 +371,11 @@ def _read(meters: dict[str, Callable[[], float] | None]) -> dict[str, float | No
 
 
 async def _measure(
-    run: _Run, program: Program, number: int, label: str, concurrency: int | None, rate: float | None
+    run: _Run, program: Program, number: int, label: str, concurrency: int | None, rate: float | None, tag: str = ""
 ) -> RoundResult:
-    order_ids = [f"bench-{run.run_id}-{program.name}-{number}-{n}" for n in range(run.options.orders)]
+    """One measured round; `tag` tells its order ids apart from the numbered rounds'."""
+    round_id = tag or str(number)
+    order_ids = [f"bench-{run.run_id}-{program.name}-{round_id}-{n}" for n in range(run.options.orders)]
     if rate is not None:
         concurrency = None
     meters = _cpu_meters(run, program)
