@@ -256,11 +256,17 @@ def _setup(run: _Run, load_before: tuple[float, float, float]) -> dict[str, Any]
         "rounds": options.rounds,
         "warmup": options.warmup,
         "programs": list(options.programs),
-        "processes": {program.name: [spec.role for spec in program.processes] for program in run.programs},
+        "processes": {
+            program.name: [
+                {"role": child.role, "pid": child.pid} for child in run.children if child.program == program.name
+            ]
+            for program in run.programs
+        },
         "servers": {
             "private": not options.attach,
             "temporal": settings.temporal.host,
             "nats": settings.nats.url,
+            "pids": run.servers.pids if run.servers is not None else {},
         },
         "machine": {
             "cpus": os.cpu_count(),
