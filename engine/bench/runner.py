@@ -15,6 +15,7 @@ or quieter during the run affects every program alike.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import tempfile
@@ -361,19 +362,29 @@ async def _stop(run: _Run) -> None:
 def _cpu_meters(run: _Run, program: Program) -> dict[str, Callable[[], float] | None]:
     """Per role, how to read the CPU spent so far; None where the process is not ours."""
     meters: dict[str, Callable[[], float] | None] = {}
-    for role in dict.fromkeys(child.role for child in run.children if child.program == program.name):
-        mine = [child for child in run.children if child.program == program.name and child.role == role]
-        meters[role] = lambda mine=mine: sum(child.cpu_seconds() for child in mine)  # type: ignore[misc]
+    mine = [child for child in run.children if child.program == program.name]
+    for role in dict.fromkeys(child.role for child in mine):
+        meters[role] = functools.partial(_cpu_of, [child for child in mine if child.role == role])
     server_pids = run.servers.pids if run.servers is not None else {}
     for role in (TEMPORAL_SERVER, NATS_SERVER):
         pid = server_pids.get(role)
-        meters[role] = (lambda pid=pid: group_cpu_seconds(pid)) if pid is not None else None  # type: ignore[misc]
-    meters[DRIVER] = lambda: process_cpu_seconds(os.getpid())
+        meters[role] = functools.partial(group_cpu_seconds, pid) if pid is not None else None
+    meters[DRIVER] = functools.partial(process_cpu_seconds, os.getpid())
     return meters
+
+
+def _cpu_of(children: list[ChildProcess]) -> float:
+    return sum(child.cpu_seconds() for child in children)
 
 
 def _read(meters: dict[str, Callable[[], float] | None]) -> dict[str, float | None]:
     return {role: meter() if meter is not None else None for role, meter in meters.items()}
+
+
+def _spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float | None]:
+    return {
+        role: None if start is None or (end := after[role]) is None else end - start for role, start in before.items()
+    }
 
 
 async def _measure(
@@ -391,7 +402,7 @@ async def _measure(
     outcomes = await _load(run, program, order_ids, concurrency, rate)
     seconds = time.perf_counter() - started
     after = _read(meters)
-    spent = {role: None if after[role] is None else after[role] - before[role] for role in meters}  # type: ignore[operator]
+    spent = _spent(before, after)
     latencies = [latency for latency in outcomes.values() if latency is not None]
     result = RoundResult(
         program=program.name,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -41,7 +43,7 @@ class SagaActivities:
     async def refund(self, order: BenchOrder) -> None:
         await self._ask("refund", order)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.reserve, self.charge, self.restock, self.refund]
 
     async def _ask(self, step: str, order: BenchOrder) -> None:
