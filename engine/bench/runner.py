@@ -18,6 +18,7 @@ import asyncio
 import functools
 import os
 import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -275,6 +276,8 @@ def _setup(run: _Run, load_before: tuple[float, float, float]) -> dict[str, Any]
             "load_average_after": [round(value, 2) for value in os.getloadavg()],
         },
         "temporalio": temporalio.__version__,
+        # Without .pyc files the sandbox compiles each workflow module from source for every run.
+        "python_bytecode_cache": not sys.dont_write_bytecode,
     }
 
 
