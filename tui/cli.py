@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 
+from engine.bench.programs import PROGRAMS
 from engine.config import CONFIG_ENV, Settings, load_settings
 from engine.connect import connect
 from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, parse_service
-from tui import printing
+from tui import bench_report, printing
 
 EXIT_COMPENSATED = 1
 
@@ -77,6 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
         "assignments", nargs="*", metavar="KEY=VALUE", help=f"with set: {', '.join(FaultSettings.model_fields)}"
     )
     faults.add_argument("--json", action="store_true", help="print JSON")
+
+    bench = commands.add_parser(
+        "bench", help="sagas/s, latency and CPU per saga, against baseline programs on the same servers"
+    )
+    bench.add_argument("--orders", type=int, default=200, help="orders per round (default: 200)")
+    bench.add_argument("--concurrency", type=int, default=20, help="orders in flight at once (default: 20)")
+    bench.add_argument("--rate", type=float, help="instead: start this many orders per second (open loop)")
+    bench.add_argument("--rounds", type=int, default=3, help="rounds per program, alternating (default: 3)")
+    bench.add_argument("--warmup", type=int, default=20, help="unmeasured orders per program first (default: 20)")
+    bench.add_argument(
+        "--programs", default=",".join(PROGRAMS), help=f"comma-separated (default: {','.join(PROGRAMS)})"
+    )
+    bench.add_argument(
+        "--latency-at-half", action="store_true", help="then checkout at half its maximum rate: p50/p95/p99 there"
+    )
+    bench.add_argument("--attach", action="store_true", help="use the configured servers instead of private ones")
+    bench.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     return parser
 
 
@@ -297,6 +315,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "cancel": run_cancel,
     "terminate": run_terminate,
     "faults": run_faults,
+    "bench": bench_report.run_bench,
 }
 
 
