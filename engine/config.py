@@ -73,6 +73,9 @@ class NatsSettings(BaseModel):
     """Requests larger than this are answered with `bad_request`."""
     events_max_age_hours: float = Field(24.0, gt=0)
     """How long step events stay in the JetStream stream."""
+    records_ttl_hours: float = Field(168.0, ge=1)
+    """How long a service request's record is kept: it must outlive the longest saga, compensation
+    retries included, or a very late retry could apply again. Default: 7 days."""
 
     @property
     def port(self) -> int:

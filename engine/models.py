@@ -22,14 +22,14 @@ MAX_QUANTITY = 10_000
 MAX_UNIT_PRICE_CENTS = 100_000_000  # one million in major units
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- the order (workflow input) ------------------------------------------------------
 
 
-class LineItem(_Strict):
+class LineItem(StrictModel):
     sku: Identifier
     quantity: int = Field(gt=0, le=MAX_QUANTITY, strict=True)
     unit_price_cents: int = Field(ge=0, le=MAX_UNIT_PRICE_CENTS, strict=True)
@@ -39,7 +39,7 @@ class LineItem(_Strict):
         return self.quantity * self.unit_price_cents
 
 
-class OrderInput(_Strict):
+class OrderInput(StrictModel):
     """The one JSON object `OrderWorkflow` takes (see README: contracts)."""
 
     order_id: Identifier
@@ -220,7 +220,7 @@ def parse_service(name: object) -> ServiceName:
         raise InvalidInput(f"unknown service {str(name)[:40]!r} (known: {known})") from None
 
 
-class ServiceRequest(_Strict):
+class ServiceRequest(StrictModel):
     """What every service call carries. `idempotency_key` is `<order_id>:<step>`."""
 
     idempotency_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}:[a-z]{1,16}$")]
@@ -254,7 +254,7 @@ def idempotency_key(order_id: str, step: Step) -> str:
 MAX_LATENCY_MS = 60_000
 
 
-class FaultSettings(_Strict):
+class FaultSettings(StrictModel):
     error_rate: float = Field(0.0, ge=0.0, le=1.0)
     decline_rate: float = Field(0.0, ge=0.0, le=1.0)
     latency_ms: int = Field(0, ge=0, le=MAX_LATENCY_MS)

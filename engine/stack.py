@@ -18,7 +18,7 @@ from engine.connect import open_connections
 from engine.events import ensure_stream
 from engine.operations import Operations
 from engine.runtime import EmbeddedServers
-from engine.services import RunningServices, ensure_state, start_services
+from engine.services import RunningServices, start_services
 from engine.worker import build_worker
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,6 @@ class Stack:
             js = self.nc.jetstream()
             await ensure_stream(js, self.settings.nats.events_max_age_hours)
             if self._run_services:
-                await ensure_state(js, self.settings)
                 self._services = await start_services(self.nc, self.settings)
             if self._run_worker:
                 self._worker = build_worker(self.client, self.nc, self.settings)

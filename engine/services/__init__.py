@@ -5,19 +5,19 @@ State lives in JetStream KV (see `store.py`), so every process serving them shar
 
 from .faults import FAULTS_SUBJECT, FaultsClient, validate_faults
 from .queries import ping_services, services_snapshot
-from .replies import CODE_NOTHING_TO_REFUND, CODE_NOTHING_TO_RESTOCK, CODE_VOIDED, FINAL_DECLINES
+from .replies import CODE_NOTHING_TO_REFUND, CODE_NOTHING_TO_RESTOCK, CODE_VOIDED
 from .runner import RunningServices, start_services
-from .store import ensure_state
+from .stock_control import STOCK_SUBJECT, StockClient
 
 __all__ = [
     "CODE_NOTHING_TO_REFUND",
     "CODE_NOTHING_TO_RESTOCK",
     "CODE_VOIDED",
     "FAULTS_SUBJECT",
-    "FINAL_DECLINES",
     "FaultsClient",
+    "STOCK_SUBJECT",
+    "StockClient",
     "RunningServices",
-    "ensure_state",
     "ping_services",
     "services_snapshot",
     "start_services",

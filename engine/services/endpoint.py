@@ -18,8 +18,8 @@ from engine.errors import first_validation_error
 from engine.models import FaultSettings, ServiceName, ServiceRequest
 
 from . import replies
-from .faults import FaultsCache
-from .idempotency import Answer
+from .effects import Answer
+from .faults import FaultsCache, roll
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,6 @@ class Counters:
 
     def as_dict(self) -> dict[str, int]:
         return {"requests": self.requests, "errors": self.errors, "declines": self.declines}
-
-
-def roll(rate: float) -> bool:
-    return rate > 0 and random.random() < rate
 
 
 class Endpoint:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from typing import Any
 
 import nats.errors
@@ -77,6 +78,11 @@ def _decode(value: bytes | None) -> FaultSettings:
     except ValidationError:
         log.warning("ignoring invalid fault settings in KV: %r", value[:200])
         return FaultSettings()
+
+
+def roll(rate: float) -> bool:
+    """True with probability `rate`: whether an injected fault hits this request."""
+    return rate > 0 and random.random() < rate
 
 
 class FaultsCache:

@@ -1,65 +1,116 @@
-"""Inventory: reserve stock for an order (`service.inventory`) and put it back (`service.restock`)."""
+"""Inventory: reserve stock for an order (`service.inventory`), put it back (`service.restock`),
+and operators' stock changes (`checkout.control.stock`)."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from engine.models import FaultSettings, Reason, ServiceReply, ServiceRequest, Step
+from engine.models import FaultSettings, LineItem, Reason, ServiceReply, ServiceRequest, Step
 
 from . import replies
-from .endpoint import roll
-from .idempotency import Answer, compensate, forward
+from .effects import STOCK, AccountRef, Answer, Effects, Refused
+from .faults import roll
 from .replies import CODE_NOTHING_TO_RESTOCK
-from .store import Buckets, KeyWriter, Records, UnknownSku, adjust_stock, stock_exists
+from .store import Record, now, record_key
+
+
+def units_wanted(items: list[LineItem]) -> dict[str, int]:
+    """Units per SKU, duplicate lines added up."""
+    wanted = Counter[str]()
+    for item in items:
+        wanted[item.sku] += item.quantity
+    return dict(sorted(wanted.items()))
+
+
+def stock_of(sku: str) -> AccountRef:
+    return AccountRef(STOCK, sku)
 
 
 class Inventory:
-    def __init__(self, buckets: Buckets) -> None:
-        self._stock = buckets.stock
-        self._writer = KeyWriter(buckets.stock)
-        self._records = Records(buckets.requests)
+    def __init__(self, effects: Effects) -> None:
+        self._effects = effects
 
     async def reserve(self, request: ServiceRequest, faults: FaultSettings) -> Answer:
-        decline = None
+        key = record_key(request.order_id, Step.RESERVE)
+        wanted = units_wanted(request.items)
+        accounts = {stock_of(sku): {"units": -units, "reserved": units, "ops": 1} for sku, units in wanted.items()}
         if roll(faults.decline_rate):
-            decline = replies.declined(Reason.OUT_OF_STOCK.value, "out of stock (injected decline)")
-        return await forward(self._records, request, Step.RESERVE, Step.RESTOCK, decline, lambda: self._take(request))
+            declined = replies.declined(Reason.OUT_OF_STOCK.value, "out of stock (injected decline)")
+            return await self._effects.decide(key, Record(reply=declined, at=now()), accounts)
+
+        def short(why: Refused) -> ServiceReply:
+            sku = why.account.key
+            if why.missing:
+                return replies.declined(Reason.OUT_OF_STOCK.value, f"unknown SKU {sku}")
+            return replies.declined(Reason.OUT_OF_STOCK.value, f"not enough {sku} in stock for {wanted[sku]}")
+
+        reserved = replies.ok(f"reserved {sum(wanted.values())} units", reserved=wanted)
+        return await self._effects.apply(key, accounts, reserved, short)
 
     async def restock(self, request: ServiceRequest, faults: FaultSettings) -> Answer:
-        nothing = replies.ok(f"order {request.order_id} holds no reservation", code=CODE_NOTHING_TO_RESTOCK)
-        return await compensate(self._records, request, Step.RESTOCK, Step.RESERVE, nothing, self._put_back)
+        """Undo the order's reservation. The reservation is voided first if it was never decided,
+        and so is the shipment: an order being compensated must not ship later."""
+        key = record_key(request.order_id, Step.RESTOCK)
+        if answer := await self._effects.replay(key):
+            return answer
+        order = request.order_id
+        accounts = [stock_of(sku) for sku in units_wanted(request.items)]
+        reservation = await self._effects.void(
+            record_key(order, Step.RESERVE), accounts, f"order {order} was restocked first: reserve voided"
+        )
+        shipment = await self._effects.void(
+            record_key(order, Step.SHIP), [], f"order {order} was compensated first: shipping voided"
+        )
+        if not reservation.ok or shipment.ok:
+            why = "holds no reservation" if not reservation.ok else "has shipped: its units are gone"
+            nothing = replies.ok(f"order {order} {why}", code=CODE_NOTHING_TO_RESTOCK)
+            return await self._effects.decide(key, Record(reply=nothing, at=now()), [])
+        reserved: dict[str, int] = reservation.reply.data.get("reserved", {})
+        accounts_back = {
+            stock_of(sku): {"units": units, "restocked": units, "ops": 1} for sku, units in reserved.items()
+        }
+        restocked = replies.ok(f"restocked {sum(reserved.values())} units", restocked=reserved)
+        return await self._effects.apply(key, accounts_back, restocked, _cannot_restock)
 
-    async def _take(self, request: ServiceRequest) -> ServiceReply:
-        wanted = Counter[str]()
-        for item in request.items:
-            wanted[item.sku] += item.quantity
-        for sku in sorted(wanted):
-            if not await stock_exists(self._stock, sku):
-                return replies.declined(Reason.OUT_OF_STOCK.value, f"unknown SKU {sku}")
-        taken: dict[str, int] = {}
-        short = None
-        try:
-            for sku in sorted(wanted):
-                try:
-                    left = await adjust_stock(self._writer, sku, -wanted[sku])
-                except UnknownSku:  # removed since the check above
-                    left = None
-                if left is None:
-                    short = sku
-                    break
-                taken[sku] = wanted[sku]
-        finally:
-            if len(taken) < len(wanted):  # declined, or failed half-way: undo what was taken
-                await self._give_back(taken)
-        if short is not None:
-            return replies.declined(Reason.OUT_OF_STOCK.value, f"not enough {short} in stock for {wanted[short]}")
-        return replies.ok(f"reserved {sum(taken.values())} units", reserved=taken)
 
-    async def _put_back(self, reservation: ServiceReply) -> ServiceReply:
-        reserved: dict[str, int] = reservation.data.get("reserved", {})
-        await self._give_back(reserved)
-        return replies.ok(f"restocked {sum(reserved.values())} units", restocked=reserved)
+def _cannot_restock(why: Refused) -> ServiceReply:
+    # Only a stock account deleted by hand gets here; the compensation retries until it is back.
+    return replies.transient(f"cannot restock {why.account.key}: no such stock account", replies.CODE_INTERNAL)
 
-    async def _give_back(self, units: dict[str, int]) -> None:
-        for sku, quantity in units.items():
-            await adjust_stock(self._writer, sku, quantity)
+
+MAX_STOCK_CHANGE = 100_000_000
+
+
+def adjustment_key(request_id: str) -> str:
+    """The record key of an operator's stock change (never a step, so never an order's record)."""
+    return f"adjust.{request_id}"
+
+
+class StockAdjustments:
+    """Operators' stock changes: records like every other effect, so the audit can account for them."""
+
+    def __init__(self, effects: Effects) -> None:
+        self._effects = effects
+
+    async def adjust(self, request_id: str, sku: str, *, add: int | None = None, set_to: int | None = None) -> Answer:
+        key = adjustment_key(request_id)
+        if answer := await self._effects.replay(key):
+            return answer
+        if set_to is not None:
+            account = await self._effects.account(stock_of(sku))
+            if account is None:
+                return await self._effects.decide(key, Record(reply=_unknown(sku), at=now()), [])
+            add = set_to - account.value("units")
+        assert add is not None
+        changed = replies.ok(f"{sku}: {add:+d} units", sku=sku, delta=add)
+
+        def refused(why: Refused) -> ServiceReply:
+            return _unknown(sku) if why.missing else replies.bad_request(f"{sku}: cannot go below 0 units")
+
+        return await self._effects.apply(
+            key, {stock_of(sku): {"units": add, "adjusted": add, "ops": 1}}, changed, refused
+        )
+
+
+def _unknown(sku: str) -> ServiceReply:
+    return replies.bad_request(f"unknown SKU {sku!r}")

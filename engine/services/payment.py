@@ -5,32 +5,46 @@ from __future__ import annotations
 from engine.models import FaultSettings, Reason, ServiceReply, ServiceRequest, Step
 
 from . import replies
-from .endpoint import roll
-from .idempotency import Answer, compensate, forward
+from .effects import LEDGER, AccountRef, Answer, Effects, Refused
+from .faults import roll
 from .replies import CODE_NOTHING_TO_REFUND
-from .store import Buckets, KeyWriter, Records, add_to_ledger
+from .store import LEDGER_KEY, Record, now, record_key
+
+LEDGER_ACCOUNT = AccountRef(LEDGER, LEDGER_KEY)
 
 
 class Payment:
-    def __init__(self, buckets: Buckets) -> None:
-        self._ledger = KeyWriter(buckets.ledger)
-        self._records = Records(buckets.requests)
+    def __init__(self, effects: Effects) -> None:
+        self._effects = effects
 
     async def charge(self, request: ServiceRequest, faults: FaultSettings) -> Answer:
-        decline = None
+        key = record_key(request.order_id, Step.CHARGE)
+        amount = request.amount_cents
+        accounts = {LEDGER_ACCOUNT: {"charged_cents": amount, "ops": 1}}
         if roll(faults.decline_rate):
-            decline = replies.declined(Reason.CARD_DECLINED.value, "card declined (injected decline)")
-        return await forward(self._records, request, Step.CHARGE, Step.REFUND, decline, lambda: self._charge(request))
+            declined = replies.declined(Reason.CARD_DECLINED.value, "card declined (injected decline)")
+            return await self._effects.decide(key, Record(reply=declined, at=now()), accounts)
+        charged = replies.ok(f"charged {amount} cents", charged_cents=amount)
+        return await self._effects.apply(key, accounts, charged, _no_ledger)
 
     async def refund(self, request: ServiceRequest, faults: FaultSettings) -> Answer:
-        nothing = replies.ok(f"order {request.order_id} was not charged", code=CODE_NOTHING_TO_REFUND)
-        return await compensate(self._records, request, Step.REFUND, Step.CHARGE, nothing, self._refund)
+        """Refund what the charge took; a charge never decided is voided first, so it never lands later."""
+        key = record_key(request.order_id, Step.REFUND)
+        if answer := await self._effects.replay(key):
+            return answer
+        order = request.order_id
+        charge = await self._effects.void(
+            record_key(order, Step.CHARGE), [LEDGER_ACCOUNT], f"order {order} was refunded first: charge voided"
+        )
+        if not charge.ok:
+            nothing = replies.ok(f"order {order} was not charged", code=CODE_NOTHING_TO_REFUND)
+            return await self._effects.decide(key, Record(reply=nothing, at=now()), [])
+        amount = int(charge.reply.data.get("charged_cents", 0))
+        refunded = replies.ok(f"refunded {amount} cents", refunded_cents=amount)
+        return await self._effects.apply(
+            key, {LEDGER_ACCOUNT: {"refunded_cents": amount, "ops": 1}}, refunded, _no_ledger
+        )
 
-    async def _charge(self, request: ServiceRequest) -> ServiceReply:
-        await add_to_ledger(self._ledger, charged_cents=request.amount_cents)
-        return replies.ok(f"charged {request.amount_cents} cents", charged_cents=request.amount_cents)
 
-    async def _refund(self, charge: ServiceReply) -> ServiceReply:
-        amount = int(charge.data.get("charged_cents", 0))
-        await add_to_ledger(self._ledger, refunded_cents=amount)
-        return replies.ok(f"refunded {amount} cents", refunded_cents=amount)
+def _no_ledger(why: Refused) -> ServiceReply:
+    return replies.transient("the ledger account is missing", replies.CODE_INTERNAL)

@@ -15,7 +15,7 @@ from engine.config import Settings
 from engine.errors import Unreachable
 from engine.models import SERVICE_ENDPOINTS, EndpointStats, LedgerTotals, ServiceName, ServicesSnapshot
 
-from .store import LEDGER_BUCKET, STOCK_BUCKET, get_entry, jetstream_errors, read_ledger
+from .store import LEDGER_BUCKET, STOCK_BUCKET, jetstream_errors, keys_of, read_account, read_ledger
 
 
 async def collect_replies(nc: Client, subject: str, timeout: float = 0.5, quiet: float = 0.1) -> list[dict]:
@@ -75,23 +75,17 @@ async def endpoint_stats(nc: Client, timeout: float = 0.5) -> list[EndpointStats
 
 
 async def read_stock(js: JetStreamContext) -> dict[str, int]:
-    """Units in stock per SKU (empty before the services ever ran).
-
-    Keys come from the bucket's stream, values from direct reads: a KV watch can signal
-    "no more values" before the ones already sent have been read, which read as no stock."""
+    """Units in stock per SKU (empty before the services ever ran)."""
     try:
         kv = await js.key_value(STOCK_BUCKET)
-        prefix = f"$KV.{STOCK_BUCKET}."
-        info = await js.stream_info(f"KV_{STOCK_BUCKET}", subjects_filter=f"{prefix}>")
     except BucketNotFoundError:
         return {}
     stock: dict[str, int] = {}
-    for subject in info.state.subjects or {}:
-        sku = subject.removeprefix(prefix)
-        entry = await get_entry(kv, sku)
-        if entry and entry.value and entry.value.isdigit():
-            stock[sku] = int(entry.value)
-    return dict(sorted(stock.items()))
+    for sku in await keys_of(js, STOCK_BUCKET):
+        account = await read_account(kv, sku)
+        if account is not None:
+            stock[sku] = account.value("units")
+    return stock
 
 
 async def ledger_totals(js: JetStreamContext) -> LedgerTotals:

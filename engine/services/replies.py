@@ -10,7 +10,6 @@ from engine.models import (
     ServiceReply,
 )
 
-CODE_IN_PROGRESS = "in_progress"
 CODE_VOIDED = "voided"  # final: the order's compensation ran before this forward request
 CODE_NOTHING_TO_RESTOCK = "nothing_to_restock"  # ok: the order holds no reservation
 CODE_NOTHING_TO_REFUND = "nothing_to_refund"  # ok: the order was never charged
@@ -34,10 +33,6 @@ def bad_request(message: str) -> ServiceReply:
 
 def transient(message: str = "injected transient error", code: str = CODE_TRANSIENT) -> ServiceReply:
     return ServiceReply(ok=False, code=code, message=message)
-
-
-def in_progress(message: str) -> ServiceReply:
-    return ServiceReply(ok=False, code=CODE_IN_PROGRESS, message=message)
 
 
 def is_decline(reply: ServiceReply) -> bool:

@@ -1,8 +1,11 @@
-"""Start and stop every service of this process: inventory, payment, shipping and the faults control."""
+"""Start and stop every service of this process: inventory, payment, shipping, the controls
+(faults, stock) and the sweeper that settles what dead attempts left unsettled."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from nats import micro
 from nats.aio.client import Client
@@ -10,30 +13,41 @@ from nats.micro.request import Request
 from nats.micro.service import EndpointStats, Service, ServiceConfig
 
 from engine.config import Settings
-from engine.models import SERVICE_ENDPOINTS, ServiceName
+from engine.models import SERVICE_ENDPOINTS, ServiceName, ServiceReply
 
 from . import replies
+from .effects import Effects
 from .endpoint import Endpoint, Handler, Tasks
 from .faults import FAULTS_SUBJECT, FaultsCache, FaultsControl
 from .inventory import Inventory
 from .payment import Payment
 from .shipping import Shipping
+from .stock_control import STOCK_SUBJECT, StockControl
 from .store import prepare_state
 
 log = logging.getLogger(__name__)
 
 VERSION = "1.0.0"
 CONTROL_SERVICE = "control"
+SWEEP_SECONDS = 5.0
 
 
 class RunningServices:
     """The micro services of this process; `stop()` once, before closing the connection."""
 
-    def __init__(self, services: list[Service], tasks: Tasks, faults: FaultsCache, endpoints: list[Endpoint]) -> None:
+    def __init__(
+        self,
+        services: list[Service],
+        tasks: Tasks,
+        faults: FaultsCache,
+        endpoints: list[Endpoint],
+        sweeper: asyncio.Task[None] | None = None,
+    ) -> None:
         self.services = services
         self.endpoints = endpoints
         self._tasks = tasks
         self._faults = faults
+        self._sweeper = sweeper
         self._stopped = False
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -47,6 +61,9 @@ class RunningServices:
             except Exception:
                 log.warning("could not stop a service cleanly", exc_info=True)
         await self._tasks.stop(timeout)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self._faults.stop()
 
 
@@ -57,7 +74,8 @@ async def start_services(nc: Client, settings: Settings) -> RunningServices:
     faults = FaultsCache(buckets.faults)
     await faults.start()
     tasks = Tasks()
-    inventory, payment, shipping = Inventory(buckets), Payment(buckets), Shipping(buckets)
+    effects = Effects(buckets)
+    inventory, payment, shipping = Inventory(effects), Payment(effects), Shipping(effects)
     handlers: dict[ServiceName, Handler] = {
         ServiceName.INVENTORY: inventory.reserve,
         ServiceName.RESTOCK: inventory.restock,
@@ -85,15 +103,27 @@ async def start_services(nc: Client, settings: Settings) -> RunningServices:
                     name=endpoint.name.value, subject=endpoint.name.subject, handler=endpoint.on_request
                 )
             endpoints.extend(group)
-        services.append(await _control_service(nc, FaultsControl(buckets.faults)))
+        controls = {FAULTS_SUBJECT: FaultsControl(buckets.faults).handle, STOCK_SUBJECT: StockControl(effects).handle}
+        services.append(await _control_service(nc, controls))
     except BaseException:
         await RunningServices(services, tasks, faults, endpoints).stop()
         raise
     await nc.flush()
-    return RunningServices(services, tasks, faults, endpoints)
+    sweeper = asyncio.create_task(_sweep_forever(effects), name="effects-sweeper")
+    return RunningServices(services, tasks, faults, endpoints, sweeper)
 
 
-def _stats_handler(group: list[Endpoint]):
+async def _sweep_forever(effects: Effects) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            if settled := await effects.sweep():
+                log.info("settled %d effects left by attempts that did not finish", settled)
+        except Exception as error:  # NATS away for a moment: the next sweep tries again
+            log.debug("sweep failed: %s", error)
+
+
+def _stats_handler(group: list[Endpoint]) -> Callable[[EndpointStats], dict[str, int] | None]:
     by_name = {endpoint.name.value: endpoint for endpoint in group}
 
     def handler(stats: EndpointStats) -> dict[str, int] | None:
@@ -103,17 +133,19 @@ def _stats_handler(group: list[Endpoint]):
     return handler
 
 
-async def _control_service(nc: Client, control: FaultsControl) -> Service:
-    async def handle(request: Request) -> None:
-        try:
-            reply = await control.handle(request.data)
-        except Exception as error:
-            log.exception("faults control failed")
-            reply = replies.transient(f"internal error: {type(error).__name__}", replies.CODE_INTERNAL)
-        await request.respond(reply.model_dump_json().encode())
-
+async def _control_service(nc: Client, controls: dict[str, Callable[[bytes], Awaitable[ServiceReply]]]) -> Service:
     service = await micro.add_service(
-        nc, ServiceConfig(name=CONTROL_SERVICE, version=VERSION, description="checkout-ops fault injection control")
+        nc, ServiceConfig(name=CONTROL_SERVICE, version=VERSION, description="checkout-ops faults and stock control")
     )
-    await service.add_endpoint(name="faults", subject=FAULTS_SUBJECT, handler=handle)
+    for subject, control in controls.items():
+
+        async def handle(request: Request, control: Callable[[bytes], Awaitable[ServiceReply]] = control) -> None:
+            try:
+                reply = await control(request.data)
+            except Exception as error:
+                log.exception("%s failed", request.subject)
+                reply = replies.transient(f"internal error: {type(error).__name__}", replies.CODE_INTERNAL)
+            await request.respond(reply.model_dump_json().encode())
+
+        await service.add_endpoint(name=subject.rsplit(".", 1)[-1], subject=subject, handler=handle)
     return service

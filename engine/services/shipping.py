@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from engine.models import FaultSettings, Reason, ServiceReply, ServiceRequest, Step
+from engine.models import FaultSettings, Reason, ServiceRequest, Step
 
 from . import replies
-from .endpoint import roll
-from .idempotency import Answer, forward
-from .store import Buckets, Records
+from .effects import Answer, Effects
+from .faults import roll
+from .store import Record, now, record_key
 
 
 class Shipping:
-    def __init__(self, buckets: Buckets) -> None:
-        self._records = Records(buckets.requests)
+    def __init__(self, effects: Effects) -> None:
+        self._effects = effects
 
     async def ship(self, request: ServiceRequest, faults: FaultSettings) -> Answer:
-        decline = None
+        key = record_key(request.order_id, Step.SHIP)
         if roll(faults.decline_rate):
-            decline = replies.declined(Reason.UNDELIVERABLE.value, "undeliverable (injected decline)")
-        return await forward(self._records, request, Step.SHIP, None, decline, lambda: self._ship(request))
-
-    async def _ship(self, request: ServiceRequest) -> ServiceReply:
-        units = sum(item.quantity for item in request.items)
-        return replies.ok(f"shipped {units} units", shipment_id=f"shp-{request.order_id}", units=units)
+            reply = replies.declined(Reason.UNDELIVERABLE.value, "undeliverable (injected decline)")
+        else:
+            units = sum(item.quantity for item in request.items)
+            reply = replies.ok(f"shipped {units} units", shipment_id=f"shp-{request.order_id}", units=units)
+        return await self._effects.decide(key, Record(reply=reply, at=now()), [])

@@ -1,31 +1,37 @@
-"""Service state in JetStream KV: the buckets, stock and ledger counters, idempotent-request records.
+"""Service state in JetStream KV: the buckets, the accounts (stock and ledger), the request records.
 
 Buckets (shared by every process on the same NATS server or cluster):
-- `checkout_stock`: one key per SKU, the units in stock as a decimal string.
-- `checkout_ledger`: key `totals`, `{"charged_cents": int, "refunded_cents": int}`.
+- `checkout_stock`: one account per SKU (key = the SKU).
+- `checkout_ledger`: one account, key `totals`.
 - `checkout_requests`: one record per idempotency key `<order_id>:<step>`, stored under
-  `<order_id>.<step>` (KV keys may not contain ':'). A record is `pending` while its
-  request is applied, then `done` with the reply every repeat of the request gets.
-  Charges, reservations and shipments are these records.
+  `<order_id>.<step>` (KV keys may not contain ':'). A record is written once, when its
+  request's outcome is decided, and never changed; it expires after `nats.records_ttl_hours`.
 - `checkout_faults`: one key per endpoint (see `faults.py`).
+
+An account is JSON: `counters` (stock: `units`, `reserved`, `restocked`, `adjusted`, `ops`;
+ledger: `charged_cents`, `refunded_cents`, `ops`), `opening` (the counters it was created
+with: the seeded stock), and `markers`: effects applied to the counters whose records
+are not settled yet (see `effects.py`, which explains why this makes effects exactly-once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Generic, TypeVar
 
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from engine.config import Settings
 from engine.errors import Unreachable
@@ -42,19 +48,36 @@ _MAX_CAS_ATTEMPTS = 200
 
 @dataclass(frozen=True)
 class Buckets:
+    js: JetStreamContext
     stock: KeyValue
     ledger: KeyValue
     requests: KeyValue
     faults: KeyValue
 
 
-async def _bucket(js: JetStreamContext, name: str, description: str) -> KeyValue:
+async def _bucket(js: JetStreamContext, name: str, description: str, ttl_seconds: float = 0) -> KeyValue:
     try:
-        return await js.key_value(name)
+        kv = await js.key_value(name)
     except BucketNotFoundError:
         # direct=False: reads go to the stream leader, so a record written by another
-        # process is always seen (the voided/in-progress checks rely on that).
-        return await js.create_key_value(KeyValueConfig(bucket=name, description=description, direct=False))
+        # process is always seen (deciding an outcome relies on that).
+        return await js.create_key_value(
+            KeyValueConfig(bucket=name, description=description, direct=False, ttl=ttl_seconds or None)
+        )
+    if ttl_seconds:
+        await _ensure_max_age(js, name, ttl_seconds)
+    return kv
+
+
+async def _ensure_max_age(js: JetStreamContext, bucket: str, seconds: float) -> None:
+    """A bucket created before records expired (or with another TTL) gets the configured one."""
+    stream = f"KV_{bucket}"
+    info = await js.stream_info(stream)
+    if info.config.max_age != seconds:
+        info.config.max_age = seconds
+        if info.config.duplicate_window and info.config.duplicate_window > seconds:
+            info.config.duplicate_window = seconds
+        await js.update_stream(info.config)
 
 
 @contextmanager
@@ -68,34 +91,33 @@ def jetstream_errors() -> Iterator[None]:
         raise Unreachable("the NATS connection is closed") from None
 
 
-async def open_buckets(js: JetStreamContext) -> Buckets:
+async def open_buckets(js: JetStreamContext, records_ttl_seconds: float = 0) -> Buckets:
     """Open the four buckets, creating any that is missing."""
     with jetstream_errors():
         return Buckets(
-            stock=await _bucket(js, STOCK_BUCKET, "checkout-ops: units in stock per SKU"),
-            ledger=await _bucket(js, LEDGER_BUCKET, "checkout-ops: payment ledger totals"),
-            requests=await _bucket(js, REQUESTS_BUCKET, "checkout-ops: idempotent service requests"),
+            js=js,
+            stock=await _bucket(js, STOCK_BUCKET, "checkout-ops: stock account per SKU"),
+            ledger=await _bucket(js, LEDGER_BUCKET, "checkout-ops: payment ledger account"),
+            requests=await _bucket(
+                js, REQUESTS_BUCKET, "checkout-ops: outcome of every service request", records_ttl_seconds
+            ),
             faults=await _bucket(js, FAULTS_BUCKET, "checkout-ops: injected faults per endpoint"),
         )
 
 
-async def ensure_state(js: JetStreamContext, settings: Settings) -> None:
-    """Create missing buckets; seed stock for catalogue SKUs without an entry (never overwrite)."""
-    await prepare_state(js, settings)
-
-
 async def prepare_state(js: JetStreamContext, settings: Settings) -> Buckets:
-    buckets = await open_buckets(js)
+    """Open the buckets; open an account for every catalogue SKU and the ledger if missing (never overwrite)."""
+    buckets = await open_buckets(js, settings.nats.records_ttl_hours * 3600)
     with jetstream_errors():
         for sku, item in settings.catalogue.items():
-            await _create_if_missing(buckets.stock, sku, str(item.stock).encode())
-        await _create_if_missing(buckets.ledger, LEDGER_KEY, LedgerTotals().model_dump_json().encode())
+            await _create_if_missing(buckets.stock, sku, Account.opened(units=item.stock))
+        await _create_if_missing(buckets.ledger, LEDGER_KEY, Account.opened(charged_cents=0, refunded_cents=0))
     return buckets
 
 
-async def _create_if_missing(kv: KeyValue, key: str, value: bytes) -> None:
+async def _create_if_missing(kv: KeyValue, key: str, account: Account) -> None:
     try:
-        await kv.create(key, value)
+        await kv.create(key, account.encode())
     except KeyWrongLastSequenceError:
         pass
 
@@ -107,34 +129,82 @@ async def get_entry(kv: KeyValue, key: str) -> KeyValue.Entry | None:
         return None
 
 
-class ConflictError(Exception):
-    """An optimistic update lost the race too many times in a row."""
+async def keys_of(js: JetStreamContext, bucket: str) -> list[str]:
+    """The keys of a bucket, from its stream's subjects (a KV watch can end its listing early)."""
+    prefix = f"$KV.{bucket}."
+    try:
+        info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
+    except nats.js.errors.NotFoundError:
+        return []
+    return sorted(subject.removeprefix(prefix) for subject in info.state.subjects or {})
 
 
-Change = Callable[[bytes | None], bytes | None]
+# --- accounts --------------------------------------------------------------------------------
 
 
-class KeyWriter:
-    """Optimistic (compare-and-set) updates of the keys of one bucket.
+class Marker(BaseModel):
+    """An effect applied to an account's counters by one attempt, until its record settles it."""
+
+    owner: str  # the attempt that applied it
+    delta: dict[str, int]
+    at: float  # when, in seconds since the epoch
+
+
+class Account(BaseModel):
+    counters: dict[str, int]
+    opening: dict[str, int]
+    markers: dict[str, Marker] = Field(default_factory=dict)  # record key -> unsettled effect
+    created: float = 0.0
+
+    @classmethod
+    def opened(cls, **counters: int) -> Account:
+        counters = {**counters, "ops": 0}
+        if "units" in counters:
+            counters |= {"reserved": 0, "restocked": 0, "adjusted": 0}
+        return cls(counters=dict(counters), opening=dict(counters), created=time.time())
+
+    def value(self, counter: str) -> int:
+        return self.counters.get(counter, 0)
+
+    def encode(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Account:
+        """Also reads the plain values written before accounts existed: a stock level as
+        a decimal string, ledger totals as `{"charged_cents", "refunded_cents"}`. Whatever
+        they held becomes the account's opening balance."""
+        if data.strip().isdigit():
+            return cls.opened(units=int(data))
+        raw = json.loads(data)
+        if "counters" not in raw:
+            return cls.opened(**{name: int(raw.get(name, 0)) for name in ("charged_cents", "refunded_cents")})
+        return cls.model_validate(raw)
+
+
+T = TypeVar("T")
+# A change sees the current account (None when the key is missing) and returns the account
+# to write (None: write nothing) and what `KeyWriter.change` should return.
+Change = Callable[[Account | None], tuple[Account | None, T]]
+
+
+class KeyWriter(Generic[T]):
+    """Compare-and-set updates of the accounts of one bucket.
 
     Changes this process makes to the same key are queued and written together in one
-    compare-and-set: with one update per request, a hot key such as the ledger totals
-    would make every concurrent request retry. Other processes are handled by the
-    revision check and a retry.
+    compare-and-set: with one write per request, a hot key such as the ledger would make
+    every concurrent request retry. Other processes are handled by the revision check
+    and a retry, which runs the changes again on the new value: they must be pure.
     """
 
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
-        self._queues: dict[str, list[tuple[Change, asyncio.Future[bytes | None]]]] = {}
+        self._queues: dict[str, list[tuple[Change[Any], asyncio.Future[Any]]]] = {}
         self._flushers: set[asyncio.Task[None]] = set()
 
-    async def change(self, key: str, change: Change) -> bytes | None:
-        """Replace the value of `key` with `change(current)` (current is None when missing).
-
-        `change` must be pure (it may run again after a conflict); returning None writes
-        nothing. Returns what `change` returned for the value it was finally applied to.
-        """
-        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+    async def change(self, key: str, change: Change[T]) -> T:
+        """Apply `change` to the account at `key`; what it returned for the value it was finally applied to."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         if key not in self._queues:
             self._queues[key] = []
             task = asyncio.create_task(self._flush(key))
@@ -152,26 +222,27 @@ class KeyWriter:
         finally:
             del self._queues[key]
 
-    async def _write(self, key: str, batch: list[tuple[Change, asyncio.Future[bytes | None]]]) -> None:
+    async def _write(self, key: str, batch: list[tuple[Change[Any], asyncio.Future[Any]]]) -> None:
         try:
             for attempt in range(_MAX_CAS_ATTEMPTS):
                 entry = await get_entry(self._kv, key)
-                value = current = entry.value if entry else None
-                results: list[bytes | None | Exception] = []
+                current = Account.decode(entry.value) if entry and entry.value else None
+                account, changed = current, False
+                results: list[Any] = []
                 for change, _ in batch:
                     try:
-                        new = change(value)
+                        new, result = change(account)
                     except Exception as error:
-                        new = error
-                    results.append(new)
-                    if isinstance(new, bytes):
-                        value = new
-                if value is not current:
+                        new, result = None, error
+                    results.append(result)
+                    if new is not None:
+                        account, changed = new, True
+                if changed and account is not None:
                     try:
                         if entry is None:
-                            await self._kv.create(key, value)
+                            await self._kv.create(key, account.encode())
                         else:
-                            await self._kv.update(key, value, last=entry.revision)
+                            await self._kv.update(key, account.encode(), last=entry.revision)
                     except KeyWrongLastSequenceError:
                         await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
                         continue
@@ -189,110 +260,75 @@ class KeyWriter:
                     future.set_exception(error)
 
 
-# --- stock -----------------------------------------------------------------------------
+class ConflictError(Exception):
+    """An optimistic update lost the race too many times in a row."""
 
 
-class UnknownSku(Exception):
-    pass
-
-
-async def adjust_stock(writer: KeyWriter, sku: str, delta: int) -> int | None:
-    """Add `delta` units to `sku`; returns the new level, or None (nothing written) if it would go below 0."""
-
-    def change(current: bytes | None) -> bytes | None:
-        if current is None:
-            raise UnknownSku(sku)
-        level = int(current) + delta
-        return str(level).encode() if level >= 0 else None
-
-    written = await writer.change(sku, change)
-    return None if written is None else int(written)
-
-
-async def stock_exists(kv: KeyValue, sku: str) -> bool:
-    return await get_entry(kv, sku) is not None
-
-
-# --- ledger ----------------------------------------------------------------------------
-
-
-async def add_to_ledger(writer: KeyWriter, charged_cents: int = 0, refunded_cents: int = 0) -> LedgerTotals:
-    def change(current: bytes | None) -> bytes:
-        totals = LedgerTotals.model_validate_json(current) if current else LedgerTotals()
-        totals.charged_cents += charged_cents
-        totals.refunded_cents += refunded_cents
-        return totals.model_dump_json().encode()
-
-    return LedgerTotals.model_validate_json(await writer.change(LEDGER_KEY, change))
+async def read_account(kv: KeyValue, key: str) -> Account | None:
+    entry = await get_entry(kv, key)
+    return Account.decode(entry.value) if entry and entry.value else None
 
 
 async def read_ledger(kv: KeyValue) -> LedgerTotals:
-    entry = await get_entry(kv, LEDGER_KEY)
-    return LedgerTotals.model_validate_json(entry.value) if entry else LedgerTotals()
+    account = await read_account(kv, LEDGER_KEY)
+    if account is None:
+        return LedgerTotals()
+    return LedgerTotals(charged_cents=account.value("charged_cents"), refunded_cents=account.value("refunded_cents"))
 
 
-# --- idempotent-request records ----------------------------------------------------------
+# --- request records ------------------------------------------------------------------------
 
 
-def record_key(order_id: str, step: Step) -> str:
+def record_key(order_id: str, step: Step | str) -> str:
     """The KV key of the record of idempotency key `<order_id>:<step>`."""
-    return f"{order_id}.{step.value}"
+    return f"{order_id}.{Step(step).value}"
 
 
 class Record(BaseModel):
-    state: Literal["pending", "done"]
-    reply: ServiceReply | None = None
+    """The decided outcome of one request: written once, by whoever decides it first."""
+
+    reply: ServiceReply
+    effects: dict[str, dict[str, int]] = Field(default_factory=dict)  # account -> delta it stands for
+    owners: dict[str, str] = Field(default_factory=dict)  # account -> the owner of the marker that counts
     at: datetime
+    legacy: bool = False  # written by a version before records held their effects
 
+    @property
+    def ok(self) -> bool:
+        return self.reply.ok
 
-@dataclass(frozen=True)
-class Claim:
-    """This process won the right to apply a request: it owns the pending record."""
-
-    key: str
-    revision: int
+    @classmethod
+    def decode(cls, data: bytes) -> Record:
+        raw = json.loads(data)
+        if "state" in raw:  # the claim/finish records of earlier versions
+            reply = raw.get("reply") or {
+                "ok": False,
+                "code": "voided",
+                "message": "claimed by an earlier version that never finished: outcome unknown",
+            }
+            return cls(reply=ServiceReply.model_validate(reply), at=raw["at"], legacy=True)
+        return cls.model_validate(raw)
 
 
 class Records:
-    """Records of requests, one per idempotency key.
-
-    Known limitation: a process killed between `claim` and `finish` (or a handler cancelled
-    there because `stop()` timed out) leaves the record pending for good, so repeats of
-    that request and its compensation answer `in_progress` until an operator resolves
-    it; whether the change was applied is unknown.
-    """
-
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
 
-    async def claim(self, key: str) -> Claim | Record:
-        """Atomically create the pending record of `key`; if it exists, return it instead."""
-        for _ in range(3):
-            try:
-                revision = await self._kv.create(key, _encode(Record(state="pending", at=_now())))
-                return Claim(key, revision)
-            except KeyWrongLastSequenceError:
-                existing = await self.read(key)
-                if existing is not None:
-                    return existing
-                # released between our create and read: try again
-        return Record(state="pending", at=_now())
-
-    async def finish(self, claim: Claim, reply: ServiceReply) -> None:
-        await self._kv.update(claim.key, _encode(Record(state="done", reply=reply, at=_now())), last=claim.revision)
-
-    async def release(self, claim: Claim) -> None:
-        """Delete our pending record, so the request can be made again."""
-        await self._kv.delete(claim.key, last=claim.revision)
-
-    async def read(self, key: str) -> Record | None:
+    async def get(self, key: str) -> Record | None:
         entry = await get_entry(self._kv, key)
-        return Record.model_validate_json(entry.value) if entry and entry.value else None
+        return Record.decode(entry.value) if entry and entry.value else None
+
+    async def create(self, key: str, record: Record) -> Record:
+        """Write `record` unless one exists: the record that stands, ours or the earlier one."""
+        try:
+            await self._kv.create(key, record.model_dump_json().encode())
+            return record
+        except KeyWrongLastSequenceError:
+            existing = await self.get(key)
+            if existing is None:  # expired between the two calls: impossible within a saga's life
+                raise
+            return existing
 
 
-def _encode(record: Record) -> bytes:
-    return record.model_dump_json().encode()
-
-
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)

@@ -33,13 +33,14 @@ from engine.services import (
     FAULTS_SUBJECT,
     FaultsClient,
     RunningServices,
-    ensure_state,
     ping_services,
     services_snapshot,
     start_services,
 )
-from engine.services.replies import CODE_IN_PROGRESS
-from engine.services.store import Records, open_buckets, record_key
+from engine.services.effects import STOCK, AccountRef, Effects
+from engine.services.inventory import stock_of
+from engine.services.payment import LEDGER_ACCOUNT
+from engine.services.store import Record, now, open_buckets, prepare_state, record_key
 
 pytestmark = pytest.mark.integration
 
@@ -152,7 +153,7 @@ async def test_concurrent_duplicates_apply_once(nc, settings, services, second):
     )
     codes = [ServiceReply.model_validate_json(reply.data).code for reply in replies]
 
-    assert set(codes) <= {CODE_OK, CODE_IN_PROGRESS} and CODE_OK in codes
+    assert set(codes) == {CODE_OK}
     _, ledger = await stock_and_ledger(nc, settings)
     assert ledger.charged_cents == 2500
 
@@ -243,23 +244,100 @@ async def test_compensation_that_overtakes_a_slow_forward_request_loses_nothing(
     assert stock == INITIAL_STOCK and ledger == LedgerTotals()
 
 
-async def test_compensation_waits_while_the_forward_request_is_being_applied(nc, settings, services):
-    records = Records((await open_buckets(nc.jetstream())).requests)
-    claim = await records.claim(record_key("o1", Step.RESERVE))  # a reserve mid-way in another process
+# --- an attempt killed at each point of apply / decide / settle (see engine/services/effects.py) ---
 
-    waiting = await call(nc, ServiceName.RESTOCK, "o1")
-    assert (waiting.ok, waiting.code) == (False, CODE_IN_PROGRESS)
 
-    # That reserve took 2 books, then recorded its answer; the retried restock puts them back.
-    js = nc.jetstream()
-    stock_kv = await js.key_value("checkout_stock")
-    await stock_kv.put("book", b"8")
-    await records.finish(claim, ServiceReply(ok=True, code=CODE_OK, data={"reserved": {"book": 2}}))
+async def effects_of(nc: nats.NATS) -> Effects:
+    return Effects(await open_buckets(nc.jetstream()))
 
-    retried = await call(nc, ServiceName.RESTOCK, "o1")
-    assert (retried.ok, retried.data["restocked"]) == (True, {"book": 2})
+
+TWO_BOOKS = {stock_of("book"): {"units": -2, "reserved": 2, "ops": 1}}
+BOOK_AND_PEN = {
+    stock_of("book"): {"units": -2, "reserved": 2, "ops": 1},
+    stock_of("pen"): {"units": -1, "reserved": 1, "ops": 1},
+}
+
+
+async def test_killed_after_applying_the_retry_adopts_the_effect(nc, settings, services):
+    effects = await effects_of(nc)
+    await effects.mark(record_key("o1", Step.RESERVE), TWO_BOOKS)  # then the process died: no record
+
+    retried = await call(nc, ServiceName.INVENTORY, "o1")
+
+    assert (retried.ok, retried.data["reserved"]) == (True, {"book": 2})
     stock, _ = await stock_and_ledger(nc, settings)
-    assert stock == INITIAL_STOCK
+    assert stock == {"book": 8, "pen": 5}  # taken once
+    assert await effects.unsettled() == []
+
+
+async def test_killed_half_way_through_a_multi_sku_reservation_ends_all_or_nothing(nc, settings, services):
+    effects = await effects_of(nc)
+    key = record_key("o1", Step.RESERVE)
+    await effects.mark(key, {stock_of("book"): BOOK_AND_PEN[stock_of("book")]})  # died before the pen
+
+    retried = await call(nc, ServiceName.INVENTORY, "o1", [BOOK, PEN])
+    assert retried.ok
+    assert (await stock_and_ledger(nc, settings))[0] == {"book": 8, "pen": 4}
+
+    await effects.mark(record_key("o2", Step.RESERVE), {stock_of("book"): BOOK_AND_PEN[stock_of("book")]})
+    restock = await call(nc, ServiceName.RESTOCK, "o2", [BOOK, PEN])  # the saga gave up on o2: all of it goes
+    assert (restock.ok, restock.code) == (True, CODE_NOTHING_TO_RESTOCK)
+    assert (await stock_and_ledger(nc, settings))[0] == {"book": 8, "pen": 4}
+    assert (await call(nc, ServiceName.INVENTORY, "o2", [BOOK, PEN])).code == CODE_VOIDED
+    assert await effects.unsettled() == []
+
+
+async def test_killed_after_applying_the_compensation_voids_the_effect(nc, settings, services):
+    effects = await effects_of(nc)
+    await effects.mark(record_key("o1", Step.CHARGE), {LEDGER_ACCOUNT: {"charged_cents": 2500, "ops": 1}})
+    _, ledger = await stock_and_ledger(nc, settings)
+    assert ledger.charged_cents == 2500  # charged, and nobody will ever answer for it
+
+    refund = await call(nc, ServiceName.REFUND, "o1")
+
+    assert (refund.ok, refund.code) == (True, CODE_NOTHING_TO_REFUND)
+    _, ledger = await stock_and_ledger(nc, settings)
+    assert ledger == LedgerTotals()
+    assert (await call(nc, ServiceName.PAYMENT, "o1")).code == CODE_VOIDED  # a late retry changes nothing
+
+
+async def test_killed_after_deciding_the_sweeper_settles(nc, settings, services):
+    effects = await effects_of(nc)
+    key = record_key("o1", Step.CHARGE)
+    owners = await effects.mark(key, {LEDGER_ACCOUNT: {"charged_cents": 2500, "ops": 1}})
+    effect = {str(LEDGER_ACCOUNT): {"charged_cents": 2500, "ops": 1}}
+    record = Record(reply=ServiceReply(ok=True, code=CODE_OK), effects=effect, owners=owners, at=now())
+    await effects.records.create(key, record)  # decided, then killed before settling
+
+    assert len(await effects.unsettled()) == 1
+    assert await effects.sweep(older_than=0) == 1
+    assert await effects.unsettled() == []
+    _, ledger = await stock_and_ledger(nc, settings)
+    assert ledger.charged_cents == 2500  # the record counts it: it stays
+
+
+async def test_a_late_attempt_after_the_outcome_was_decided_is_undone(nc, settings, services):
+    effects = await effects_of(nc)
+    assert (await call(nc, ServiceName.RESTOCK, "o1")).code == CODE_NOTHING_TO_RESTOCK  # voids the reserve
+    await effects.mark(record_key("o1", Step.RESERVE), TWO_BOOKS)  # a paused attempt wakes up, then dies
+    assert (await stock_and_ledger(nc, settings))[0]["book"] == 8
+
+    assert await effects.sweep(older_than=0) == 1
+
+    assert (await stock_and_ledger(nc, settings))[0] == INITIAL_STOCK
+
+
+async def test_a_duplicate_attempt_that_applied_after_the_winner_settled_is_undone(nc, settings, services):
+    effects = await effects_of(nc)
+    assert (await call(nc, ServiceName.INVENTORY, "o1")).ok
+    await effects.mark(record_key("o1", Step.RESERVE), TWO_BOOKS)  # a concurrent attempt applied again
+    assert (await stock_and_ledger(nc, settings))[0]["book"] == 6
+
+    await effects.sweep(older_than=0)
+
+    assert (await stock_and_ledger(nc, settings))[0]["book"] == 8
+    account = await effects.account(AccountRef(STOCK, "book"))
+    assert account is not None and account.counters["ops"] == 1 and account.counters["reserved"] == 2
 
 
 async def test_fault_settings_reach_every_process(nc, settings, services, second):
@@ -427,12 +505,12 @@ async def test_services_are_discoverable_and_counted(nc, settings, services, sec
     assert _ours(snapshot.stock) == {"book": 8, "pen": 5}
 
 
-async def test_ensure_state_never_overwrites_stock(nc, settings, services):
+async def test_preparing_state_again_never_overwrites_stock(nc, settings, services):
     assert (await call(nc, ServiceName.INVENTORY, "o1")).ok
     more = settings.model_copy(
         update={"catalogue": {**settings.catalogue, "mug": settings.catalogue["pen"].model_copy(update={"stock": 3})}}
     )
-    await ensure_state(nc.jetstream(), more)
+    await prepare_state(nc.jetstream(), more)
 
     stock, _ = await stock_and_ledger(nc, settings)
     assert stock == {"book": 8, "mug": 3, "pen": 5}
@@ -463,7 +541,7 @@ async def test_racing_forward_steps_and_compensations_lose_nothing(nc, settings,
     async def until_final(conn: nats.NATS, service: ServiceName, order_id: str) -> ServiceReply:
         while True:
             reply = await call(conn, service, order_id, one_book)
-            if reply.code not in (CODE_TRANSIENT, CODE_IN_PROGRESS):
+            if reply.code != CODE_TRANSIENT:
                 return reply
 
     async def order(i: int) -> list[ServiceReply]:
