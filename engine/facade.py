@@ -56,7 +56,7 @@ class CheckoutFacade(Protocol):
         """Wait until the order ends; its final saga state. Raises OrderNotFound, Unreachable."""
         ...
 
-    async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
+    async def list_orders(self, status: OrderStatus | None = None, limit: int | None = 1000) -> list[OrderSummary]:
         """Orders known to Temporal, newest first. Raises Unreachable."""
         ...
 

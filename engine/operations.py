@@ -25,10 +25,12 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from engine.audit import check, read_state
 from engine.config import CatalogueItem, Settings
 from engine.errors import CheckoutError, InvalidInput, OrderNotFound, Unreachable
 from engine.events import subscribe_events
 from engine.models import (
+    AuditReport,
     CancelResult,
     FaultSettings,
     Health,
@@ -40,10 +42,12 @@ from engine.models import (
     ServiceName,
     ServicesSnapshot,
     StepEvent,
+    StockChange,
     order_id_from,
     workflow_id_for,
 )
-from engine.services import FaultsClient, ping_services, services_snapshot
+from engine.services import FaultsClient, StockClient, ping_services, services_snapshot
+from engine.services.store import jetstream_errors
 from engine.workflows import WORKFLOW_TYPE
 
 RPC_TIMEOUT = timedelta(seconds=5)
@@ -66,6 +70,7 @@ class Operations:
         self._web_ui = settings.temporal.web_ui_url
         self._local_worker_running = local_worker_running
         self._faults = FaultsClient(nc, timeout=settings.nats.request_timeout_seconds)
+        self._stock = StockClient(nc, timeout=settings.nats.request_timeout_seconds)
 
     @property
     def catalogue(self) -> dict[str, CatalogueItem]:
@@ -141,7 +146,7 @@ class Operations:
         except RPCError as error:
             raise self._rpc_error(error, order_id) from None
 
-    async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
+    async def list_orders(self, status: OrderStatus | None = None, limit: int | None = 1000) -> list[OrderSummary]:
         query = f"WorkflowType = '{WORKFLOW_TYPE}'"
         summaries: list[OrderSummary] = []
         try:
@@ -186,6 +191,25 @@ class Operations:
             services=services,
             web_ui_url=self._web_ui,
         )
+
+    # --- stock and audit -------------------------------------------------------------------
+
+    async def set_stock(self, sku: str, units: int) -> StockChange:
+        return await self._stock.set(sku, units)
+
+    async def add_stock(self, sku: str, delta: int) -> StockChange:
+        return await self._stock.add(sku, delta)
+
+    async def audit(self) -> AuditReport:
+        orders = await self.list_orders(limit=None)
+        try:
+            with jetstream_errors():
+                state = await read_state(self._nc.jetstream(), self.settings.nats.records_ttl_hours * 3600)
+        except CheckoutError:
+            raise
+        except Exception as error:
+            raise Unreachable(f"cannot read the service state over NATS ({type(error).__name__})") from None
+        return check(orders, state)
 
     def web_ui_url(self, order_id: str | None = None) -> str | None:
         if self._web_ui is None or order_id is None:

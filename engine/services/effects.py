@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 STOCK = "stock"
 LEDGER = "ledger"
 SETTLE_AFTER_SECONDS = 10.0  # the sweeper leaves younger markers to the attempt that is settling them
+SWEEP_SECONDS = 5.0  # how often each services process sweeps
+NEVER_NEGATIVE = "units"  # no change may leave less than nothing in stock
 
 
 @dataclass(frozen=True, order=True)
@@ -202,7 +204,7 @@ def _add_marker(account: AccountRef, key: str, owner: str, delta: Delta) -> Call
         if key in current.markers:  # applied by an earlier or concurrent attempt: adopt it
             return None, current.markers[key].owner
         counters = _plus(current.counters, delta)
-        if any(counters[name] < 0 for name in delta):
+        if delta.get(NEVER_NEGATIVE, 0) < 0 and counters[NEVER_NEGATIVE] < 0:
             raise Refused(account)
         markers = {**current.markers, key: Marker(owner=owner, delta=delta, at=time.time())}
         return _with(current, counters, markers), owner

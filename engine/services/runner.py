@@ -16,7 +16,7 @@ from engine.config import Settings
 from engine.models import SERVICE_ENDPOINTS, ServiceName, ServiceReply
 
 from . import replies
-from .effects import Effects
+from .effects import SWEEP_SECONDS, Effects
 from .endpoint import Endpoint, Handler, Tasks
 from .faults import FAULTS_SUBJECT, FaultsCache, FaultsControl
 from .inventory import Inventory
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 VERSION = "1.0.0"
 CONTROL_SERVICE = "control"
-SWEEP_SECONDS = 5.0
 
 
 class RunningServices:

@@ -292,6 +292,7 @@ class Record(BaseModel):
     owners: dict[str, str] = Field(default_factory=dict)  # account -> the owner of the marker that counts
     at: datetime
     legacy: bool = False  # written by a version before records held their effects
+    unfinished: bool = False  # an earlier version's claim that never finished: its effect is unknown
 
     @property
     def ok(self) -> bool:
@@ -306,7 +307,8 @@ class Record(BaseModel):
                 "code": "voided",
                 "message": "claimed by an earlier version that never finished: outcome unknown",
             }
-            return cls(reply=ServiceReply.model_validate(reply), at=raw["at"], legacy=True)
+            unfinished = raw["state"] != "done"
+            return cls(reply=ServiceReply.model_validate(reply), at=raw["at"], legacy=True, unfinished=unfinished)
         return cls.model_validate(raw)
 
 
