@@ -20,6 +20,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -102,6 +103,10 @@ class Operations:
             )
         except WorkflowUpdateFailedError as error:
             return CancelResult(accepted=False, reason=str(error.cause or error))
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise Unreachable(
+                f"order {order_id}: no worker answered the cancel within {RPC_TIMEOUT.total_seconds():g} s; try again"
+            ) from None
         except RPCError as error:
             if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION) and await self._exists(
                 order_id

@@ -93,7 +93,7 @@ _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("lin
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """In the child before exec: get SIGTERM when the parent (its forking thread) dies."""
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -129,7 +129,7 @@ class _Server:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             process_group=0,
-            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),
         )
 
     def failure(self, why: str) -> ServerStartError:
@@ -157,6 +157,7 @@ class EmbeddedServers:
         self.log_dir: Path = Path(settings.embedded.data_dir) / "logs"
         self._want = {"temporal": temporal, "nats": nats}
         self._servers: dict[str, _Server] = {}
+        self._launches: dict[str, tuple[list[str], str, int, Callable[[], Awaitable[bool]]]] = {}
 
     @property
     def started(self) -> list[str]:
@@ -186,7 +187,7 @@ class EmbeddedServers:
             return
         if any(name == "temporal" for name, _ in plan):
             ip, ui_port = _bind_address(self.settings.temporal.hostname), self.settings.temporal.web_ui_port
-            _check_free(ip, ui_port, "the Temporal Web UI needs it: set temporal.ui_port to a free port")
+            await _check_free(ip, ui_port, "the Temporal Web UI needs it: set temporal.ui_port to a free port")
         binaries = {name: str(find_binary(BINARY[name])) for name, _ in plan}
         self.log_dir.mkdir(parents=True, exist_ok=True)
         launch = {"temporal": self._start_temporal, "nats": self._start_nats}
@@ -208,6 +209,19 @@ class EmbeddedServers:
         self._servers.clear()
         await asyncio.gather(*(server.stop() for server in servers))
 
+    def kill(self, name: str) -> None:
+        """SIGKILL one of our servers, as a crash would (for chaos tests); `restart` brings it back."""
+        server = self._servers[name]
+        if server.process is not None:
+            server.process.kill()
+            server.process.wait()
+
+    async def restart(self, name: str) -> None:
+        """Launch a server this object started again, with the same arguments and data, and wait until ready."""
+        await self._servers.pop(name).stop()
+        argv, ip, port, ready = self._launches[name]
+        await self._run_until_ready(name, argv, ip, port, ready)
+
     def _addresses(self) -> list[tuple[str, tuple[str, int]]]:
         temporal, nats_ = self.settings.temporal, self.settings.nats
         addresses = [("temporal", (temporal.hostname, temporal.port)), ("nats", (nats_.hostname, nats_.port))]
@@ -221,7 +235,7 @@ class EmbeddedServers:
             return is_local(hostname) and not await asyncio.to_thread(is_listening, hostname, port)
         label = "Temporal" if name == "temporal" else "NATS"
         hint = f"stop what listens there, or set embedded.mode to auto to use it as {label}"
-        _check_free(_bind_address(hostname), port, hint)
+        await _check_free(_bind_address(hostname), port, hint)
         return True
 
     async def _start_temporal(self, binary: str, ip: str, port: int) -> None:
@@ -269,6 +283,7 @@ class EmbeddedServers:
         In auto mode, a server that lost the race for its port to another process
         starting the same server is not an error: False, and the other one is used.
         """
+        self._launches[name] = (argv, ip, port, ready)
         server = _Server(name, argv, self.log_dir / f"{name}.log")
         self._servers[name] = server
         server.launch()
@@ -277,7 +292,7 @@ class EmbeddedServers:
         deadline = time.monotonic() + timeout
         while True:
             if server.process.poll() is not None:
-                if self.settings.embedded.mode == EmbeddedMode.AUTO and is_listening(ip, port):
+                if self.settings.embedded.mode == EmbeddedMode.AUTO and await _listening(ip, port):
                     del self._servers[name]
                     await server.stop()
                     return False
@@ -286,7 +301,7 @@ class EmbeddedServers:
             if remaining <= 0:
                 raise server.failure(f"did not become ready within {timeout:g} s")
             try:
-                answered = is_listening(ip, port, 0.1) and await asyncio.wait_for(ready(), min(remaining, 5.0))
+                answered = await _listening(ip, port, 0.1) and await asyncio.wait_for(ready(), min(remaining, 5.0))
             except Exception:  # not answering yet
                 answered = False
             if answered and server.process.poll() is None:  # and it is ours that answered
@@ -294,10 +309,36 @@ class EmbeddedServers:
             await asyncio.sleep(POLL_SECONDS)
 
 
-def _check_free(ip: str, port: int, hint: str) -> None:
-    if is_listening(ip, port):
+async def _listening(host: str, port: int, timeout: float = 0.3) -> bool:
+    """`is_listening` off the event loop, which the dashboard shares."""
+    return await asyncio.to_thread(is_listening, host, port, timeout)
+
+
+async def _check_free(ip: str, port: int, hint: str) -> None:
+    if await _listening(ip, port):
         raise ServerStartError(f"port {port} is already in use; {hint}")
 
 
 async def _ignore(_error: Exception) -> None:
     pass
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now, on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def private_server_settings(settings: Settings, data_dir: Path) -> Settings:
+    """`settings` with servers of one's own: free loopback ports, `data_dir`, started always."""
+    return settings.model_copy(
+        update={
+            "temporal": settings.temporal.model_copy(
+                update={"host": f"127.0.0.1:{free_port()}", "ui_port": free_port()}
+            ),
+            "nats": settings.nats.model_copy(update={"url": f"nats://127.0.0.1:{free_port()}"}),
+            "embedded": settings.embedded.model_copy(update={"mode": EmbeddedMode.ALWAYS, "data_dir": data_dir}),
+        }
+    )

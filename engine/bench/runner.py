@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -37,7 +36,6 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from engine.bench.processes import ChildProcess, group_cpu_seconds, process_cpu_seconds
 from engine.bench.programs import PROGRAMS, Program, build_programs
 from engine.bench.stats import (
     CHECKOUT,
@@ -49,10 +47,11 @@ from engine.bench.stats import (
     ProgramSummary,
     RoundResult,
 )
-from engine.config import EmbeddedMode, Settings
+from engine.config import Settings
 from engine.errors import CheckoutError, InvalidInput
 from engine.nats_client import connect_nats
-from engine.runtime import EmbeddedServers
+from engine.processes import ChildProcess, group_cpu_seconds, process_cpu_seconds
+from engine.runtime import EmbeddedServers, private_server_settings
 from engine.services import FaultsClient
 from engine.temporal_client import connect_temporal
 
@@ -134,26 +133,6 @@ class SilentObserver:
 
     def round_finished(self, result: RoundResult | None) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def private_server_settings(settings: Settings, data_dir: Path) -> Settings:
-    """The user's settings with servers of the bench's own: free loopback ports, a temporary data dir."""
-    return settings.model_copy(
-        update={
-            "temporal": settings.temporal.model_copy(
-                update={"host": f"127.0.0.1:{free_port()}", "ui_port": free_port()}
-            ),
-            "nats": settings.nats.model_copy(update={"url": f"nats://127.0.0.1:{free_port()}"}),
-            "embedded": settings.embedded.model_copy(update={"mode": EmbeddedMode.ALWAYS, "data_dir": data_dir}),
-        }
-    )
 
 
 @dataclass

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from engine.bench.processes import is_alive
+from engine.processes import is_alive
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""The processes `checkout bench` starts, and the CPU they spend, read from /proc (Linux).
+"""Child processes started by `checkout bench` and the chaos soak, and the CPU they spend (from /proc, Linux).
 
 Each child runs in its own process group, so one signal reaches whatever it starts in
 turn, and its CPU is the sum over the group. Children get a parent-death signal too:
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from engine.runtime import _die_with_parent
+from engine.runtime import die_with_parent
 
 STOP_GRACE_SECONDS = 15.0
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -84,7 +84,7 @@ class ChildProcess:
     def start(self) -> None:
         """Launch in this (the event loop's) thread: the parent-death signal follows the forking thread."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
+        self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv,
             env=self.env,
@@ -92,8 +92,18 @@ class ChildProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             process_group=0,
-            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),
         )
+
+    def kill(self) -> None:
+        """SIGKILL the whole group at once, as a crash would; `start` launches it again."""
+        process, self.process = self.process, None
+        if process is not None:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def exit_code(self) -> int | None:
         """None while it runs."""

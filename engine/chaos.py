@@ -1,0 +1,333 @@
+"""The chaos soak: orders under faults, cancels and SIGKILLs of every process, then the audit.
+
+    report = await run_soak(SoakOptions(orders=300), worker_command=[sys.executable, "-m", "tui.cli"])
+
+It starts a Temporal dev server and a nats-server on free ports in a temporary directory,
+and `workers` `checkout worker` processes on them (each with its services). Orders (one or
+two SKUs each, one SKU scarce) arrive at `rate` per second with faults on every endpoint;
+about one in ten is cancelled, some at once and some during the hold. Meanwhile each
+worker is SIGKILLed and restarted, nats-server is SIGKILLed and restarted 3 s later, the
+Temporal server 4 s later. Then the faults are cleared, every order must end, and the
+audit must find nothing. The drifts are also computed without the audit, from Temporal's
+outcomes alone: the ledger's net must be the total of the completed orders, and each
+SKU's stock its seeded level minus what the completed orders took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+
+from engine.config import CatalogueItem, EmbeddedMode, Settings
+from engine.connect import Connections, open_connections
+from engine.errors import CheckoutError, InvalidInput
+from engine.models import (
+    AuditReport,
+    FaultSettings,
+    OrderInput,
+    OrderStatus,
+    OrderSummary,
+    ServiceName,
+    ServicesSnapshot,
+)
+from engine.operations import Operations
+from engine.processes import ChildProcess
+from engine.runtime import EmbeddedServers, private_server_settings
+
+COMMON_SKU, SCARCE_SKU = "soak-common", "soak-scarce"
+CATALOGUE = {
+    COMMON_SKU: CatalogueItem(name="Soak common", price_cents=1500, stock=1_000_000),
+    SCARCE_SKU: CatalogueItem(name="Soak scarce", price_cents=2550, stock=60),
+}
+FAULTS = {
+    ServiceName.INVENTORY: FaultSettings(error_rate=0.2, decline_rate=0.05, latency_ms=20, jitter_ms=60),
+    ServiceName.PAYMENT: FaultSettings(error_rate=0.3, decline_rate=0.1, latency_ms=20, jitter_ms=60),
+    ServiceName.SHIPPING: FaultSettings(error_rate=0.2, decline_rate=0.1, latency_ms=20, jitter_ms=60),
+    ServiceName.REFUND: FaultSettings(error_rate=0.3, latency_ms=20, jitter_ms=60),
+    ServiceName.RESTOCK: FaultSettings(error_rate=0.2, latency_ms=20, jitter_ms=60),
+}
+
+
+@dataclass(frozen=True)
+class SoakOptions:
+    orders: int = 300
+    rate: float = 8.0  # orders per second
+    workers: int = 2
+    cancel_share: float = 0.1
+    hold_seconds: float = 2.0
+    kills: bool = True
+    fast_retries: bool = False  # shorter backoffs, for the short soak in the test suite
+    drain_timeout_seconds: float = 420.0
+    seed: int | None = None
+
+
+@dataclass
+class SoakReport:
+    orders: int = 0
+    ended: int = 0
+    stuck: list[str] = field(default_factory=list)
+    by_status: dict[str, int] = field(default_factory=dict)
+    cancels_accepted: int = 0
+    money_drift_cents: int = 0
+    stock_drift_units: int = 0
+    double_effects: int = 0
+    drain_seconds: float = 0.0  # from the last fault (restart or faults cleared) until every order ended
+    wall_seconds: float = 0.0
+    chaos: list[str] = field(default_factory=list)  # what was killed and restarted, when
+    audit: AuditReport | None = None
+    pids: list[int] = field(default_factory=list)  # every process it started, to check none is left
+
+    @property
+    def clean(self) -> bool:
+        return (
+            not self.stuck
+            and self.money_drift_cents == 0
+            and self.stock_drift_units == 0
+            and self.double_effects == 0
+            and self.audit is not None
+            and self.audit.clean
+        )
+
+
+Observer = Callable[[str], None]
+T = TypeVar("T")
+
+
+async def run_soak(
+    options: SoakOptions, *, worker_command: Sequence[str], observer: Observer = lambda _text: None
+) -> SoakReport:
+    with tempfile.TemporaryDirectory(prefix="checkout-soak-") as directory:
+        soak = _Soak(options, Path(directory), list(worker_command), observer)
+        try:
+            return await soak.run()
+        finally:
+            await soak.stop()
+
+
+class _Soak:
+    def __init__(self, options: SoakOptions, directory: Path, worker_command: list[str], observer: Observer) -> None:
+        self.options = options
+        self.directory = directory
+        self.observe = observer
+        self.random = random.Random(options.seed)
+        self.settings = _soak_settings(options, directory)
+        self.servers = EmbeddedServers(self.settings)
+        self.workers: list[ChildProcess] = []
+        self.worker_command = worker_command
+        self.connections: Connections | None = None
+        self.ops: Operations | None = None
+        self.orders: dict[str, OrderInput] = {}
+        self.report = SoakReport()
+        self.began = time.monotonic()
+        self.last_fault = time.monotonic()
+
+    async def run(self) -> SoakReport:
+        await self.servers.start()
+        self.report.pids += self.servers.pids.values()
+        config = self.directory / "worker.yaml"
+        workers_settings = self.settings.model_copy(
+            update={"embedded": self.settings.embedded.model_copy(update={"mode": EmbeddedMode.NEVER})}
+        )
+        config.write_text(yaml.safe_dump(workers_settings.model_dump(mode="json", exclude={"dashboard"})))
+        # The config file says it all: variables that would override it are left out.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CHECKOUT_", "TEMPORAL_HOST", "NATS_URL"))}
+        for index in range(self.options.workers):
+            worker = ChildProcess(
+                "soak",
+                f"worker-{index}",
+                [*self.worker_command, "--config", str(config), "worker"],
+                self.directory / "logs" / f"worker-{index}.log",
+                env,
+            )
+            self._start(worker)
+            self.workers.append(worker)
+        self.connections = await open_connections(self.settings, name="checkout-soak")
+        self.ops = Operations(self.settings, self.connections.client, self.connections.nc)
+        await self._until(self._everything_up, "the workers and services are up", 90)
+        seeded = (await self.ops.services_snapshot()).stock
+        for service, faults in FAULTS.items():
+            await self.ops.set_faults(service, faults)
+        self.observe(
+            f"submitting {self.options.orders} orders at {self.options.rate:g}/s with faults on every endpoint"
+        )
+
+        window = self.options.orders / self.options.rate
+        chaos = asyncio.create_task(self._chaos(window)) if self.options.kills else None
+        await self._submit_all()
+        if chaos is not None:
+            await chaos
+        await self._retry(self.ops.clear_faults, "clearing the faults")
+        self.last_fault = max(self.last_fault, time.monotonic())
+        self.observe("faults cleared; waiting for every order to end")
+        summaries = await self._drain()
+        self.report.audit = await self._retry(self.ops.audit, "the audit")
+        self._drifts(summaries, seeded, (await self.ops.services_snapshot()))
+        self.report.wall_seconds = time.monotonic() - self.began
+        return self.report
+
+    # --- load ----------------------------------------------------------------------------
+
+    async def _submit_all(self) -> None:
+        tasks = []
+        start = time.monotonic()
+        for index in range(self.options.orders):
+            await asyncio.sleep(max(0.0, start + index / self.options.rate - time.monotonic()))
+            order = self._new_order()
+            self.orders[order.order_id] = order
+            tasks.append(asyncio.create_task(self._one(order)))
+        await asyncio.gather(*tasks)
+
+    def _new_order(self) -> OrderInput:
+        skus = [COMMON_SKU] if self.random.random() < 0.5 else [SCARCE_SKU]
+        if self.random.random() < 0.4:
+            skus = [COMMON_SKU, SCARCE_SKU]
+        items = [
+            {"sku": sku, "quantity": self.random.randint(1, 3), "unit_price_cents": CATALOGUE[sku].price_cents}
+            for sku in skus
+        ]
+        return OrderInput(order_id=f"soak-{uuid.uuid4().hex[:10]}", customer_id="soak", items=items)
+
+    async def _one(self, order: OrderInput) -> None:
+        assert self.ops is not None
+        ops = self.ops
+        await self._retry(lambda: _submit_once(ops, order), f"submitting {order.order_id}")
+        if self.random.random() >= self.options.cancel_share:
+            return
+        early = self.random.random() < 0.5
+        await asyncio.sleep(self.random.uniform(0, 0.3) if early else self.random.uniform(0.8, 2.0))
+        answer = await self._retry(lambda: ops.cancel(order.order_id), f"cancelling {order.order_id}")
+        self.report.cancels_accepted += answer.accepted
+
+    # --- chaos ---------------------------------------------------------------------------
+
+    async def _chaos(self, window: float) -> None:
+        plan: list[tuple[float, str, Callable[[], Awaitable[None]]]] = [
+            (0.15, "worker-0", lambda: self._kill_worker(0, 1.0)),
+            (0.30, "nats-server", lambda: self._kill_server("nats", 3.0)),
+            (0.50, f"worker-{1 % len(self.workers)}", lambda: self._kill_worker(1 % len(self.workers), 1.0)),
+            (0.65, "temporal server", lambda: self._kill_server("temporal", 4.0)),
+            (0.85, "worker-0", lambda: self._kill_worker(0, 1.0)),
+        ]
+        start = time.monotonic()
+        for at, what, kill in plan:
+            await asyncio.sleep(max(0.0, start + at * window - time.monotonic()))
+            await kill()
+            self.last_fault = time.monotonic()
+            self.report.chaos.append(f"{self.last_fault - self.began:6.1f}s  {what} SIGKILLed and back")
+            self.observe(f"{what} SIGKILLed and restarted")
+
+    async def _kill_worker(self, index: int, down_seconds: float) -> None:
+        worker = self.workers[index]
+        worker.kill()
+        await asyncio.sleep(down_seconds)
+        self._start(worker)
+
+    async def _kill_server(self, name: str, down_seconds: float) -> None:
+        self.servers.kill(name)
+        await asyncio.sleep(down_seconds)
+        await self.servers.restart(name)
+        self.report.pids.append(self.servers.pids[name])
+
+    # --- the end -------------------------------------------------------------------------
+
+    async def _drain(self) -> dict[str, OrderSummary]:
+        assert self.ops is not None
+        ops = self.ops
+        deadline = time.monotonic() + self.options.drain_timeout_seconds
+        while True:
+            listed = await self._retry(lambda: ops.list_orders(limit=None), "listing orders")
+            ours = {s.order_id: s for s in listed if s.order_id in self.orders}
+            ended = [s for s in ours.values() if s.status.is_terminal]
+            if len(ended) == len(self.orders) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1.0)
+        self.report.drain_seconds = time.monotonic() - self.last_fault
+        self.report.orders = len(self.orders)
+        self.report.ended = len(ended)
+        self.report.stuck = sorted(set(self.orders) - {s.order_id for s in ended})
+        self.report.by_status = dict(Counter(s.status.value for s in ours.values()))
+        return ours
+
+    def _drifts(self, summaries: dict[str, OrderSummary], seeded: dict[str, int], after: ServicesSnapshot) -> None:
+        completed = [self.orders[s.order_id] for s in summaries.values() if s.status is OrderStatus.COMPLETED]
+        net = after.ledger.charged_cents - after.ledger.refunded_cents
+        self.report.money_drift_cents = net - sum(order.total_cents for order in completed)
+        taken = Counter[str]()
+        for order in completed:
+            for item in order.items:
+                taken[item.sku] += item.quantity
+        stock = after.stock
+        self.report.stock_drift_units = sum(abs(stock[sku] - (seeded[sku] - taken[sku])) for sku in CATALOGUE)
+        assert self.report.audit is not None
+        self.report.double_effects = sum(1 for d in self.report.audit.discrepancies if d.kind == "double")
+
+    async def stop(self) -> None:
+        if self.connections is not None:
+            await self.connections.close()
+        for worker in self.workers:
+            await worker.stop()
+        await self.servers.stop()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _start(self, worker: ChildProcess) -> None:
+        worker.start()
+        self.report.pids.append(worker.pid)
+
+    async def _everything_up(self) -> bool:
+        assert self.ops is not None
+        health = await self.ops.health()
+        return health.temporal and health.worker and all(health.services.values()) and bool(health.services)
+
+    async def _until(self, ready: Callable[[], Awaitable[bool]], what: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not await ready():
+            if time.monotonic() > deadline:
+                raise CheckoutError(f"soak: timed out waiting until {what}")
+            await asyncio.sleep(0.2)
+
+    async def _retry(self, call: Callable[[], Awaitable[T]], what: str, seconds: float = 120.0) -> T:
+        """Servers come and go during the soak: an operation is retried until they are back."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return await call()
+            except CheckoutError:
+                if time.monotonic() > deadline:
+                    raise CheckoutError(f"soak: {what} kept failing for {seconds:g} s") from None
+                await asyncio.sleep(0.5)
+
+
+async def _submit_once(ops: Operations, order: OrderInput) -> None:
+    try:
+        await ops.submit(order)
+    except InvalidInput as error:  # started by an earlier attempt whose answer was lost
+        if "already exists" not in error.message:
+            raise
+
+
+def _soak_settings(options: SoakOptions, directory: Path) -> Settings:
+    settings = private_server_settings(Settings(), directory / "servers")
+    retry = settings.retry
+    if options.fast_retries:
+        retry = retry.model_copy(update={"maximum_interval_seconds": 1.0, "compensation_maximum_interval_seconds": 2.0})
+    return settings.model_copy(
+        update={
+            "temporal": settings.temporal.model_copy(update={"task_queue": f"soak-{uuid.uuid4().hex[:8]}"}),
+            "embedded": settings.embedded.model_copy(update={"mode": EmbeddedMode.ALWAYS}),
+            "saga": settings.saga.model_copy(update={"hold_seconds": options.hold_seconds}),
+            "retry": retry,
+            "catalogue": dict(CATALOGUE),
+        }
+    )
