@@ -1,26 +1,40 @@
 """Activities: each saga step is one NATS request to a service, one model in and one out.
 
-The workflow retries steps itself (each activity call is a single attempt) so that the
-attempt count and last error are part of the saga state an operator sees live.
+The steps run as local activities (`reserve`, `charge`, `ship`, `refund`, `restock`): a
+service call takes milliseconds, and a local activity costs the server no task of its own
+and the worker no round trip through it, while its result is still recorded in the
+history (a marker per attempt). Each takes the step events recorded since the last
+publish and publishes them as the call goes out, so watching costs no activity of its own.
+A service's answer, a decline or a transient error alike, is returned as the reply, not
+raised: it is an expected outcome, for the workflow to judge.
+
+The workflow retries steps itself (every call is a single attempt) so that the attempt
+count and last error are part of the saga state an operator sees live.
+
+`reserve_inventory` and the other regular activities, and `publish_event`, serve orders
+started by earlier versions, whose histories schedule them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from engine.events import EventPublisher
 from engine.models import (
+    CODE_TRANSIENT,
     DECLINE_CODES,
     ENDPOINT_OF_STEP,
     OrderInput,
     SagaSettings,
-    ServiceName,
     ServiceReply,
     ServiceRequest,
     Step,
@@ -28,8 +42,17 @@ from engine.models import (
     idempotency_key,
 )
 
+log = logging.getLogger(__name__)
+
 # Failure type of everything the workflow retries (ApplicationError.type); a decline's type is its code.
 TRANSIENT = "TransientError"
+
+
+class StepCall(BaseModel):
+    """The input of a step's local activity."""
+
+    order: OrderInput
+    events: list[StepEvent] = Field(default_factory=list)  # recorded since the last publish
 
 
 class CheckoutActivities:
@@ -41,41 +64,53 @@ class CheckoutActivities:
         self._timeout = request_timeout
         self._events = EventPublisher(nc.jetstream())
 
-    @activity.defn(name="reserve_inventory")
-    async def reserve_inventory(self, order: OrderInput) -> ServiceReply:
-        return await self._call(Step.RESERVE, order)
+    # --- the steps (local activities) ------------------------------------------------------
 
-    @activity.defn(name="charge_payment")
-    async def charge_payment(self, order: OrderInput) -> ServiceReply:
-        return await self._call(Step.CHARGE, order)
+    @activity.defn(name="reserve")
+    async def reserve(self, call: StepCall) -> ServiceReply:
+        return await self._step(Step.RESERVE, call)
 
-    @activity.defn(name="ship_order")
-    async def ship_order(self, order: OrderInput) -> ServiceReply:
-        return await self._call(Step.SHIP, order)
+    @activity.defn(name="charge")
+    async def charge(self, call: StepCall) -> ServiceReply:
+        return await self._step(Step.CHARGE, call)
 
-    @activity.defn(name="restock_inventory")
-    async def restock_inventory(self, order: OrderInput) -> ServiceReply:
-        return await self._call(Step.RESTOCK, order)
+    @activity.defn(name="ship")
+    async def ship(self, call: StepCall) -> ServiceReply:
+        return await self._step(Step.SHIP, call)
 
-    @activity.defn(name="refund_payment")
-    async def refund_payment(self, order: OrderInput) -> ServiceReply:
-        return await self._call(Step.REFUND, order)
+    @activity.defn(name="restock")
+    async def restock(self, call: StepCall) -> ServiceReply:
+        return await self._step(Step.RESTOCK, call)
+
+    @activity.defn(name="refund")
+    async def refund(self, call: StepCall) -> ServiceReply:
+        return await self._step(Step.REFUND, call)
 
     @activity.defn(name="saga_settings")
     async def saga_settings(self) -> SagaSettings:
         return self._settings
 
-    @activity.defn(name="publish_event")
-    async def publish_event(self, event: StepEvent) -> None:
-        """Orders started before step events were batched still publish one at a time."""
-        await self._events.publish(event)
-
     @activity.defn(name="publish_events")
     async def publish_events(self, events: list[StepEvent]) -> None:
-        for event in events:  # one after the other: the stream keeps them in this order
-            await self._events.publish(event)
+        await self._events.publish_all(events)
 
-    async def _call(self, step: Step, order: OrderInput) -> ServiceReply:
+    async def _step(self, step: Step, call: StepCall) -> ServiceReply:
+        published = asyncio.ensure_future(self._publish_quietly(call.events))
+        try:
+            return await self._request(step, call.order)
+        finally:
+            await published
+
+    async def _publish_quietly(self, events: list[StepEvent]) -> None:
+        """Events are for watching: failing to publish them never fails a step."""
+        if not events:
+            return
+        try:
+            await self._events.publish_all(events)
+        except Exception as error:
+            log.warning("%d step events not published: %s", len(events), error)
+
+    async def _request(self, step: Step, order: OrderInput) -> ServiceReply:
         service = ENDPOINT_OF_STEP[step].name
         request = ServiceRequest(
             idempotency_key=idempotency_key(order.order_id, step),
@@ -87,23 +122,71 @@ class CheckoutActivities:
         try:
             message = await self._nc.request(service.subject, request.model_dump_json().encode(), timeout=self._timeout)
         except NoRespondersError:
-            raise ApplicationError(f"{service.value} service: no responders", type=TRANSIENT) from None
+            return _transient(f"{service.value} service: no responders")
         except NatsTimeout:
-            raise ApplicationError(
-                f"{service.value} service: no reply within {self._timeout:g}s", type=TRANSIENT
-            ) from None
-        reply = _parse_reply(service, message.data)
+            return _transient(f"{service.value} service: no reply within {self._timeout:g}s")
+        try:
+            reply = ServiceReply.model_validate(json.loads(message.data))
+        except ValueError:
+            return _transient(f"{service.value} service: malformed reply")
+        if not reply.ok:
+            prefix = service.value if reply.code in DECLINE_CODES else f"{service.value}: {reply.code}"
+            reply.message = f"{prefix}: {reply.message or reply.code}"
+        return reply
+
+    # --- regular activities, for orders started by earlier versions --------------------------
+
+    @activity.defn(name="reserve_inventory")
+    async def reserve_inventory(self, order: OrderInput) -> ServiceReply:
+        return await self._raising(Step.RESERVE, order)
+
+    @activity.defn(name="charge_payment")
+    async def charge_payment(self, order: OrderInput) -> ServiceReply:
+        return await self._raising(Step.CHARGE, order)
+
+    @activity.defn(name="ship_order")
+    async def ship_order(self, order: OrderInput) -> ServiceReply:
+        return await self._raising(Step.SHIP, order)
+
+    @activity.defn(name="restock_inventory")
+    async def restock_inventory(self, order: OrderInput) -> ServiceReply:
+        return await self._raising(Step.RESTOCK, order)
+
+    @activity.defn(name="refund_payment")
+    async def refund_payment(self, order: OrderInput) -> ServiceReply:
+        return await self._raising(Step.REFUND, order)
+
+    @activity.defn(name="publish_event")
+    async def publish_event(self, event: StepEvent) -> None:
+        await self._events.publish(event)
+
+    async def _raising(self, step: Step, order: OrderInput) -> ServiceReply:
+        """The earlier contract: a reply that is not ok is raised, its code as the failure type."""
+        reply = await self._request(step, order)
         if reply.ok:
             return reply
         if reply.code in DECLINE_CODES:
-            raise ApplicationError(
-                f"{service.value}: {reply.message or reply.code}", type=reply.code, non_retryable=True
-            )
-        raise ApplicationError(f"{service.value}: {reply.code}: {reply.message}", type=TRANSIENT)
+            raise ApplicationError(reply.message, type=reply.code, non_retryable=True)
+        raise ApplicationError(reply.message, type=TRANSIENT)
+
+    def all(self) -> list[object]:
+        """Every activity the worker registers."""
+        return [
+            self.reserve,
+            self.charge,
+            self.ship,
+            self.restock,
+            self.refund,
+            self.saga_settings,
+            self.publish_events,
+            self.reserve_inventory,
+            self.charge_payment,
+            self.ship_order,
+            self.restock_inventory,
+            self.refund_payment,
+            self.publish_event,
+        ]
 
 
-def _parse_reply(service: ServiceName, data: bytes) -> ServiceReply:
-    try:
-        return ServiceReply.model_validate(json.loads(data))
-    except ValueError:
-        raise ApplicationError(f"{service.value} service: malformed reply", type=TRANSIENT) from None
+def _transient(message: str) -> ServiceReply:
+    return ServiceReply(ok=False, code=CODE_TRANSIENT, message=message)

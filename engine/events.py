@@ -44,6 +44,10 @@ class EventPublisher:
     async def publish(self, event: StepEvent) -> None:
         await self._js.publish(subject_for(event.order_id), event.model_dump_json().encode())
 
+    async def publish_all(self, events: list[StepEvent]) -> None:
+        for event in events:  # one after the other: the stream keeps them in this order
+            await self.publish(event)
+
 
 async def subscribe_events(nc: NATS, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
     """Every step event from now on; with `since_hours`, that much history first."""

@@ -243,6 +243,7 @@ class ServiceReply(BaseModel):
 CODE_OK = "ok"
 CODE_TRANSIENT = "transient_error"
 CODE_BAD_REQUEST = "bad_request"
+CODE_SHIPPED = "shipped"  # ok, from a compensation: the order had shipped, so nothing is undone
 
 
 def idempotency_key(order_id: str, step: Step) -> str:

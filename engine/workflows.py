@@ -1,4 +1,10 @@
-"""OrderWorkflow: the checkout saga. reserve -> charge -> hold -> ship, compensated in reverse."""
+"""OrderWorkflow: the checkout saga. reserve -> charge -> hold -> ship, compensated in reverse.
+
+Orders started by earlier versions replay with the code paths they were recorded with
+(`workflow.patched`): steps as regular activities, and step events published one per
+local activity or in batches at each wait. New orders run every step as a local activity
+that also publishes the step events recorded before it.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,23 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    is_cancelled_exception,
+)
+from temporalio.exceptions import (
+    TimeoutError as StepTimeout,
+)
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from engine.activities import TRANSIENT, CheckoutActivities, StepCall
     from engine.errors import first_validation_error
     from engine.models import (
+        CODE_SHIPPED,
         COMPENSATION_OF,
         DECLINE_CODES,
         FORWARD_STEPS,
@@ -42,7 +58,15 @@ ACTIVITY_OF = {
     Step.REFUND: "refund_payment",
 }
 SINGLE_ATTEMPT = RetryPolicy(maximum_attempts=1)  # the workflow retries, so attempts are visible in its state
+LOCAL_STEP = {
+    Step.RESERVE: CheckoutActivities.reserve,
+    Step.CHARGE: CheckoutActivities.charge,
+    Step.SHIP: CheckoutActivities.ship,
+    Step.RESTOCK: CheckoutActivities.restock,
+    Step.REFUND: CheckoutActivities.refund,
+}
 LOCAL_TIMEOUT = timedelta(seconds=5)
+LOCAL_STEPS_PATCH = "local-activity-steps"  # orders started before it run steps as regular activities
 BATCHED_EVENTS_PATCH = "batched-step-events"  # orders started before it publish one event per local activity
 
 
@@ -63,6 +87,7 @@ class OrderWorkflow:
         self._cancel_requested = False
         self._compensating = False
         self._unpublished: list[StepEvent] = []
+        self._local_steps = True
         self._batch_events = True
 
     # The input is taken as plain JSON and validated here, not by the data converter:
@@ -76,16 +101,18 @@ class OrderWorkflow:
             raise ApplicationError(
                 f"invalid order: {first_validation_error(error)}", type="InvalidOrder", non_retryable=True
             ) from None
-        self._batch_events = workflow.patched(BATCHED_EVENTS_PATCH)
+        self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
+        self._batch_events = self._local_steps or workflow.patched(BATCHED_EVENTS_PATCH)
         state = self._state = SagaState(
             order=order_input,
             started_at=workflow.now(),
             steps=[StepState(name=step) for step in FORWARD_STEPS],
         )
-        self._settings = await workflow.execute_local_activity(
-            "saga_settings", start_to_close_timeout=LOCAL_TIMEOUT, result_type=SagaSettings
+        self._settings = await workflow.execute_local_activity_method(
+            CheckoutActivities.saga_settings, start_to_close_timeout=LOCAL_TIMEOUT
         )
-        self._update_memo()
+        if not self._local_steps or workflow.memo_value("status", None) is None:  # started without our memo
+            self._update_memo()
         await self._emit(ORDER_STEP, EventKind.STARTED)
 
         compensations: list[Step] = []
@@ -108,17 +135,27 @@ class OrderWorkflow:
                 raise
             reason = error.reason if isinstance(error, SagaAborted) else Reason.CANCELLED
             self._interrupt_running_steps(cancelled=reason == Reason.CANCELLED)
-            await self._compensate(list(reversed(compensations)), reason)
-            if isinstance(error, SagaAborted):
-                raise ApplicationError(
-                    f"order compensated: {reason.value}", state, type="OrderCompensated", non_retryable=True
-                ) from None
-            raise  # Temporal cancellation: let the server record the run as cancelled
+            if self._local_steps:
+                # A local step's effect is durable at the service before the history records it:
+                # a worker that dies mid-task can leave steps done that the replay has not reached
+                # yet. So every compensation runs; undoing a step that never ran voids it for good.
+                compensations = [COMPENSATION_OF[step] for step in FORWARD_STEPS if step in COMPENSATION_OF]
+            if not await self._compensate(list(reversed(compensations)), reason):
+                if isinstance(error, SagaAborted):
+                    raise ApplicationError(
+                        f"order compensated: {reason.value}", state, type="OrderCompensated", non_retryable=True
+                    ) from None
+                raise  # Temporal cancellation: let the server record the run as cancelled
+        return await self._complete()
 
+    async def _complete(self) -> SagaState:
+        state = self._state
+        assert state is not None
         state.status = OrderStatus.COMPLETED
         state.current_step = None
         state.finished_at = workflow.now()
-        self._update_memo()
+        if not self._local_steps:  # listings take COMPLETED from the run's own status
+            self._update_memo()
         await self._emit(ORDER_STEP, EventKind.SUCCEEDED)
         await self._publish_events()
         return state
@@ -134,7 +171,8 @@ class OrderWorkflow:
             return CancelResult(accepted=False, reason="order has not started")
         if state.status is not OrderStatus.RUNNING:
             return CancelResult(accepted=False, reason=f"order is already {state.status.value.lower()}")
-        if state.current_step == Step.SHIP:
+        hold_over = self._local_steps and state.hold_until is not None and workflow.now() >= state.hold_until
+        if state.current_step == Step.SHIP or hold_over:
             return CancelResult(accepted=False, reason="already shipping: too late to cancel")
         if self._cancel_requested:
             return CancelResult(accepted=True, reason="cancel already requested")
@@ -156,12 +194,9 @@ class OrderWorkflow:
             state.current_step = step
             self._begin_attempt(step_state, attempt)
             await self._emit(step.value, EventKind.STARTED, attempt=attempt)
-            try:
-                await self._execute(step, self._settings.step_timeout_seconds)
-            except ActivityError as error:
-                if is_cancelled_exception(error):
-                    raise
-                code, message = _failure_of(error)
+            reply = await self._attempt(step)
+            if not reply.ok:
+                code, message = reply.code, reply.message
                 step_state.last_error = message
                 if code in DECLINE_CODES or attempt == self._settings.maximum_attempts:
                     self._finish(step_state, StepStatus.FAILED)
@@ -189,7 +224,8 @@ class OrderWorkflow:
         self._begin_attempt(step_state, 1)
         state.hold_until = workflow.now() + timedelta(seconds=self._settings.hold_seconds)
         await self._emit(Step.HOLD.value, EventKind.STARTED, attempt=1)
-        if await self._wait_for_cancel(self._settings.hold_seconds):
+        no_hold = self._local_steps and self._settings.hold_seconds <= 0  # no timer, no workflow task for it
+        if not no_hold and await self._wait_for_cancel(self._settings.hold_seconds):
             step_state.last_error = "cancelled by operator"
             raise SagaAborted(Reason.CANCELLED)
         self._finish(step_state, StepStatus.SUCCEEDED)
@@ -206,8 +242,9 @@ class OrderWorkflow:
 
     # --- compensation ----------------------------------------------------------------------
 
-    async def _compensate(self, compensations: list[Step], reason: Reason) -> None:
-        """Run each compensation until it succeeds, in reverse order of the steps."""
+    async def _compensate(self, compensations: list[Step], reason: Reason) -> bool:
+        """Run each compensation until it succeeds, in reverse order of the steps. True when the
+        order turns out to have shipped (a local ship that a dead worker ran): nothing is undone."""
         state = self._state
         assert state is not None
         self._compensating = True
@@ -226,24 +263,31 @@ class OrderWorkflow:
                 self._begin_attempt(step_state, attempt)
                 await self._emit(step.value, EventKind.COMPENSATING, attempt=attempt)
                 try:
-                    await self._execute(step, self._settings.step_timeout_seconds)
+                    reply = await self._attempt(step)
+                except BaseException as error:  # a cancel now must not stop a compensation
+                    if not is_cancelled_exception(error):
+                        raise
+                    reply = ServiceReply(ok=False, code="cancelled", message="cancel requested while compensating")
+                if reply.ok:
                     break
-                except (ActivityError, asyncio.CancelledError) as error:
-                    # A cancel arriving now must not stop a compensation: retry it.
-                    message = (
-                        "cancel requested while compensating"
-                        if is_cancelled_exception(error)
-                        else _failure_of(error)[1]
-                    )
-                    step_state.status = StepStatus.RETRYING
-                    step_state.last_error = message
-                    await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
-                    await self._sleep_ignoring_cancel(backoff)
-                    backoff = min(
-                        backoff * self._settings.backoff_coefficient,
-                        self._settings.compensation_maximum_interval_seconds,
-                    )
+                message = reply.message
+                step_state.status = StepStatus.RETRYING
+                step_state.last_error = message
+                await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                await self._sleep_ignoring_cancel(backoff)
+                backoff = min(
+                    backoff * self._settings.backoff_coefficient,
+                    self._settings.compensation_maximum_interval_seconds,
+                )
             self._finish(step_state, StepStatus.SUCCEEDED)
+            if reply.code == CODE_SHIPPED:
+                step_state.last_error = reply.message
+                self._compensating = False
+                state.reason = None
+                for forward in state.steps:
+                    if not forward.compensation and forward.status is not StepStatus.SUCCEEDED:
+                        self._finish(forward, StepStatus.SUCCEEDED)
+                return True
             await self._emit(step.value, EventKind.COMPENSATED, attempt=attempt)
         state.status = OrderStatus.COMPENSATED
         state.current_step = None
@@ -251,6 +295,7 @@ class OrderWorkflow:
         self._update_memo()
         await self._emit(ORDER_STEP, EventKind.COMPENSATED)
         await self._publish_events()
+        return False
 
     async def _sleep_ignoring_cancel(self, seconds: float) -> None:
         await self._publish_events()
@@ -269,16 +314,39 @@ class OrderWorkflow:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def _execute(self, step: Step, timeout_seconds: float) -> ServiceReply:
+    async def _attempt(self, step: Step) -> ServiceReply:
+        """One attempt of a step: the service's reply, or a reply that says why there is none.
+        A cancellation is raised: the caller decides what it means."""
+        timeout = timedelta(seconds=self._settings.step_timeout_seconds)
+        try:
+            if self._local_steps:
+                events, self._unpublished = self._unpublished, []
+                return await workflow.execute_local_activity_method(
+                    LOCAL_STEP[step],
+                    StepCall(order=self._order, events=events),
+                    start_to_close_timeout=timeout,
+                    retry_policy=SINGLE_ATTEMPT,
+                )
+            await self._publish_events()
+            return await workflow.execute_activity(
+                ACTIVITY_OF[step],
+                self._order,
+                start_to_close_timeout=timeout,
+                retry_policy=SINGLE_ATTEMPT,
+                result_type=ServiceReply,
+            )
+        except FailureError as error:
+            if is_cancelled_exception(error):
+                raise
+            if self._local_steps:  # a local step's answers are replies: a failure is the call's own
+                return ServiceReply(ok=False, code=TRANSIENT, message=_local_failure(error, timeout.total_seconds()))
+            code, message = _failure_of(error)
+            return ServiceReply(ok=False, code=code, message=message)
+
+    @property
+    def _order(self) -> OrderInput:
         assert self._state is not None
-        await self._publish_events()
-        return await workflow.execute_activity(
-            ACTIVITY_OF[step],
-            self._state.order,
-            start_to_close_timeout=timedelta(seconds=timeout_seconds),
-            retry_policy=SINGLE_ATTEMPT,
-            result_type=ServiceReply,
-        )
+        return self._state.order
 
     def _step_state(self, step: Step) -> StepState:
         assert self._state is not None
@@ -348,6 +416,15 @@ class OrderWorkflow:
             if is_cancelled_exception(failure) and not self._compensating:
                 raise
             workflow.logger.warning("%d step events not published: %s", len(events), failure)
+
+
+def _local_failure(error: FailureError, timeout_seconds: float) -> str:
+    """One line for a failed local step, the same live and on replay: a local activity that timed
+    out raises ActivityError live but its TimeoutError cause alone when replayed."""
+    cause = error.cause if isinstance(error, ActivityError) and error.cause is not None else error
+    if isinstance(cause, StepTimeout):
+        return f"no answer within the step timeout ({timeout_seconds:g}s)"
+    return cause.message if isinstance(cause, FailureError) else str(cause)
 
 
 def _failure_of(error: BaseException) -> tuple[str, str]:

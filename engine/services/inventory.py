@@ -11,6 +11,7 @@ from . import replies
 from .effects import STOCK, AccountRef, Answer, Effects, Refused
 from .faults import roll
 from .replies import CODE_NOTHING_TO_RESTOCK
+from .shipping import void_shipment
 from .store import Record, now, record_key
 
 
@@ -48,22 +49,20 @@ class Inventory:
         return await self._effects.apply(key, accounts, reserved, short)
 
     async def restock(self, request: ServiceRequest, faults: FaultSettings) -> Answer:
-        """Undo the order's reservation. The reservation is voided first if it was never decided,
-        and so is the shipment: an order being compensated must not ship later."""
+        """Undo the order's reservation, unless the order has shipped. The shipment and the
+        reservation are voided first if they were never decided, so they never happen later."""
         key = record_key(request.order_id, Step.RESTOCK)
         if answer := await self._effects.replay(key):
             return answer
         order = request.order_id
+        if (shipped := await void_shipment(self._effects, order)) is not None:
+            return await self._effects.decide(key, Record(reply=shipped, at=now()), [])
         accounts = [stock_of(sku) for sku in units_wanted(request.items)]
         reservation = await self._effects.void(
             record_key(order, Step.RESERVE), accounts, f"order {order} was restocked first: reserve voided"
         )
-        shipment = await self._effects.void(
-            record_key(order, Step.SHIP), [], f"order {order} was compensated first: shipping voided"
-        )
-        if not reservation.ok or shipment.ok:
-            why = "holds no reservation" if not reservation.ok else "has shipped: its units are gone"
-            nothing = replies.ok(f"order {order} {why}", code=CODE_NOTHING_TO_RESTOCK)
+        if not reservation.ok:
+            nothing = replies.ok(f"order {order} holds no reservation", code=CODE_NOTHING_TO_RESTOCK)
             return await self._effects.decide(key, Record(reply=nothing, at=now()), [])
         reserved: dict[str, int] = reservation.reply.data.get("reserved", {})
         accounts_back = {

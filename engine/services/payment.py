@@ -8,6 +8,7 @@ from . import replies
 from .effects import LEDGER, AccountRef, Answer, Effects, Refused
 from .faults import roll
 from .replies import CODE_NOTHING_TO_REFUND
+from .shipping import void_shipment
 from .store import LEDGER_KEY, Record, now, record_key
 
 LEDGER_ACCOUNT = AccountRef(LEDGER, LEDGER_KEY)
@@ -28,11 +29,14 @@ class Payment:
         return await self._effects.apply(key, accounts, charged, _no_ledger)
 
     async def refund(self, request: ServiceRequest, faults: FaultSettings) -> Answer:
-        """Refund what the charge took; a charge never decided is voided first, so it never lands later."""
+        """Refund what the charge took, unless the order has shipped. The shipment and the charge
+        are voided first if they were never decided, so they never happen later."""
         key = record_key(request.order_id, Step.REFUND)
         if answer := await self._effects.replay(key):
             return answer
         order = request.order_id
+        if (shipped := await void_shipment(self._effects, order)) is not None:
+            return await self._effects.decide(key, Record(reply=shipped, at=now()), [])
         charge = await self._effects.void(
             record_key(order, Step.CHARGE), [LEDGER_ACCOUNT], f"order {order} was refunded first: charge voided"
         )

@@ -73,7 +73,8 @@ async def test_payment_decline_compensates_and_loses_nothing(stack: Stack) -> No
         await ops.clear_faults()
     after = await ops.services_snapshot()
     assert state.status is OrderStatus.COMPENSATED and state.reason is Reason.CARD_DECLINED
-    assert [s.name for s in state.steps if s.compensation] == [Step.RESTOCK]
+    # Every compensation runs: the refund finds nothing charged and voids the charge for good.
+    assert [s.name for s in state.steps if s.compensation] == [Step.REFUND, Step.RESTOCK]
     assert after.stock == before.stock
     assert after.ledger == before.ledger
 
@@ -118,7 +119,7 @@ async def test_out_of_stock_declines_at_reserve(stack: Stack) -> None:
     await ops.submit(placed)
     state = await ops.result(placed.order_id)
     assert state.reason is Reason.OUT_OF_STOCK
-    assert [s.name for s in state.steps if s.compensation] == []
+    assert [s.name for s in state.steps if s.compensation] == [Step.REFUND, Step.RESTOCK]
 
 
 async def test_transient_errors_exhaust_retries_then_compensate(stack: Stack) -> None:
@@ -179,3 +180,22 @@ async def test_health_reports_everything_up(stack: Stack) -> None:
     assert health.temporal and health.nats and health.worker
     assert health.services == {"inventory": True, "payment": True, "shipping": True, "control": True}
     assert health.web_ui_url and health.web_ui_url.startswith("http://127.0.0.1:")
+
+
+async def test_cancel_while_shipping_is_in_flight_is_rejected(stack: Stack) -> None:
+    """Ship runs as a local activity inside a workflow task: a cancel sent meanwhile is answered
+    when the task ends, rejected, and the order completes with nothing undone."""
+    ops = stack.facade
+    await ops.set_faults(ServiceName.SHIPPING, FaultSettings(latency_ms=800))
+    try:
+        placed = order()
+        await ops.submit(placed)
+        await wait_for_step(stack, placed.order_id, Step.HOLD)
+        await asyncio.sleep(stack.settings.saga.hold_seconds + 0.3)  # the hold is over: shipping (0.8 s)
+        answer = await ops.cancel(placed.order_id)
+        state = await ops.result(placed.order_id)
+    finally:
+        await ops.clear_faults()
+    assert not answer.accepted, answer
+    assert state.status is OrderStatus.COMPLETED
+    assert state.step(Step.SHIP).status is StepStatus.SUCCEEDED
