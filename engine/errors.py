@@ -29,6 +29,12 @@ class Unreachable(CheckoutError):
     exit_code = 3
 
 
+class AccessDenied(Unreachable):
+    """The server answered but refused the credentials (or the TLS certificate)."""
+
+    title = "Access denied"
+
+
 class OrderNotFound(CheckoutError):
     title = "No such order"
     exit_code = 4

@@ -67,7 +67,7 @@ class Stack:
                 connect_temporal(self.settings.temporal), connect_nats(self.settings.nats)
             )
             js = self.nc.jetstream()
-            await ensure_stream(js, self.settings.nats.events_max_age_hours)
+            await ensure_stream(js, self.settings.nats.events_max_age_hours, self.settings.nats.replicas)
             if self._run_services:
                 await ensure_state(js, self.settings)
                 self._services = await start_services(self.nc, self.settings)

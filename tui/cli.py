@@ -15,6 +15,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -29,8 +30,15 @@ from tui import printing
 EXIT_COMPENSATED = 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad argument as InvalidInput (one line, exit code 2) instead of usage text and SystemExit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InvalidInput(f"{self.prog}: {message} (see --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="checkout",
         description="Operate e-commerce checkout sagas on Temporal and NATS. With no command, opens the dashboard.",
     )
@@ -84,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except InvalidInput as error:
+        printing.print_error(error.message)
+        return error.exit_code
     if args.config:
         os.environ[CONFIG_ENV] = args.config
     logging.basicConfig(
@@ -130,8 +142,9 @@ async def run_worker(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         started = ", ".join(stack.servers.started) or "none (using running servers)"
         printing.console.print(f"embedded servers: {started}")
+        temporal, nats_ = settings.temporal, settings.nats
         printing.console.print(
-            f"Temporal {settings.temporal.host} · NATS {settings.nats.url} · task queue {settings.temporal.task_queue}"
+            f"Temporal {temporal.host} · NATS {nats_.display_url} · task queue {temporal.task_queue}"
         )
         if url := stack.facade.web_ui_url():
             printing.console.print(f"Temporal Web UI: {url}")
@@ -181,7 +194,7 @@ async def operations(settings: Settings) -> AsyncIterator[Operations]:
 async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
     item = settings.catalogue.get(args.sku)
     if item is None:
-        raise InvalidInput(f"unknown SKU {args.sku!r}: one of {', '.join(settings.catalogue)}")
+        raise InvalidInput(f"unknown SKU {args.sku[:64]!r}: one of {', '.join(settings.catalogue)}")
     try:
         order = OrderInput(
             order_id=args.order_id or uuid.uuid4().hex[:12],

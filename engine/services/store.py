@@ -48,13 +48,15 @@ class Buckets:
     faults: KeyValue
 
 
-async def _bucket(js: JetStreamContext, name: str, description: str) -> KeyValue:
+async def _bucket(js: JetStreamContext, name: str, description: str, replicas: int = 1) -> KeyValue:
     try:
         return await js.key_value(name)
     except BucketNotFoundError:
         # direct=False: reads go to the stream leader, so a record written by another
         # process is always seen (the voided/in-progress checks rely on that).
-        return await js.create_key_value(KeyValueConfig(bucket=name, description=description, direct=False))
+        return await js.create_key_value(
+            KeyValueConfig(bucket=name, description=description, direct=False, replicas=replicas)
+        )
 
 
 @contextmanager
@@ -68,14 +70,14 @@ def jetstream_errors() -> Iterator[None]:
         raise Unreachable("the NATS connection is closed") from None
 
 
-async def open_buckets(js: JetStreamContext) -> Buckets:
+async def open_buckets(js: JetStreamContext, replicas: int = 1) -> Buckets:
     """Open the four buckets, creating any that is missing."""
     with jetstream_errors():
         return Buckets(
-            stock=await _bucket(js, STOCK_BUCKET, "checkout-ops: units in stock per SKU"),
-            ledger=await _bucket(js, LEDGER_BUCKET, "checkout-ops: payment ledger totals"),
-            requests=await _bucket(js, REQUESTS_BUCKET, "checkout-ops: idempotent service requests"),
-            faults=await _bucket(js, FAULTS_BUCKET, "checkout-ops: injected faults per endpoint"),
+            stock=await _bucket(js, STOCK_BUCKET, "checkout-ops: units in stock per SKU", replicas),
+            ledger=await _bucket(js, LEDGER_BUCKET, "checkout-ops: payment ledger totals", replicas),
+            requests=await _bucket(js, REQUESTS_BUCKET, "checkout-ops: idempotent service requests", replicas),
+            faults=await _bucket(js, FAULTS_BUCKET, "checkout-ops: injected faults per endpoint", replicas),
         )
 
 
@@ -85,7 +87,7 @@ async def ensure_state(js: JetStreamContext, settings: Settings) -> None:
 
 
 async def prepare_state(js: JetStreamContext, settings: Settings) -> Buckets:
-    buckets = await open_buckets(js)
+    buckets = await open_buckets(js, settings.nats.replicas)
     with jetstream_errors():
         for sku, item in settings.catalogue.items():
             await _create_if_missing(buckets.stock, sku, str(item.stock).encode())
