@@ -36,7 +36,7 @@ class ConfiguredNatsServer:
 
     def __init__(self, directory: Path, extra: str = "", name: str = "n") -> None:
         self.port = free_port()
-        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.url = f"nats://127.0.0.1:{self.port}"
         self.config = directory / f"{name}.conf"
         self.log = directory / f"{name}.log"
