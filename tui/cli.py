@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 import uuid
@@ -37,6 +38,13 @@ class _Parser(argparse.ArgumentParser):
         raise InvalidInput(f"{self.prog}: {message} (see --help)")
 
 
+def _whole_number(text: str) -> int:
+    """Digits only: int() would also take ' 5', '1_0' and other scripts' digits."""
+    if not re.fullmatch(r"[0-9]{1,12}", text):
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:20]!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="checkout",
@@ -58,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     trigger = commands.add_parser("trigger", help="start one order and print its result")
     trigger.add_argument("--sku", default="golang-book", help="catalogue SKU (default: golang-book)")
-    trigger.add_argument("--quantity", type=int, default=1, help="units to order (default: 1)")
+    trigger.add_argument("--quantity", type=_whole_number, default=1, help="units to order (default: 1)")
     trigger.add_argument("--customer", default="customer-1", help="customer id (default: customer-1)")
     trigger.add_argument("--order-id", help="order id (default: a new random id)")
     trigger.add_argument("--no-wait", action="store_true", help="start the order and return at once")
@@ -197,7 +205,7 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
         raise InvalidInput(f"unknown SKU {args.sku[:64]!r}: one of {', '.join(settings.catalogue)}")
     try:
         order = OrderInput(
-            order_id=args.order_id or uuid.uuid4().hex[:12],
+            order_id=uuid.uuid4().hex[:12] if args.order_id is None else args.order_id,
             customer_id=args.customer,
             items=[{"sku": args.sku, "quantity": args.quantity, "unit_price_cents": item.price_cents}],
         )
