@@ -53,12 +53,12 @@ def first_validation_error(error: Exception) -> str:
     if not callable(errors):
         return str(error).splitlines()[0]
     first = errors()[0]
-    where = ".".join(_shown_key(part) for part in first.get("loc", ())) or "input"
+    where = ".".join(shown_key(part) for part in first.get("loc", ())) or "input"
     message = " ".join(str(first.get("msg", "invalid value")).split())
     return f"{where}: {message}"
 
 
-def _shown_key(part: object) -> str:
+def shown_key(part: object) -> str:
     """A key of the input as it may be printed: a hostile one (newlines, 10 kB long) quoted and cut short."""
     text = str(part)
     return text if re.fullmatch(r"[A-Za-z0-9_]{1,40}", text) else repr(text[:40])

@@ -10,7 +10,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -176,6 +177,15 @@ class ServiceRequest(_Strict):
     customer_id: Identifier
     items: list[LineItem] = Field(min_length=1, max_length=MAX_LINE_ITEMS)
     amount_cents: int = Field(ge=0, strict=True)
+    """Always the items' total: a payment charges exactly what the order costs, never an amount given apart."""
+
+    @field_validator("amount_cents")
+    @classmethod
+    def _is_the_items_total(cls, amount: int, info: ValidationInfo) -> int:
+        items = info.data.get("items")
+        if items is not None and amount != (total := sum(item.total_cents for item in items)):
+            raise PydanticCustomError("amount_mismatch", "must be the items' total, {total} cents", {"total": total})
+        return amount
 
 
 class ServiceReply(BaseModel):
