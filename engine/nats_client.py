@@ -7,9 +7,12 @@ import asyncio
 import logging
 import re
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from nats.aio.client import Client as NATS
+from nats.js.errors import APIError
 
 from engine.config import NatsSettings
 from engine.errors import AccessDenied, ConfigError, Unreachable
@@ -133,3 +136,17 @@ def _connect_failure(settings: NatsSettings, errors: list[Exception]) -> Unreach
         if re.search(r"\btls\b", str(error), re.IGNORECASE):
             return Unreachable(f"{where}: {str(error).removeprefix('nats: ')[:120]}")
     return Unreachable(f"{where} is unreachable ({type(errors[-1]).__name__})")
+
+
+@contextmanager
+def replica_errors(replicas: int) -> Iterator[None]:
+    """JetStream refusing to keep `nats.replicas` copies (a single server, too few nodes) as one config line."""
+    try:
+        yield
+    except APIError as error:
+        description = error.description or ""
+        if replicas > 1 and ("replicas" in description or "insufficient resources" in description):
+            raise ConfigError(
+                f"config key nats.replicas: NATS cannot keep {replicas} copies here ({description})"
+            ) from None
+        raise

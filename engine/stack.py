@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 
 from engine.config import Settings
 from engine.events import ensure_stream
-from engine.nats_client import connect_nats
+from engine.nats_client import connect_nats, replica_errors
 from engine.operations import Operations
 from engine.runtime import EmbeddedServers
 from engine.services import RunningServices, ensure_state, start_services
@@ -67,10 +67,11 @@ class Stack:
                 connect_temporal(self.settings.temporal), connect_nats(self.settings.nats)
             )
             js = self.nc.jetstream()
-            await ensure_stream(js, self.settings.nats.events_max_age_hours, self.settings.nats.replicas)
-            if self._run_services:
-                await ensure_state(js, self.settings)
-                self._services = await start_services(self.nc, self.settings)
+            with replica_errors(self.settings.nats.replicas):
+                await ensure_stream(js, self.settings.nats.events_max_age_hours, self.settings.nats.replicas)
+                if self._run_services:
+                    await ensure_state(js, self.settings)
+                    self._services = await start_services(self.nc, self.settings)
             if self._run_worker:
                 self._worker = build_worker(self.client, self.nc, self.settings)
                 self._worker_task = asyncio.create_task(self._worker.run(), name="temporal-worker")

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from nats.js import JetStreamContext
 
-from engine.config import Settings
-from engine.events import STREAM
+from engine.config import NatsSettings, Settings
+from engine.errors import ConfigError
+from engine.events import STREAM, ensure_stream
 from engine.models import OrderInput, OrderStatus, SagaState
+from engine.nats_client import connect_nats, replica_errors
 from engine.services.queries import ledger_totals, read_stock
 from engine.services.store import FAULTS_BUCKET, LEDGER_BUCKET, REQUESTS_BUCKET, STOCK_BUCKET
 from engine.stack import Stack
@@ -117,3 +119,14 @@ async def test_orders_survive_the_loss_of_a_node(tmp_path: Path) -> None:
             await stack.stop()
     assert not any(node.running for node in cluster.nodes)
     assert time.monotonic() - started < 90
+
+
+async def test_more_replicas_than_the_server_can_keep_is_one_config_line(nats_url: str) -> None:
+    nc = await connect_nats(NatsSettings(url=nats_url))
+    try:
+        with pytest.raises(ConfigError) as error, replica_errors(3):
+            await ensure_stream(nc.jetstream(), 1, replicas=3)
+    finally:
+        await nc.close()
+    assert error.value.message.startswith("config key nats.replicas: NATS cannot keep 3 copies here")
+    assert "\n" not in error.value.message and error.value.exit_code == 2
