@@ -63,7 +63,7 @@ def tls_context(settings: NatsSettings) -> ssl.SSLContext:
 async def connect_nats(settings: NatsSettings, name: str = "checkout") -> NATS:
     """Connect, or raise Unreachable (AccessDenied for refused credentials) with one line.
     Once connected, reconnects without end."""
-    seen: list[Exception] = []
+    seen: list[BaseException] = []
     untrusted = asyncio.Event()
 
     async def on_error(error: Exception) -> None:
@@ -121,7 +121,7 @@ async def _abandon(nc: NATS) -> None:
         pass
 
 
-def _connect_failure(settings: NatsSettings, errors: list[Exception]) -> Unreachable:
+def _connect_failure(settings: NatsSettings, errors: list[BaseException]) -> Unreachable:
     """The most telling of the errors a failed connect met, as one line without secrets."""
     where = f"NATS at {settings.display_url}"
     for error in errors:

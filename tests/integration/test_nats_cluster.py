@@ -21,6 +21,7 @@ from engine.services.queries import ledger_totals, read_stock
 from engine.services.store import FAULTS_BUCKET, LEDGER_BUCKET, REQUESTS_BUCKET, STOCK_BUCKET
 from engine.stack import Stack
 from tests.conftest import free_port
+from tests.integration.conftest import pid_alive
 from tests.nats_servers import NatsCluster
 
 pytestmark = pytest.mark.integration
@@ -81,6 +82,7 @@ async def test_orders_survive_the_loss_of_a_node(tmp_path: Path) -> None:
         await cluster.wait_until_ready()
         stack = Stack(cluster_settings(tmp_path / "stack", cluster.url))
         await stack.start()
+        temporal_pids = list(stack.servers.pids.values())
         try:
             assert stack.servers.started == ["temporal"]
             assert stack.nc is not None
@@ -118,6 +120,7 @@ async def test_orders_survive_the_loss_of_a_node(tmp_path: Path) -> None:
         finally:
             await stack.stop()
     assert not any(node.running for node in cluster.nodes)
+    assert not [pid for pid in temporal_pids if pid_alive(pid)], "the Temporal server was left running"
     assert time.monotonic() - started < 90
 
 
