@@ -20,6 +20,7 @@ from engine.errors import AccessDenied, Unreachable
 from engine.nats_client import connect_nats
 from engine.runtime import EmbeddedServers
 from tests.conftest import free_port
+from tests.integration.conftest import pid_alive
 from tests.nats_servers import ConfiguredNatsServer
 from tests.tls_certs import Certificates, make_certificates
 
@@ -146,10 +147,12 @@ def temporal(tmp_path: Path) -> Iterator[Settings]:
     )
     servers = EmbeddedServers(settings, nats=False)
     asyncio.run(servers.start())  # a sync fixture: the test's own loop is not running yet
+    pids = list(servers.pids.values())
     try:
         yield settings
     finally:
         asyncio.run(servers.stop())
+    assert not [pid for pid in pids if pid_alive(pid)], "the Temporal server was left running"
 
 
 def checkout_env(temporal: Settings, nats_url: str, **extra: str) -> dict[str, str]:
