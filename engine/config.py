@@ -8,12 +8,15 @@ exists), then the defaults below.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,6 +45,29 @@ class TemporalSettings(BaseModel):
     """Port of the embedded server's Web UI; 0 means the gRPC port + 1000 (8233)."""
     ui_url: str = ""
     """Web UI address of a server that is not embedded (e.g. http://localhost:8080); empty: host:port+1000."""
+    api_key: SecretStr | None = None
+    """API key sent with every call, as Temporal Cloud uses (turns TLS on)."""
+    tls: bool = False
+    """Connect with TLS, trusting the system's CAs (implied by `api_key` and the `tls_*` keys)."""
+    tls_ca_file: FilePath | None = None
+    """PEM file of the CA that signed the server's certificate (instead of the system's CAs)."""
+    tls_cert_file: FilePath | None = None
+    """PEM client certificate for mTLS (with `tls_key_file`)."""
+    tls_key_file: FilePath | None = None
+    """PEM private key of `tls_cert_file`."""
+    tls_server_name: str = ""
+    """Name to expect in the server's certificate when it differs from the host (SNI)."""
+
+    _empty_is_unset = field_validator("api_key", mode="before")(lambda value: None if value == "" else value)
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> TemporalSettings:
+        _require_pair("temporal", self.tls_cert_file, self.tls_key_file)
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls or self.api_key or self.tls_ca_file or self.tls_cert_file or self.tls_server_name)
 
     @property
     def port(self) -> int:
@@ -61,12 +87,49 @@ class TemporalSettings(BaseModel):
         return self.ui_url.rstrip("/") if self.ui_url else f"http://{self.hostname}:{self.web_ui_port}"
 
 
+_NATS_URL = re.compile(r"^(nats|tls)://([^@/\s]+@)?[A-Za-z0-9.\-\[\]:_]+:\d{1,5}$")
+
+
+def split_servers(url: str) -> list[str]:
+    """The URLs in `url`, comma-separated; a comma counts only before a scheme (a password may hold one)."""
+    return [part.strip() for part in re.split(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)", url)]
+
+
+def redact_url(url: str) -> str:
+    """`url` with the secret part of its credentials hidden: `nats://alice:***@host:4222`, or
+    `nats://***@host:4222` for a token. Works on malformed URLs too, for error messages."""
+    shown = []
+    for server in split_servers(url):
+        scheme, sep, rest = server.partition("://") if "://" in server else ("", "", server)
+        if "@" in rest:
+            userinfo, _, host = rest.rpartition("@")
+            user, colon, _ = userinfo.partition(":")
+            rest = f"{user}:***@{host}" if colon else f"***@{host}"
+        shown.append(f"{scheme}{sep}{rest}")
+    return ",".join(shown)
+
+
 class NatsSettings(BaseModel):
-    url: str = Field(
-        "nats://localhost:4222",
-        pattern=r"^(nats|tls)://[A-Za-z0-9.\-\[\]:@_]+:\d{1,5}$",
-    )
-    """NATS server URL (env `NATS_URL`)."""
+    url: str = "nats://localhost:4222"
+    """NATS server URL, or the comma-separated URLs of a cluster's servers (env `NATS_URL`)."""
+    user: str = ""
+    """User name (with `password`)."""
+    password: SecretStr | None = None
+    """Password of `user`."""
+    token: SecretStr | None = None
+    """Authentication token."""
+    creds_file: FilePath | None = None
+    """A `.creds` file (user JWT and nkey seed), as NATS accounts issue them."""
+    nkey_seed_file: FilePath | None = None
+    """A file holding a user nkey seed (`SU...`)."""
+    tls_ca_file: FilePath | None = None
+    """PEM file of the CA that signed the server's certificate (turns TLS on)."""
+    tls_cert_file: FilePath | None = None
+    """PEM client certificate, for servers that verify clients (with `tls_key_file`)."""
+    tls_key_file: FilePath | None = None
+    """PEM private key of `tls_cert_file`."""
+    replicas: int = Field(1, ge=1, le=5)
+    """Copies JetStream keeps of the KV buckets and the events stream (3 on a 3-node cluster)."""
     request_timeout_seconds: float = Field(2.0, gt=0, le=60)
     """How long an activity waits for a service reply before counting a transient error."""
     max_request_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
@@ -77,13 +140,91 @@ class NatsSettings(BaseModel):
     """How long a service request's record is kept: it must outlive the longest saga, compensation
     retries included, or a very late retry could apply again. Default: 7 days."""
 
+    _empty_is_unset = field_validator("password", "token", mode="before")(lambda value: None if value == "" else value)
+
+    @field_validator("url")
+    @classmethod
+    def _urls(cls, url: str) -> str:
+        servers = split_servers(url)
+        for server in servers:
+            if not _NATS_URL.match(server):
+                raise PydanticCustomError(
+                    "nats_url",
+                    "{server} is not a NATS URL like nats://host:4222 (several: comma-separated)",
+                    {"server": redact_url(server)[:100]},
+                )
+        return ",".join(servers)
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> NatsSettings:
+        ways = [
+            name
+            for name, given in (
+                ("credentials in nats.url", self._url_credentials),
+                ("nats.user", self.user),
+                ("nats.token", self.token),
+                ("nats.creds_file", self.creds_file),
+                ("nats.nkey_seed_file", self.nkey_seed_file),
+            )
+            if given
+        ]
+        if len(ways) > 1:
+            raise PydanticCustomError(
+                "auth", "give one way to authenticate, not several: {ways}", {"ways": ", ".join(ways)}
+            )
+        if self.password and not self.user:
+            raise PydanticCustomError("auth", "nats.password is set but nats.user is not", {})
+        _require_pair("nats", self.tls_cert_file, self.tls_key_file)
+        return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "url" else value
+
+    @property
+    def servers(self) -> list[str]:
+        """Every configured server URL (one, or a cluster's)."""
+        return split_servers(self.url)
+
+    @property
+    def display_url(self) -> str:
+        """The URL(s) as they may be shown or logged: credentials hidden."""
+        return redact_url(self.url)
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_ca_file or self.tls_cert_file or any(s.startswith("tls://") for s in self.servers))
+
+    @property
+    def secured(self) -> bool:
+        """Whether connecting needs credentials or TLS, which an embedded server has not."""
+        return self.uses_tls or bool(
+            self.user or self.token or self.creds_file or self.nkey_seed_file or self._url_credentials
+        )
+
+    @property
+    def _url_credentials(self) -> bool:
+        return any("@" in server for server in self.servers)
+
     @property
     def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
+        """Port of the first server."""
+        return int(self.servers[0].rsplit(":", 1)[1])
 
     @property
     def hostname(self) -> str:
-        return self.url.split("://", 1)[1].rsplit(":", 1)[0].rsplit("@", 1)[-1].strip("[]")
+        """Host of the first server."""
+        return self.servers[0].split("://", 1)[1].rsplit(":", 1)[0].rsplit("@", 1)[-1].strip("[]")
+
+
+def _require_pair(section: str, cert: Path | None, key: Path | None) -> None:
+    if (cert is None) != (key is None):
+        given, missing = ("tls_cert_file", "tls_key_file") if cert else ("tls_key_file", "tls_cert_file")
+        raise PydanticCustomError(
+            "tls_pair",
+            "{section}.{given} needs {section}.{missing}",
+            {"section": section, "given": given, "missing": missing},
+        )
 
 
 class EmbeddedMode(StrEnum):
@@ -228,10 +369,20 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
-        key = {"temporal.host": "temporal.host (TEMPORAL_HOST)", "nats.url": "nats.url (NATS_URL)"}.get(key, key)
-        value = first.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        raise ConfigError(f"config key {key}: {first['msg']}{shown}") from None
+        raise ConfigError(
+            f"config key {_ENV_NAMES.get(key, key)}: {first['msg']}{_shown(key, first.get('input'))}"
+        ) from None
     except Exception as error:  # YAML syntax errors and the like
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"config file {config_path()}: {first_line}") from None
+
+
+_ENV_NAMES = {"temporal.host": "temporal.host (TEMPORAL_HOST)", "nats.url": "nats.url (NATS_URL)"}
+_SECRET_KEYS = {"password", "token", "api_key"}
+
+
+def _shown(key: str, value: object) -> str:
+    """How a rejected value is quoted in an error: never a secret, a URL without its credentials."""
+    if isinstance(value, dict) or key.rsplit(".", 1)[-1] in _SECRET_KEYS or key == "nats.url":
+        return ""  # nats.url: its message names the bad URL, redacted
+    return f" (got {value!r})"

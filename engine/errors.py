@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class CheckoutError(Exception):
     """Base of errors shown to a user as they are: `title` and a one-line `message`."""
@@ -29,6 +31,12 @@ class Unreachable(CheckoutError):
     exit_code = 3
 
 
+class AccessDenied(Unreachable):
+    """The server answered but refused the credentials (or the TLS certificate)."""
+
+    title = "Access denied"
+
+
 class OrderNotFound(CheckoutError):
     title = "No such order"
     exit_code = 4
@@ -45,5 +53,12 @@ def first_validation_error(error: Exception) -> str:
     if not callable(errors):
         return str(error).splitlines()[0]
     first = errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ())) or "input"
-    return f"{where}: {first.get('msg', 'invalid value')}"
+    where = ".".join(shown_key(part) for part in first.get("loc", ())) or "input"
+    message = " ".join(str(first.get("msg", "invalid value")).split())
+    return f"{where}: {message}"
+
+
+def shown_key(part: object) -> str:
+    """A key of the input as it may be printed: a hostile one (newlines, 10 kB long) quoted and cut short."""
+    text = str(part)
+    return text if re.fullmatch(r"[A-Za-z0-9_]{1,40}", text) else repr(text[:40])

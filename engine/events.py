@@ -23,13 +23,14 @@ def subject_for(order_id: str) -> str:
     return f"{SUBJECT_PREFIX}.{order_id}"
 
 
-async def ensure_stream(js: JetStreamContext, max_age_hours: float) -> None:
+async def ensure_stream(js: JetStreamContext, max_age_hours: float, replicas: int = 1) -> None:
     """Create the events stream if it does not exist (many processes may race here)."""
     config = StreamConfig(
         name=STREAM,
         subjects=[f"{SUBJECT_PREFIX}.>"],
         max_age=max_age_hours * 3600,
         max_msgs_per_subject=200,  # one order never has this many events; bounds a runaway loop
+        num_replicas=replicas,
     )
     try:
         await js.add_stream(config)

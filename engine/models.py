@@ -11,7 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from engine.errors import InvalidInput
 
@@ -228,6 +229,15 @@ class ServiceRequest(StrictModel):
     customer_id: Identifier
     items: list[LineItem] = Field(min_length=1, max_length=MAX_LINE_ITEMS)
     amount_cents: int = Field(ge=0, strict=True)
+    """Always the items' total: a payment charges exactly what the order costs, never an amount given apart."""
+
+    @field_validator("amount_cents")
+    @classmethod
+    def _is_the_items_total(cls, amount: int, info: ValidationInfo) -> int:
+        items = info.data.get("items")
+        if items is not None and amount != (total := sum(item.total_cents for item in items)):
+            raise PydanticCustomError("amount_mismatch", "must be the items' total, {total} cents", {"total": total})
+        return amount
 
 
 class ServiceReply(BaseModel):

@@ -231,12 +231,26 @@ class EmbeddedServers:
         mode = self.settings.embedded.mode
         if mode == EmbeddedMode.NEVER:
             return False
-        if mode == EmbeddedMode.AUTO:
-            return is_local(hostname) and not await asyncio.to_thread(is_listening, hostname, port)
         label = "Temporal" if name == "temporal" else "NATS"
+        # An embedded server is one plain loopback server: it has no TLS, no credentials, no cluster.
+        unembeddable = self._unembeddable(name)
+        if mode == EmbeddedMode.AUTO:
+            return not unembeddable and is_local(hostname) and not await asyncio.to_thread(is_listening, hostname, port)
+        if unembeddable:
+            raise ServerStartError(
+                f"an embedded {label} server cannot serve {unembeddable}: set embedded.mode to auto or never"
+            )
         hint = f"stop what listens there, or set embedded.mode to auto to use it as {label}"
         await _check_free(_bind_address(hostname), port, hint)
         return True
+
+    def _unembeddable(self, name: str) -> str:
+        """Why the configured server cannot be an embedded one, or ''."""
+        if name == "temporal":
+            return "TLS or an API key" if self.settings.temporal.uses_tls else ""
+        if len(self.settings.nats.servers) > 1:
+            return "several server URLs"
+        return "TLS or credentials" if self.settings.nats.secured else ""
 
     async def _start_temporal(self, binary: str, ip: str, port: int) -> None:
         settings, data_dir = self.settings.temporal, Path(self.settings.embedded.data_dir)

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from engine.config import Settings
 from engine.connect import open_connections
 from engine.events import ensure_stream
+from engine.nats_client import replica_errors
 from engine.operations import Operations
 from engine.runtime import EmbeddedServers
 from engine.services import RunningServices, start_services
@@ -65,9 +66,10 @@ class Stack:
             connections = await open_connections(self.settings, name="checkout")
             self.client, self.nc = connections.client, connections.nc
             js = self.nc.jetstream()
-            await ensure_stream(js, self.settings.nats.events_max_age_hours)
-            if self._run_services:
-                self._services = await start_services(self.nc, self.settings)
+            with replica_errors(self.settings.nats.replicas):
+                await ensure_stream(js, self.settings.nats.events_max_age_hours, self.settings.nats.replicas)
+                if self._run_services:
+                    self._services = await start_services(self.nc, self.settings)
             if self._run_worker:
                 self._worker = build_worker(self.client, self.nc, self.settings)
                 self._worker_task = asyncio.create_task(self._worker.run(), name="temporal-worker")

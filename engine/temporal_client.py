@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from functools import cache
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from engine.config import TemporalSettings
-from engine.errors import Unreachable
+from engine.errors import AccessDenied, ConfigError, Unreachable
 
 
 @cache
@@ -23,14 +24,58 @@ def runtime() -> Runtime:
     return Runtime(telemetry=TelemetryConfig(logging=logs))
 
 
+def tls_config(settings: TemporalSettings) -> TLSConfig | bool:
+    """False for plain TCP; True for TLS trusting the system's CAs; a TLSConfig for a CA, mTLS or a server name."""
+    if not settings.uses_tls:
+        return False
+    if not (settings.tls_ca_file or settings.tls_cert_file or settings.tls_server_name):
+        return True
+    return TLSConfig(
+        server_root_ca_cert=_read(settings.tls_ca_file, "tls_ca_file"),
+        client_cert=_read(settings.tls_cert_file, "tls_cert_file"),
+        client_private_key=_read(settings.tls_key_file, "tls_key_file"),
+        domain=settings.tls_server_name or None,
+    )
+
+
+def _read(path: Path | None, key: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"config key temporal.{key}: cannot read {path} ({error.strerror})") from None
+
+
 async def connect_temporal(settings: TemporalSettings) -> Client:
-    """Connect with the pydantic data converter, or raise Unreachable with one line."""
+    """Connect with the pydantic data converter, or raise Unreachable (AccessDenied for refused credentials)."""
     try:
         return await Client.connect(
-            settings.host, namespace=settings.namespace, data_converter=pydantic_data_converter, runtime=runtime()
+            settings.host,
+            namespace=settings.namespace,
+            data_converter=pydantic_data_converter,
+            runtime=runtime(),
+            tls=tls_config(settings),
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         )
-    except (RuntimeError, RPCError, OSError) as error:
-        why = "connection refused" if "refused" in str(error).lower() else type(error).__name__
-        raise Unreachable(
-            f"Temporal at {settings.host} is unreachable ({why}): start `checkout worker`, or set TEMPORAL_HOST"
-        ) from None
+    except RPCError as error:
+        if error.status in (RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
+            raise AccessDenied(
+                f"Temporal at {settings.host} refused the credentials ({error.status.name.lower()})"
+            ) from None
+        raise _unreachable(settings, error) from None
+    except (RuntimeError, OSError) as error:
+        raise _unreachable(settings, error) from None
+
+
+def _unreachable(settings: TemporalSettings, error: Exception) -> Unreachable:
+    text = str(error).lower()
+    if "refused" in text:
+        why = "connection refused"
+    elif settings.uses_tls and any(word in text for word in ("tls", "certificate", "handshake")):
+        why = "TLS handshake failed"
+    else:
+        why = type(error).__name__
+    return Unreachable(
+        f"Temporal at {settings.host} is unreachable ({why}): start `checkout worker`, or set TEMPORAL_HOST"
+    )

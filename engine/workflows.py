@@ -412,7 +412,8 @@ class OrderWorkflow:
             await workflow.execute_local_activity(
                 name, argument, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=RetryPolicy(maximum_attempts=2)
             )
-        except (ActivityError, asyncio.CancelledError) as failure:
+        # A failed local activity raises its own ApplicationError, not an ActivityError.
+        except (ActivityError, ApplicationError, asyncio.CancelledError) as failure:
             if is_cancelled_exception(failure) and not self._compensating:
                 raise
             workflow.logger.warning("%d step events not published: %s", len(events), failure)

@@ -10,10 +10,12 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -27,8 +29,22 @@ from tui import bench_report, printing
 EXIT_COMPENSATED = 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad argument as InvalidInput (one line, exit code 2) instead of usage text and SystemExit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InvalidInput(f"{self.prog}: {message} (see --help)")
+
+
+def _whole_number(text: str) -> int:
+    """Digits only: int() would also take ' 5', '1_0' and other scripts' digits."""
+    if not re.fullmatch(r"[0-9]{1,12}", text):
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:20]!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="checkout",
         description="Operate e-commerce checkout sagas on Temporal and NATS. With no command, opens the dashboard.",
     )
@@ -48,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     trigger = commands.add_parser("trigger", help="start one order and print its result")
     trigger.add_argument("--sku", default="golang-book", help="catalogue SKU (default: golang-book)")
-    trigger.add_argument("--quantity", type=int, default=1, help="units to order (default: 1)")
+    trigger.add_argument("--quantity", type=_whole_number, default=1, help="units to order (default: 1)")
     trigger.add_argument("--customer", default="customer-1", help="customer id (default: customer-1)")
     trigger.add_argument("--order-id", help="order id (default: a new random id)")
     trigger.add_argument("--no-wait", action="store_true", help="start the order and return at once")
@@ -99,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except InvalidInput as error:
+        printing.print_error(error.message)
+        return error.exit_code
     if args.config:
         os.environ[CONFIG_ENV] = args.config
     logging.basicConfig(
@@ -145,8 +165,9 @@ async def run_worker(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         started = ", ".join(stack.servers.started) or "none (using running servers)"
         printing.console.print(f"embedded servers: {started}")
+        temporal, nats_ = settings.temporal, settings.nats
         printing.console.print(
-            f"Temporal {settings.temporal.host} · NATS {settings.nats.url} · task queue {settings.temporal.task_queue}"
+            f"Temporal {temporal.host} · NATS {nats_.display_url} · task queue {temporal.task_queue}"
         )
         if url := stack.facade.web_ui_url():
             printing.console.print(f"Temporal Web UI: {url}")
@@ -186,10 +207,10 @@ async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
 async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
     item = settings.catalogue.get(args.sku)
     if item is None:
-        raise InvalidInput(f"unknown SKU {args.sku!r}: one of {', '.join(settings.catalogue)}")
+        raise InvalidInput(f"unknown SKU {args.sku[:64]!r}: one of {', '.join(settings.catalogue)}")
     try:
         order = OrderInput(
-            order_id=args.order_id or uuid.uuid4().hex[:12],
+            order_id=uuid.uuid4().hex[:12] if args.order_id is None else args.order_id,
             customer_id=args.customer,
             items=[{"sku": args.sku, "quantity": args.quantity, "unit_price_cents": item.price_cents}],
         )

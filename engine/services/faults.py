@@ -21,7 +21,7 @@ from nats.aio.client import Client
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import ValidationError
 
-from engine.errors import InvalidInput, Unreachable
+from engine.errors import InvalidInput, Unreachable, shown_key
 from engine.models import CODE_BAD_REQUEST, MAX_LATENCY_MS, FaultSettings, ServiceName, ServiceReply, parse_service
 
 from . import replies
@@ -40,20 +40,23 @@ _FIELD_RULES = {
 log = logging.getLogger(__name__)
 
 
-def validate_faults(service: object, raw: object) -> tuple[ServiceName, FaultSettings]:
-    """Check one endpoint's settings; raise InvalidInput with one line naming the bad key."""
+def validate_faults(service: object, raw: object, *, strict: bool = False) -> tuple[ServiceName, FaultSettings]:
+    """Check one endpoint's settings; raise InvalidInput with one line naming the bad key.
+
+    Text from a command line converts ("0.25", "false"); `strict` takes JSON types only, as the
+    control endpoint does: there JSON true is not a rate of 1, nor "yes" a `down`."""
     name = parse_service(service)
     if not isinstance(raw, dict):
         raise InvalidInput(f"{name.value}: settings must be a JSON object")
     try:
-        settings = FaultSettings.model_validate(raw)
+        settings = FaultSettings.model_validate(raw, strict=strict)
     except ValidationError as error:
         first = error.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else "settings"
         rule = _FIELD_RULES.get(key)
         if rule is None:
             rule = f"unknown setting (known: {', '.join(_FIELD_RULES)})"
-            key = key[:40]
+            key = shown_key(key)
         raise InvalidInput(f"{name.value}.{key}: {rule}") from None
     if name.is_compensation and settings.decline_rate:
         raise InvalidInput(
@@ -143,7 +146,7 @@ class FaultsControl:
         action = request.get("action")
         try:
             if action == "set":
-                service, settings = validate_faults(request.get("service"), request.get("settings"))
+                service, settings = validate_faults(request.get("service"), request.get("settings"), strict=True)
                 await self._kv.put(service.value, settings.model_dump_json().encode())
             elif action == "clear":
                 for service in ServiceName:

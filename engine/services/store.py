@@ -55,14 +55,18 @@ class Buckets:
     faults: KeyValue
 
 
-async def _bucket(js: JetStreamContext, name: str, description: str, ttl_seconds: float = 0) -> KeyValue:
+async def _bucket(
+    js: JetStreamContext, name: str, description: str, replicas: int = 1, ttl_seconds: float = 0
+) -> KeyValue:
     try:
         kv = await js.key_value(name)
     except BucketNotFoundError:
         # direct=False: reads go to the stream leader, so a record written by another
         # process is always seen (deciding an outcome relies on that).
         return await js.create_key_value(
-            KeyValueConfig(bucket=name, description=description, direct=False, ttl=ttl_seconds or None)
+            KeyValueConfig(
+                bucket=name, description=description, direct=False, replicas=replicas, ttl=ttl_seconds or None
+            )
         )
     if ttl_seconds:
         await _ensure_max_age(js, name, ttl_seconds)
@@ -91,23 +95,23 @@ def jetstream_errors() -> Iterator[None]:
         raise Unreachable("the NATS connection is closed") from None
 
 
-async def open_buckets(js: JetStreamContext, records_ttl_seconds: float = 0) -> Buckets:
+async def open_buckets(js: JetStreamContext, replicas: int = 1, records_ttl_seconds: float = 0) -> Buckets:
     """Open the four buckets, creating any that is missing."""
     with jetstream_errors():
         return Buckets(
             js=js,
-            stock=await _bucket(js, STOCK_BUCKET, "checkout-ops: stock account per SKU"),
-            ledger=await _bucket(js, LEDGER_BUCKET, "checkout-ops: payment ledger account"),
+            stock=await _bucket(js, STOCK_BUCKET, "checkout-ops: stock account per SKU", replicas),
+            ledger=await _bucket(js, LEDGER_BUCKET, "checkout-ops: payment ledger account", replicas),
             requests=await _bucket(
-                js, REQUESTS_BUCKET, "checkout-ops: outcome of every service request", records_ttl_seconds
+                js, REQUESTS_BUCKET, "checkout-ops: outcome of every service request", replicas, records_ttl_seconds
             ),
-            faults=await _bucket(js, FAULTS_BUCKET, "checkout-ops: injected faults per endpoint"),
+            faults=await _bucket(js, FAULTS_BUCKET, "checkout-ops: injected faults per endpoint", replicas),
         )
 
 
 async def prepare_state(js: JetStreamContext, settings: Settings) -> Buckets:
     """Open the buckets; open an account for every catalogue SKU and the ledger if missing (never overwrite)."""
-    buckets = await open_buckets(js, settings.nats.records_ttl_hours * 3600)
+    buckets = await open_buckets(js, settings.nats.replicas, settings.nats.records_ttl_hours * 3600)
     with jetstream_errors():
         for sku, item in settings.catalogue.items():
             await _create_if_missing(buckets.stock, sku, Account.opened(units=item.stock))
