@@ -64,7 +64,7 @@ def an_order(index: int) -> OrderInput:
 
 async def assert_nothing_lost(js: JetStreamContext, stock_before: dict[str, int], states: list[SagaState]) -> None:
     """Money and stock match the outcomes: only COMPLETED orders keep a charge and a reservation.
-    (One call, so that it can become the audit's verdict.)"""
+    Computed from the outcomes alone, beside the audit, which reads every record."""
     completed = [state.order for state in states if state.status is OrderStatus.COMPLETED]
     ledger = await ledger_totals(js)
     assert ledger.charged_cents - ledger.refunded_cents == sum(order.total_cents for order in completed)
@@ -117,6 +117,8 @@ async def test_orders_survive_the_loss_of_a_node(tmp_path: Path) -> None:
             assert outcomes[OrderStatus.COMPLETED] > 0, outcomes
             assert stack.nc.connected_url is not None and stack.nc.connected_url.port != victim.port
             await assert_nothing_lost(js, stock_before, states)
+            audit = await stack.facade.audit()
+            assert audit.clean and audit.ended == ORDERS, [d.message for d in audit.discrepancies]
         finally:
             await stack.stop()
     assert not any(node.running for node in cluster.nodes)
