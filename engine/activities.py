@@ -62,7 +62,7 @@ class CheckoutActivities:
         self._nc = nc
         self._settings = settings
         self._timeout = request_timeout
-        self._events = EventPublisher(nc.jetstream())
+        self._events = EventPublisher(nc)
 
     # --- the steps (local activities) ------------------------------------------------------
 

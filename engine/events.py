@@ -39,14 +39,19 @@ async def ensure_stream(js: JetStreamContext, max_age_hours: float, replicas: in
 
 
 class EventPublisher:
-    def __init__(self, js: JetStreamContext) -> None:
-        self._js = js
+    """Publishes on the stream's subjects without waiting for JetStream's acknowledgement: events
+    are for watching, a saga never waits on them, and one connection keeps them in order. (With
+    an acknowledgement each, they were most of a saga's NATS round trips.) While NATS is away
+    the client buffers them and sends them when it is back."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
 
     async def publish(self, event: StepEvent) -> None:
-        await self._js.publish(subject_for(event.order_id), event.model_dump_json().encode())
+        await self._nc.publish(subject_for(event.order_id), event.model_dump_json().encode())
 
     async def publish_all(self, events: list[StepEvent]) -> None:
-        for event in events:  # one after the other: the stream keeps them in this order
+        for event in events:
             await self.publish(event)
 
 

@@ -236,5 +236,4 @@ def setup_line(report: BenchReport) -> str:
         f"{setup['orders']} orders per round at {load}, {setup['rounds']} round(s) after {setup['warmup']} warm-up"
         f" orders per program; {servers}; {machine['cpus']} CPUs, load average"
         f" {machine['load_average_before'][0]:.2f} before, {machine['load_average_after'][0]:.2f} after"
-        + ("" if setup.get("python_bytecode_cache", True) else "; Python bytecode cache off (PYTHONDONTWRITEBYTECODE)")
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -188,7 +187,11 @@ async def _run(run: _Run, run_dir: Path, checkout_command: Sequence[str]) -> Ben
     for program in run.programs:
         for number, spec in enumerate(program.processes):
             child = ChildProcess(
-                program.name, spec.role, spec.argv, run_dir / "logs" / f"{program.name}-{number}.log", spec.env
+                program.name,
+                spec.role,
+                spec.argv,
+                run_dir / "logs" / f"{program.name}-{number}.log",
+                _child_env(spec.env),
             )
             run.children.append(child)
             child.start()
@@ -255,9 +258,15 @@ def _setup(run: _Run, load_before: tuple[float, float, float]) -> dict[str, Any]
             "load_average_after": [round(value, 2) for value in os.getloadavg()],
         },
         "temporalio": temporalio.__version__,
-        # Without .pyc files the sandbox compiles each workflow module from source for every run.
-        "python_bytecode_cache": not sys.dont_write_bytecode,
     }
+
+
+def _child_env(env: dict[str, str] | None) -> dict[str, str]:
+    """Every program runs as Python does by default, with its bytecode cache: without .pyc files
+    the sandbox compiles a sandboxed workflow's modules from source for every run."""
+    child = dict(os.environ if env is None else env)
+    child.pop("PYTHONDONTWRITEBYTECODE", None)
+    return child
 
 
 # --- processes --------------------------------------------------------------------------------

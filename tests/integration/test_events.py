@@ -56,9 +56,9 @@ async def test_replay_then_live_events_skipping_garbage(nats_server: NatsServer)
     try:
         js = nc.jetstream()
         await ensure_stream(js, max_age_hours=1)
-        publisher = EventPublisher(js)
+        publisher = EventPublisher(nc)
         await publisher.publish(event("before"))
-        await js.publish(subject_for("garbage"), b"not an event")
+        await js.publish(subject_for("garbage"), b"not an event")  # acknowledged: stored after "before"
         collector = Collector(subscribe_events(nc, since_hours=1))
         try:
             await collector.wait_for({"before"}, timeout=5)
@@ -79,7 +79,7 @@ async def test_a_subscription_survives_a_server_restart_and_loses_nothing(nats_s
         collector = Collector(subscribe_events(nc))
         try:
             await asyncio.sleep(0.2)  # the consumer exists before the first publish
-            await EventPublisher(js).publish(event("first"))
+            await EventPublisher(nc).publish(event("first"))
             await collector.wait_for({"first"}, timeout=5)
 
             nats_server.stop()
@@ -87,7 +87,7 @@ async def test_a_subscription_survives_a_server_restart_and_loses_nothing(nats_s
             nats_server.start()
             published = {f"after-{n}" for n in range(5)}
             for order_id in sorted(published):
-                await EventPublisher(js).publish(event(order_id))
+                await EventPublisher(nc).publish(event(order_id))
 
             # The library's own 5 s heartbeat took 10-20 s to notice; with 1 s it is about 1.5 s.
             await collector.wait_for(published, timeout=8)

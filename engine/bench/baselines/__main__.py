@@ -18,7 +18,8 @@ from nats.aio.msg import Msg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from engine.bench.baselines.activities import ConnectionPerCallActivities, SharedConnectionActivities
+from engine.bench.baselines import naive
+from engine.bench.baselines.activities import SharedConnectionActivities
 from engine.bench.baselines.workflows import EmptyWorkflow, TwoStepSaga
 
 YES = b'{"ok": true, "code": "ok"}'
@@ -37,11 +38,14 @@ async def run_worker(program: str, temporal: str, namespace: str, task_queue: st
     nc = await nats.connect(url) if program == "minimal" else None
     if program == "empty":
         worker = Worker(client, task_queue=task_queue, workflows=[EmptyWorkflow])
+    elif program == "naive":
+        ported = naive.Activities(url, subject)
+        activities = [ported.reserve, ported.charge, ported.restock, ported.refund]
+        worker = Worker(client, task_queue=task_queue, workflows=[naive.NaiveTwoStepSaga], activities=activities)
     else:
-        activities = (
-            SharedConnectionActivities(nc, subject) if nc is not None else ConnectionPerCallActivities(url, subject)
-        )
-        worker = Worker(client, task_queue=task_queue, workflows=[TwoStepSaga], activities=activities.all())
+        assert nc is not None
+        shared = SharedConnectionActivities(nc, subject)
+        worker = Worker(client, task_queue=task_queue, workflows=[TwoStepSaga], activities=shared.all())
     async with worker:
         await until_signalled()
     if nc is not None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from engine.bench.baselines.activities import BenchOrder, SagaActivities
+    from engine.bench.baselines.activities import BenchOrder, SharedConnectionActivities
 
 STEP_TIMEOUT = timedelta(seconds=5)
 
@@ -17,16 +17,20 @@ STEP_TIMEOUT = timedelta(seconds=5)
 class TwoStepSaga:
     """reserve, then charge; on failure the registered compensations run in reverse.
 
-    `minimal` and `naive` run this same workflow; only their activities' connections differ."""
+    `minimal` runs it; `naive` runs the same saga as ported (naive.py)."""
 
     @workflow.run
     async def run(self, order: BenchOrder) -> str:
         compensations = []
         try:
-            compensations.append(SagaActivities.restock)
-            await workflow.execute_activity_method(SagaActivities.reserve, order, start_to_close_timeout=STEP_TIMEOUT)
-            compensations.append(SagaActivities.refund)
-            await workflow.execute_activity_method(SagaActivities.charge, order, start_to_close_timeout=STEP_TIMEOUT)
+            compensations.append(SharedConnectionActivities.restock)
+            await workflow.execute_activity_method(
+                SharedConnectionActivities.reserve, order, start_to_close_timeout=STEP_TIMEOUT
+            )
+            compensations.append(SharedConnectionActivities.refund)
+            await workflow.execute_activity_method(
+                SharedConnectionActivities.charge, order, start_to_close_timeout=STEP_TIMEOUT
+            )
         except BaseException:
             for compensation in reversed(compensations):
                 await workflow.execute_activity_method(compensation, order, start_to_close_timeout=STEP_TIMEOUT)
