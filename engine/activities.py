@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
@@ -169,7 +171,7 @@ class CheckoutActivities:
             raise ApplicationError(reply.message, type=reply.code, non_retryable=True)
         raise ApplicationError(reply.message, type=TRANSIENT)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         """Every activity the worker registers."""
         return [
             self.reserve,

@@ -191,14 +191,14 @@ def _check_account(
             counted_ops += 1
     unsettled_ops = 0
     for key, marker in value.markers.items():
-        record = state.records.get(key)
-        counted = record is not None and record.ok and record.owners.get(str(account)) == marker.owner
+        decided = state.records.get(key)
+        counted = decided is not None and decided.ok and decided.owners.get(str(account)) == marker.owner
         age = now - marker.at
         if not counted:
             expected.update(marker.delta)
             unsettled_ops += 1
         order_id = key.rpartition(".")[0]
-        if record is not None and age > OVERDUE_SECONDS:
+        if decided is not None and age > OVERDUE_SECONDS:
             found.append(
                 Discrepancy(
                     kind="unsettled",
@@ -207,7 +207,7 @@ def _check_account(
                     " is a services process running its sweeper?",
                 )
             )
-        elif record is None and order_id in ended:
+        elif decided is None and order_id in ended:
             found.append(
                 Discrepancy(
                     kind="effects",

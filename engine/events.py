@@ -60,9 +60,7 @@ async def subscribe_events(nc: NATS, since_hours: float | None = None) -> AsyncI
     js = nc.jetstream()
     if since_hours:
         start = datetime.now(UTC) - timedelta(hours=since_hours)
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start.isoformat().replace("+00:00", "Z")
-        )
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start)
     else:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
     # The ordered consumer recreates itself after missing two heartbeats (a server restart,

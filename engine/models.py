@@ -215,7 +215,7 @@ DECLINE_CODES: frozenset[str] = frozenset(endpoint.decline.value for endpoint in
 def parse_service(name: object) -> ServiceName:
     """An endpoint by name, or InvalidInput with one line listing the known ones."""
     try:
-        return ServiceName(name)
+        return ServiceName(str(name))
     except ValueError:
         known = ", ".join(service.value for service in ServiceName)
         raise InvalidInput(f"unknown service {str(name)[:40]!r} (known: {known})") from None

@@ -80,7 +80,7 @@ async def connect_nats(settings: NatsSettings, name: str = "checkout") -> NATS:
             name=name,
             connect_timeout=2,
             max_reconnect_attempts=2,
-            reconnect_time_wait=0.2,
+            reconnect_time_wait=0.2,  # type: ignore[arg-type]  # seconds; the stub says int, the code takes a float
             error_cb=on_error,
             **connect_options(settings),
         )

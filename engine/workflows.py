@@ -328,13 +328,14 @@ class OrderWorkflow:
                     retry_policy=SINGLE_ATTEMPT,
                 )
             await self._publish_events()
-            return await workflow.execute_activity(
+            reply: ServiceReply = await workflow.execute_activity(
                 ACTIVITY_OF[step],
                 self._order,
                 start_to_close_timeout=timeout,
                 retry_policy=SINGLE_ATTEMPT,
                 result_type=ServiceReply,
             )
+            return reply
         except FailureError as error:
             if is_cancelled_exception(error):
                 raise

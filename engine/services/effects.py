@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from engine.models import ServiceReply
 
@@ -98,7 +99,7 @@ class Effects:
     def __init__(self, buckets: Buckets) -> None:
         self.records = Records(buckets.requests)
         self._buckets = buckets
-        self._writers: dict[str, KeyWriter[object]] = {
+        self._writers: dict[str, KeyWriter[Any]] = {
             STOCK: KeyWriter(buckets.stock),
             LEDGER: KeyWriter(buckets.ledger),
         }
@@ -193,7 +194,7 @@ class Effects:
                     result.append((AccountRef(bucket, key), account))
         return result
 
-    def _writer(self, account: AccountRef) -> KeyWriter[object]:
+    def _writer(self, account: AccountRef) -> KeyWriter[Any]:
         return self._writers[account.bucket]
 
 

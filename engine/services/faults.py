@@ -125,7 +125,7 @@ class FaultsCache:
 
     async def stop(self) -> None:
         if self._watcher is not None:
-            await self._watcher.stop()
+            await self._watcher.stop()  # type: ignore[no-untyped-call]
         if self._task is not None:
             await self._task
 

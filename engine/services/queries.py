@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
@@ -18,7 +19,7 @@ from engine.models import SERVICE_ENDPOINTS, EndpointStats, LedgerTotals, Servic
 from .store import LEDGER_BUCKET, STOCK_BUCKET, jetstream_errors, keys_of, read_account, read_ledger
 
 
-async def collect_replies(nc: Client, subject: str, timeout: float = 0.5, quiet: float = 0.1) -> list[dict]:
+async def collect_replies(nc: Client, subject: str, timeout: float = 0.5, quiet: float = 0.1) -> list[dict[str, Any]]:
     """Ask every instance listening on `subject`: gather replies for up to `timeout`,
     ending early once `quiet` seconds pass without a new one."""
     try:
@@ -26,7 +27,7 @@ async def collect_replies(nc: Client, subject: str, timeout: float = 0.5, quiet:
         sub = await nc.subscribe(inbox)
         try:
             await nc.publish(subject, b"", reply=inbox)
-            answers: list[dict] = []
+            answers: list[dict[str, Any]] = []
             deadline = time.monotonic() + timeout
             while (left := deadline - time.monotonic()) > 0:
                 try:

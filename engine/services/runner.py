@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from nats import micro
 from nats.aio.client import Client
@@ -132,7 +132,7 @@ def _stats_handler(group: list[Endpoint]) -> Callable[[EndpointStats], dict[str,
     return handler
 
 
-async def _control_service(nc: Client, controls: dict[str, Callable[[bytes], Awaitable[ServiceReply]]]) -> Service:
+async def _control_service(nc: Client, controls: Mapping[str, Callable[[bytes], Awaitable[ServiceReply]]]) -> Service:
     service = await micro.add_service(
         nc, ServiceConfig(name=CONTROL_SERVICE, version=VERSION, description="checkout-ops faults and stock control")
     )

@@ -239,7 +239,7 @@ class KeyWriter(Generic[T]):
                 else:
                     entry = await get_entry(self._kv, key)
                     current = Account.decode(entry.value) if entry and entry.value else None
-                    revision = entry.revision if entry else 0
+                    revision = (entry.revision or 0) if entry else 0
                 account, changed = current, False
                 results: list[Any] = []
                 for change, _ in batch:
@@ -257,7 +257,7 @@ class KeyWriter(Generic[T]):
                         if revision == 0:
                             revision = await self._kv.create(key, account.encode())
                         else:
-                            revision = await self._kv.update(key, account.encode(), last=revision)
+                            revision = await self._kv.update(key, account.encode(), last=revision) or 0
                     except KeyWrongLastSequenceError:  # another process wrote it: read, then try again
                         if attempt:
                             await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
