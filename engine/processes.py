@@ -62,13 +62,24 @@ def is_alive(pid: int) -> bool:
 
 
 class ChildProcess:
-    """One process of a program, with a role (worker, services) and a log file."""
+    """One process of a program, with a role (worker, services) and a log file.
+
+    By default it leads a process group of its own; with `own_group=False` it stays in ours,
+    so a terminal's Ctrl-C reaches it too and whoever measures our group counts its CPU."""
 
     def __init__(
-        self, program: str, role: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+        self,
+        program: str,
+        role: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        *,
+        own_group: bool = True,
     ) -> None:
         self.program, self.role = program, role
         self.argv, self.log_path, self.env = list(argv), log_path, env
+        self.own_group = own_group
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -91,7 +102,7 @@ class ChildProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            process_group=0,
+            process_group=0 if self.own_group else None,
             preexec_fn=functools.partial(die_with_parent, os.getpid()),
         )
 
@@ -99,7 +110,7 @@ class ChildProcess:
         """SIGKILL the whole group at once, as a crash would; `start` launches it again."""
         process, self.process = self.process, None
         if process is not None:
-            _signal_group(process.pid, signal.SIGKILL)
+            self._signal(process, signal.SIGKILL)
             process.wait()
         if self._log is not None:
             self._log.close()
@@ -120,23 +131,29 @@ class ChildProcess:
         return lines[-1][:300] if lines else "(empty log)"
 
     async def stop(self) -> None:
-        """SIGTERM to the group (a graceful stop), SIGKILL after the grace period; reap."""
+        """SIGTERM (to its group, if it leads one) for a graceful stop, SIGKILL after the grace period; reap."""
         process, self.process = self.process, None
         if process is not None:
             if process.poll() is None:
-                _signal_group(process.pid, signal.SIGTERM)
+                self._signal(process, signal.SIGTERM)
                 try:
                     await asyncio.to_thread(process.wait, STOP_GRACE_SECONDS)
                 except subprocess.TimeoutExpired:
-                    _signal_group(process.pid, signal.SIGKILL)
+                    self._signal(process, signal.SIGKILL)
                     await asyncio.to_thread(process.wait)
             # Whatever the leader left behind in its group goes too. Only while the group has
             # members: they keep its id from being reused by an unrelated process.
-            if _group_stats(process.pid):
+            if self.own_group and _group_stats(process.pid):
                 _signal_group(process.pid, signal.SIGKILL)
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def _signal(self, process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        if self.own_group:
+            _signal_group(process.pid, sig)
+        else:
+            process.send_signal(sig)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

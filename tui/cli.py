@@ -15,6 +15,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from engine.connect import connect
 from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, parse_service
 from tui import bench_report, printing
+from tui.bench_report import CHECKOUT_COMMAND
 
 EXIT_COMPENSATED = 1
 
@@ -59,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--attach", action="store_true", help="run no worker or services: observe and operate a cluster"
     )
 
-    commands.add_parser("worker", help="headless worker and services, with embedded servers when needed")
+    worker = commands.add_parser("worker", help="headless worker and services, with embedded servers when needed")
+    worker.add_argument(
+        "--processes", type=int, default=1, metavar="N", help="run N worker processes on the task queue (default: 1)"
+    )
     commands.add_parser("servers", help="only the embedded Temporal and NATS servers, until Ctrl-C")
 
     trigger = commands.add_parser("trigger", help="start one order and print its result")
@@ -156,13 +161,18 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
-async def run_worker(settings: Settings, _args: argparse.Namespace) -> int:
+async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     from engine.stack import Stack
+    from engine.worker_processes import WorkerProcesses
 
+    if not 1 <= args.processes <= 64:
+        raise InvalidInput("--processes must be between 1 and 64")
     stack = Stack(settings)
+    more = WorkerProcesses(args.processes - 1, CHECKOUT_COMMAND, Path(settings.embedded.data_dir) / "logs")
     printing.console.print("starting worker…")
     await stack.start()
     try:
+        more.start()
         started = ", ".join(stack.servers.started) or "none (using running servers)"
         printing.console.print(f"embedded servers: {started}")
         temporal, nats_ = settings.temporal, settings.nats
@@ -171,12 +181,14 @@ async def run_worker(settings: Settings, _args: argparse.Namespace) -> int:
         )
         if url := stack.facade.web_ui_url():
             printing.console.print(f"Temporal Web UI: {url}")
+        processes = f" in {args.processes} processes" if args.processes > 1 else ""
         printing.console.print(
-            "[green]worker running[/]: OrderWorkflow + inventory, payment, shipping services. Ctrl-C stops."
+            f"[green]worker running{processes}[/]: OrderWorkflow + inventory, payment, shipping services. Ctrl-C stops."
         )
         await _until_signalled()
     finally:
         printing.console.print("stopping…")
+        await more.stop()
         await stack.stop()
     return 0
 

@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
 from engine.models import OrderStatus, Step
+from engine.processes import is_alive
 from engine.stack import Stack
 from tests.conftest import free_port
 
@@ -126,3 +128,43 @@ def test_help_for_every_command() -> None:
     for command in ("dashboard", "worker", "servers", "trigger", "orders", "show", "cancel", "faults"):
         result = checkout(None, command, "--help")
         assert result.returncode == 0 and "usage: checkout" in result.stdout
+
+
+async def test_worker_with_more_processes_shares_the_queue_and_stops_them_all(stack: Stack) -> None:
+    """`checkout worker --processes 2` on the stack's servers, with a task queue of its own."""
+    queue = f"processes-{uuid.uuid4().hex[:8]}"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CHECKOUT_")} | {
+        "TEMPORAL_HOST": stack.settings.temporal.host,
+        "NATS_URL": stack.settings.nats.url,
+        "CHECKOUT_TEMPORAL__TASK_QUEUE": queue,
+        "CHECKOUT_EMBEDDED__MODE": "never",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "worker", "--processes", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    try:
+        assert worker.stdout is not None
+        stdout = worker.stdout
+
+        def banner() -> str:
+            seen = ""
+            while "Ctrl-C" not in seen:  # the last words of the banner, however the console wraps it
+                seen += " " + next(stdout).strip()
+            return seen
+
+        assert "worker running in 2 processes" in await asyncio.to_thread(banner)
+        children = [int(pid) for pid in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
+        assert len(children) == 1
+        results = await asyncio.gather(
+            *(asyncio.to_thread(checkout, None, "trigger", "--json", env=environment) for _ in range(4))
+        )
+        assert all(json.loads(result.stdout)["status"] == "COMPLETED" for result in results), results
+    finally:
+        worker.terminate()
+        await asyncio.to_thread(worker.wait, 30)
+    assert worker.returncode == 0
+    assert not [pid for pid in children if is_alive(pid)], "a worker process was left running"

@@ -1,0 +1,49 @@
+"""More worker processes on the same task queue: the documented way past Python's GIL.
+
+`checkout worker --processes N` and the dashboard start N-1 of these beside their own worker.
+Each is a `checkout worker` of its own (worker and services) that only connects: it reads the
+same configuration (file and environment) with `embedded.mode=never`, so it uses the servers
+its parent started or found. They stay in the parent's process group (a terminal's Ctrl-C
+reaches them, and they die with it) and are stopped when the parent stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.processes import ChildProcess
+
+
+class WorkerProcesses:
+    def __init__(self, count: int, command: Sequence[str], log_dir: Path | None = None) -> None:
+        """`command` starts the `checkout` CLI (the engine does not know where it lives)."""
+        self._count = count
+        self._command = list(command)
+        self._log_dir = log_dir or Path(tempfile.gettempdir())
+        self.children: list[ChildProcess] = []
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.pid for child in self.children if child.process is not None]
+
+    def start(self) -> None:
+        env = {**os.environ, "CHECKOUT_EMBEDDED__MODE": "never"}  # `--config` reached os.environ already
+        for index in range(self._count):
+            child = ChildProcess(
+                "checkout",
+                f"worker-{index + 2}",
+                [*self._command, "worker"],
+                self._log_dir / f"worker-{index + 2}.log",
+                env,
+                own_group=False,
+            )
+            child.start()
+            self.children.append(child)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(child.stop() for child in self.children))
+        self.children.clear()
