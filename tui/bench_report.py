@@ -57,6 +57,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         programs=tuple(name.strip() for name in args.programs.split(",") if name.strip()),
         latency_at_half=args.latency_at_half,
         attach=args.attach,
+        worker_processes=args.worker_processes,
     )
 
 

@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--latency-at-half", action="store_true", help="then checkout at half its maximum rate: p50/p95/p99 there"
     )
+    bench.add_argument(
+        "--worker-processes", type=int, default=1, metavar="N", help="checkout's worker runs N processes (default: 1)"
+    )
     bench.add_argument("--attach", action="store_true", help="use the configured servers instead of private ones")
     bench.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     return parser

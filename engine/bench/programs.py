@@ -58,9 +58,10 @@ def build_programs(
     run_id: str,
     run_dir: Path,
     checkout_command: Sequence[str],
+    worker_processes: int = 1,
 ) -> list[Program]:
     builders = {
-        CHECKOUT: lambda: checkout_program(settings, client, nc, run_id, run_dir, checkout_command),
+        CHECKOUT: lambda: checkout_program(settings, client, nc, run_id, run_dir, checkout_command, worker_processes),
         "minimal": lambda: two_step_program("minimal", settings, client, run_id),
         "naive": lambda: two_step_program("naive", settings, client, run_id),
         "empty": lambda: empty_program(settings, client, run_id),
@@ -84,7 +85,13 @@ def checkout_settings(settings: Settings, task_queue: str) -> Settings:
 
 
 def checkout_program(
-    settings: Settings, client: Client, nc: NATS, run_id: str, run_dir: Path, checkout_command: Sequence[str]
+    settings: Settings,
+    client: Client,
+    nc: NATS,
+    run_id: str,
+    run_dir: Path,
+    checkout_command: Sequence[str],
+    worker_processes: int = 1,
 ) -> Program:
     """The product as users run it: `checkout worker`, orders through the same facade `trigger` uses."""
     ours = checkout_settings(settings, f"bench-{run_id}-{CHECKOUT}")
@@ -111,7 +118,13 @@ def checkout_program(
         task_queue=ours.temporal.task_queue,
         run_order=run_order,
         workflow_id=lambda order_id: f"order-{order_id}",
-        processes=[ProcessSpec(WORKER, [*checkout_command, "--config", str(config), "worker"], env)],
+        processes=[
+            ProcessSpec(
+                WORKER,
+                [*checkout_command, "--config", str(config), "worker", "--processes", str(worker_processes)],
+                env,
+            )
+        ],
         polls_activities=True,
     )
 

@@ -82,6 +82,8 @@ class BenchOptions:
     """After the rounds, checkout open-loop at half its median sagas/s, for its latency there."""
     attach: bool = False
     """Use the configured servers instead of starting private ones."""
+    worker_processes: int = 1
+    """`checkout worker --processes`: the checkout program's worker processes."""
 
     def validate(self) -> None:
         """Raise InvalidInput naming the first bad option."""
@@ -93,6 +95,8 @@ class BenchOptions:
             raise InvalidInput("--rate must be more than 0")
         if self.rounds < 1:
             raise InvalidInput("--rounds must be at least 1")
+        if not 1 <= self.worker_processes <= 16:
+            raise InvalidInput("--worker-processes must be between 1 and 16")
         if self.warmup < 0:
             raise InvalidInput("--warmup must be 0 or more")
         unknown = [name for name in self.programs if name not in PROGRAMS]
@@ -183,7 +187,9 @@ async def _run(run: _Run, run_dir: Path, checkout_command: Sequence[str]) -> Ben
     run.nc = await connect_nats(settings.nats, name="checkout-bench")
 
     observer.phase("starting the programs' processes")
-    run.programs = build_programs(options.programs, settings, run.client, run.nc, run.run_id, run_dir, checkout_command)
+    run.programs = build_programs(
+        options.programs, settings, run.client, run.nc, run.run_id, run_dir, checkout_command, options.worker_processes
+    )
     for program in run.programs:
         for number, spec in enumerate(program.processes):
             child = ChildProcess(
