@@ -8,10 +8,10 @@ from collections import Counter
 from engine.models import FaultSettings, LineItem, Reason, ServiceReply, ServiceRequest, Step
 
 from . import replies
-from .effects import STOCK, AccountRef, Answer, Effects, Refused
+from .compensation import compensate
+from .effects import STOCK, AccountRef, Answer, Delta, Effects, Refused
 from .faults import roll
 from .replies import CODE_NOTHING_TO_RESTOCK
-from .shipping import void_shipment
 from .store import Record, now, record_key
 
 
@@ -49,32 +49,17 @@ class Inventory:
         return await self._effects.apply(key, accounts, reserved, short)
 
     async def restock(self, request: ServiceRequest, faults: FaultSettings) -> Answer:
-        """Undo the order's reservation, unless the order has shipped. The shipment and the
-        reservation are voided first if they were never decided, so they never happen later."""
-        key = record_key(request.order_id, Step.RESTOCK)
-        if answer := await self._effects.replay(key):
-            return answer
+        """Put back what the order's reservation took (see `compensation.py`)."""
         order = request.order_id
-        if (shipped := await void_shipment(self._effects, order)) is not None:
-            return await self._effects.decide(key, Record(reply=shipped, at=now()), [])
+        nothing = replies.ok(f"order {order} holds no reservation", code=CODE_NOTHING_TO_RESTOCK)
+
+        def put_back(reservation: Record) -> tuple[dict[AccountRef, Delta], ServiceReply]:
+            reserved: dict[str, int] = reservation.reply.data.get("reserved", {})
+            deltas = {stock_of(sku): {"units": units, "restocked": units, "ops": 1} for sku, units in reserved.items()}
+            return deltas, replies.ok(f"restocked {sum(reserved.values())} units", restocked=reserved)
+
         accounts = [stock_of(sku) for sku in units_wanted(request.items)]
-        reservation = await self._effects.void(
-            record_key(order, Step.RESERVE), accounts, f"order {order} was restocked first: reserve voided"
-        )
-        if not reservation.ok:
-            nothing = replies.ok(f"order {order} holds no reservation", code=CODE_NOTHING_TO_RESTOCK)
-            return await self._effects.decide(key, Record(reply=nothing, at=now()), [])
-        reserved: dict[str, int] = reservation.reply.data.get("reserved", {})
-        accounts_back = {
-            stock_of(sku): {"units": units, "restocked": units, "ops": 1} for sku, units in reserved.items()
-        }
-        restocked = replies.ok(f"restocked {sum(reserved.values())} units", restocked=reserved)
-        return await self._effects.apply(key, accounts_back, restocked, _cannot_restock)
-
-
-def _cannot_restock(why: Refused) -> ServiceReply:
-    # Only a stock account deleted by hand gets here; the compensation retries until it is back.
-    return replies.transient(f"cannot restock {why.account.key}: no such stock account", replies.CODE_INTERNAL)
+        return await compensate(self._effects, request, Step.RESTOCK, Step.RESERVE, accounts, nothing, put_back)
 
 
 MAX_STOCK_CHANGE = 100_000_000

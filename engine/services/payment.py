@@ -5,10 +5,10 @@ from __future__ import annotations
 from engine.models import FaultSettings, Reason, ServiceReply, ServiceRequest, Step
 
 from . import replies
-from .effects import LEDGER, AccountRef, Answer, Effects, Refused
+from .compensation import compensate
+from .effects import LEDGER, AccountRef, Answer, Delta, Effects, Refused
 from .faults import roll
 from .replies import CODE_NOTHING_TO_REFUND
-from .shipping import void_shipment
 from .store import LEDGER_KEY, Record, now, record_key
 
 LEDGER_ACCOUNT = AccountRef(LEDGER, LEDGER_KEY)
@@ -29,25 +29,15 @@ class Payment:
         return await self._effects.apply(key, accounts, charged, _no_ledger)
 
     async def refund(self, request: ServiceRequest, faults: FaultSettings) -> Answer:
-        """Refund what the charge took, unless the order has shipped. The shipment and the charge
-        are voided first if they were never decided, so they never happen later."""
-        key = record_key(request.order_id, Step.REFUND)
-        if answer := await self._effects.replay(key):
-            return answer
-        order = request.order_id
-        if (shipped := await void_shipment(self._effects, order)) is not None:
-            return await self._effects.decide(key, Record(reply=shipped, at=now()), [])
-        charge = await self._effects.void(
-            record_key(order, Step.CHARGE), [LEDGER_ACCOUNT], f"order {order} was refunded first: charge voided"
-        )
-        if not charge.ok:
-            nothing = replies.ok(f"order {order} was not charged", code=CODE_NOTHING_TO_REFUND)
-            return await self._effects.decide(key, Record(reply=nothing, at=now()), [])
-        amount = int(charge.reply.data.get("charged_cents", 0))
-        refunded = replies.ok(f"refunded {amount} cents", refunded_cents=amount)
-        return await self._effects.apply(
-            key, {LEDGER_ACCOUNT: {"refunded_cents": amount, "ops": 1}}, refunded, _no_ledger
-        )
+        """Refund exactly what the charge took (see `compensation.py`)."""
+        nothing = replies.ok(f"order {request.order_id} was not charged", code=CODE_NOTHING_TO_REFUND)
+
+        def pay_back(charge: Record) -> tuple[dict[AccountRef, Delta], ServiceReply]:
+            amount = int(charge.reply.data.get("charged_cents", 0))
+            deltas = {LEDGER_ACCOUNT: {"refunded_cents": amount, "ops": 1}}
+            return deltas, replies.ok(f"refunded {amount} cents", refunded_cents=amount)
+
+        return await compensate(self._effects, request, Step.REFUND, Step.CHARGE, [LEDGER_ACCOUNT], nothing, pay_back)
 
 
 def _no_ledger(why: Refused) -> ServiceReply:

@@ -43,8 +43,6 @@ STEP_OF = {
     ServiceName.REFUND: "refund",
     ServiceName.SHIPPING: "ship",
 }
-COMPENSATION_OF = {"reserve": "restock", "charge": "refund"}
-FORWARD_OF = {compensation: forward for forward, compensation in COMPENSATION_OF.items()}
 CATALOGUE = {
     "book": {"name": "Book", "price_cents": 1250, "stock": 10**9},
     "pen": {"name": "Pen", "price_cents": 300, "stock": 30},  # runs out: declines happen too
@@ -110,6 +108,7 @@ class Model:
     records: set[tuple[str, str]] = field(default_factory=set)  # (order, step): answered once, for good
     reserved: dict[str, Counter[str]] = field(default_factory=dict)
     charged: dict[str, int] = field(default_factory=dict)
+    shipped: set[str] = field(default_factory=set)
 
     def apply(self, step: str, request: dict[str, Any]) -> bool | None:
         """Apply a valid request; return whether it should be answered ok (None: a replay, any answer)."""
@@ -117,8 +116,14 @@ class Model:
         if (order, step) in self.records:
             return None
         self.records.add((order, step))
-        if step in COMPENSATION_OF and (order, COMPENSATION_OF[step]) in self.records:
-            return False  # voided: its compensation already ran
+        if step in ("restock", "refund"):
+            # A compensation decides the shipment first (voided unless it happened), then its
+            # forward step (voided unless it happened), and undoes only what did happen.
+            if (order, "ship") not in self.records:
+                self.records.add((order, "ship"))
+            elif order in self.shipped:
+                return True  # shipped: nothing is undone
+            self.records.add((order, "reserve" if step == "restock" else "charge"))
         if step == "reserve":
             wanted = Counter[str]()
             for item in request["items"]:
@@ -131,6 +136,8 @@ class Model:
         elif step == "charge":
             self.ledger.charged_cents += request["amount_cents"]
             self.charged[order] = request["amount_cents"]
+        elif step == "ship":
+            self.shipped.add(order)
         elif step == "restock":
             for sku, units in self.reserved.pop(order, Counter()).items():
                 self.stock[sku] += units
