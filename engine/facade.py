@@ -45,11 +45,13 @@ class CheckoutFacade(Protocol):
         ...
 
     async def terminate(self, order_id: str, reason: str) -> None:
-        """Terminate the workflow: unsafe, no compensation runs. Raises OrderNotFound, Unreachable."""
+        """Terminate the workflow: unsafe, no compensation runs. Raises OrderEnded, OrderNotFound, Unreachable."""
         ...
 
     async def state(self, order_id: str) -> SagaState:
-        """The saga state (query `state`). Raises OrderNotFound, Unreachable."""
+        """The saga state (query `state`); a terminated order's status is TERMINATED, from Temporal.
+
+        Raises OrderNotFound, InvalidInput (the order failed before it started), Unreachable."""
         ...
 
     async def result(self, order_id: str) -> SagaState:
@@ -58,6 +60,10 @@ class CheckoutFacade(Protocol):
 
     async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
         """Orders known to Temporal, newest first. Raises Unreachable."""
+        ...
+
+    async def order_events(self, order_id: str) -> list[StepEvent]:
+        """The step events of one order still kept in the event stream, oldest first. Raises Unreachable."""
         ...
 
     def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:

@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.config import CatalogueItem, Settings
 from engine.errors import CheckoutError, InvalidInput, OrderNotFound, Unreachable
-from engine.events import subscribe_events
+from engine.events import read_order_events, subscribe_events
 from engine.models import (
     CancelResult,
     FaultSettings,
@@ -152,6 +152,12 @@ class Operations:
         except RPCError as error:
             raise self._rpc_error(error, None) from None
         return summaries
+
+    async def order_events(self, order_id: str) -> list[StepEvent]:
+        try:
+            return await read_order_events(self._nc.jetstream(), order_id)
+        except Exception as error:  # NATS gone or the stream missing: the caller shows it, never a crash
+            raise Unreachable(f"step events of {order_id} unreadable over NATS ({type(error).__name__})") from None
 
     def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
         return subscribe_events(self._nc, since_hours)

@@ -13,7 +13,7 @@ import pytest
 
 from engine.models import OrderStatus, Step
 from engine.stack import Stack
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

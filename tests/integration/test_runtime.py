@@ -21,7 +21,7 @@ from temporalio.client import Client
 from engine.config import Settings
 from engine.errors import ServerStartError
 from engine.runtime import EmbeddedServers, is_listening, is_local
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

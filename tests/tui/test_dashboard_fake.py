@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import fake_settings, wait_until
-from fake_facade import FakeFacade, FakeStack
 from textual.widgets import Button, Input, Select
 
 from engine.errors import ServerStartError
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, StepStatus
+from tests.support.dashboard import fake_settings, wait_until
+from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import fake_settings, wait_until
-from fake_facade import FakeFacade, FakeStack
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName
+from tests.support.dashboard import fake_settings, wait_until
+from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 
 NOW = datetime(2026, 3, 2, 14, 30, 0, tzinfo=UTC)

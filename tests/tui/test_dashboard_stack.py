@@ -8,20 +8,20 @@ leaves no server process behind.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from conftest import wait_until
 from textual.widgets import Input, Select
 
 from engine.config import Settings
 from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName, StepStatus
 from engine.stack import Stack
-from tests.integration.conftest import stack_settings as integration_stack_settings
+from tests.support.dashboard import wait_until
+from tests.support.servers import pid_alive
+from tests.support.stack import stack_settings as integration_stack_settings
 from tui.app import CheckoutApp
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
@@ -41,15 +41,6 @@ def stack_settings(data_dir: Path) -> Settings:
         saga={"hold_seconds": 2, "step_timeout_seconds": 2},
         dashboard={"replay_hours": 1, "reconcile_seconds": 2},
     )
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text().lower()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
