@@ -13,14 +13,15 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from pydantic import ValidationError
 
 from engine.config import CONFIG_ENV, Settings, load_settings
 from engine.connect import connect
 from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
-from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, parse_service
+from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, ServiceName, parse_service
 from tui import printing
 
 EXIT_COMPENSATED = 1
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         command = args.command or "dashboard"
         if command == "dashboard":
-            from tui.app import run_dashboard  # Textual is loaded only here
+            from tui.entry import run_dashboard  # Textual is loaded only there
 
             return run_dashboard(settings, attach=getattr(args, "attach", False))
         return asyncio.run(COMMANDS[command](settings, args))
@@ -281,14 +282,14 @@ def apply_assignments(service: ServiceName, current: FaultSettings, assignments:
         raise InvalidInput(f"{service.value}.{first_validation_error(error)}") from None
 
 
-def _print_state(state, as_json: bool) -> None:
+def _print_state(state: SagaState, as_json: bool) -> None:
     if as_json:
         printing.print_json(state)
     else:
         printing.print_state(state)
 
 
-COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "worker": run_worker,
     "servers": run_servers,
     "trigger": run_trigger,

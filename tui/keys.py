@@ -3,9 +3,9 @@ remap it (`App.set_keymap`), and a tooltip, shown in the footer and on the help 
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
-BINDINGS: list[Binding] = [
+BINDINGS: list[BindingType] = [
     Binding("n", "new_order", "New", id="new_order", tooltip="Submit a new order (form)"),
     Binding("b", "bulk_submit", "Bulk", id="bulk_submit", tooltip="Submit N orders at R per second"),
     Binding("c", "cancel_order", "Cancel", id="cancel_order", tooltip="Cancel the selected order: it compensates"),

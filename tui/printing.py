@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -41,10 +42,11 @@ def when(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%H:%M:%S") if moment else "-"
 
 
-def print_json(value: BaseModel | Iterable[BaseModel] | dict) -> None:
+def print_json(value: BaseModel | Iterable[BaseModel] | Mapping[Any, Any]) -> None:
+    data: Any
     if isinstance(value, BaseModel):
         data = value.model_dump(mode="json")
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):
         data = {str(k): v.model_dump(mode="json") if isinstance(v, BaseModel) else v for k, v in value.items()}
     else:
         data = [item.model_dump(mode="json") for item in value]

@@ -39,6 +39,11 @@ class StatusFilter(StrEnum):
     COMPENSATED = "compensated"
     FAILED = "failed"  # FAILED or TERMINATED
 
+    @property
+    def label(self) -> str:
+        """How the filter bar and the palette name it."""
+        return _FILTER_LABELS[self]
+
     def accepts(self, status: OrderStatus) -> bool:
         match self:
             case StatusFilter.ALL:
@@ -54,6 +59,16 @@ class StatusFilter(StrEnum):
             case StatusFilter.FAILED:
                 return status in (OrderStatus.FAILED, OrderStatus.TERMINATED)
         return True
+
+
+_FILTER_LABELS = {
+    StatusFilter.ALL: "all orders",
+    StatusFilter.IN_FLIGHT: "in flight",
+    StatusFilter.COMPENSATING: "compensating",
+    StatusFilter.COMPLETED: "completed",
+    StatusFilter.COMPENSATED: "compensated",
+    StatusFilter.FAILED: "failed or terminated",
+}
 
 
 class SortMode(StrEnum):
@@ -184,12 +199,6 @@ class OrderBook:
         result.changed -= result.evicted | result.added
         result.status_changed -= result.evicted
         return result
-
-    def apply_event(self, event: StepEvent) -> BatchResult:
-        return self.apply([event])
-
-    def apply_summary(self, summary: OrderSummary) -> BatchResult:
-        return self.apply([summary])
 
     def mark_terminated(self, order_id: str) -> BatchResult:
         """The dashboard terminated the order itself: no event will say so."""
@@ -368,8 +377,8 @@ class OrderBook:
         ).lower()
         return needle in haystack
 
-    def sort_key(self, mode: SortMode) -> Callable[[str], object]:
-        def key(order_id: str) -> object:
+    def sort_key(self, mode: SortMode) -> Callable[[str], tuple[float, ...]]:
+        def key(order_id: str) -> tuple[float, ...]:
             row = self.orders.get(order_id)
             if row is None:
                 return (0, 0.0, 0)

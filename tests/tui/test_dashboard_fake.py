@@ -11,6 +11,7 @@ from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, S
 from tests.support.dashboard import fake_settings, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
+from tui.commands import palette_commands
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
@@ -352,7 +353,7 @@ async def test_filter_sort_and_palette_commands(fake_stack: FakeStack) -> None:
         assert table(app).sort_mode.value == "oldest"
         first = table(app).order_at(0)
         assert first == "apple-1"
-        titles = [command.title for command in app.palette_commands()]
+        titles = [command.title for command in palette_commands(app)]
         for expected in ("New order", "Bulk submit", "Fault preset: flaky payments", "Reset all faults", "Quit"):
             assert expected in titles
         assert any(title.startswith("Cancel order") for title in titles)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.app import logging_to
+from tui.entry import logging_to
 
 
 def test_records_go_to_the_file_and_the_handlers_come_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

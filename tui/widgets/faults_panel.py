@@ -5,11 +5,11 @@ from __future__ import annotations
 from pydantic import ValidationError
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label
 
 from engine.errors import first_validation_error
 from engine.models import FaultSettings, ServiceName
+from tui.messages import FaultChanged, PresetChosen, ResetRequested
 from tui.presets import PRESETS
 
 FIELDS = ("error_rate", "decline_rate", "latency_ms", "jitter_ms")
@@ -39,23 +39,6 @@ class FaultsPanel(VerticalScroll):
     FaultsPanel #presets > Button { margin-right: 1; }
     FaultsPanel #faults-hint { color: $text-muted; height: auto; }
     """
-
-    class Changed(Message):
-        """The operator set one endpoint's faults."""
-
-        def __init__(self, service: ServiceName, settings: FaultSettings) -> None:
-            super().__init__()
-            self.service = service
-            self.settings = settings
-
-    class PresetChosen(Message):
-        def __init__(self, name: str, faults: dict[ServiceName, FaultSettings]) -> None:
-            super().__init__()
-            self.name = name
-            self.faults = faults
-
-    class ResetRequested(Message):
-        pass
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -139,7 +122,7 @@ class FaultsPanel(VerticalScroll):
             self._inputs[service, field].remove_class("-invalid")
         if settings != self.current.get(service):
             self.current[service] = settings
-            self.post_message(self.Changed(service, settings))
+            self.post_message(FaultChanged(service, settings))
 
     @staticmethod
     def _service_of(widget_id: str | None) -> ServiceName | None:
@@ -183,7 +166,7 @@ class FaultsPanel(VerticalScroll):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "reset-faults":
-            self.post_message(self.ResetRequested())
+            self.post_message(ResetRequested())
         elif event.button.id and event.button.id.startswith("preset-"):
             name = list(PRESETS)[int(event.button.id.removeprefix("preset-"))]
-            self.post_message(self.PresetChosen(name, PRESETS[name]))
+            self.post_message(PresetChosen(name))

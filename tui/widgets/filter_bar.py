@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.widgets import Input, Label, Select
 
+from tui.messages import FilterChanged
 from tui.state import SortMode, StatusFilter
 
-STATUS_CHOICES = (
-    ("all", StatusFilter.ALL),
-    ("in flight", StatusFilter.IN_FLIGHT),
-    ("compensating", StatusFilter.COMPENSATING),
-    ("completed", StatusFilter.COMPLETED),
-    ("compensated", StatusFilter.COMPENSATED),
-    ("failed/terminated", StatusFilter.FAILED),
-)
+STATUS_CHOICES = [(status.label, status) for status in StatusFilter]
 
 
 class FilterBar(Horizontal):
@@ -29,12 +22,6 @@ class FilterBar(Horizontal):
     FilterBar > Select { width: 24; }
     FilterBar > Label { width: auto; padding: 0 1; color: $text-muted; }
     """
-
-    class Changed(Message):
-        def __init__(self, status: StatusFilter, text: str) -> None:
-            super().__init__()
-            self.status = status
-            self.text = text
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: id, customer, step…", id="filter-text", compact=True)
@@ -68,8 +55,8 @@ class FilterBar(Horizontal):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.post_message(self.Changed(self.status, event.value))
+        self.post_message(FilterChanged(self.status, event.value))
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        self.post_message(self.Changed(self.status, self.text))
+        self.post_message(FilterChanged(self.status, self.text))

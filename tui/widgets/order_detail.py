@@ -5,15 +5,16 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.models import FORWARD_STEPS, OrderStatus, SagaState, StepState, StepStatus
 from tui.format import duration, money, one_line, status_text, step_status_text
-from tui.state import utc_now
+from tui.state import Clock, utc_now
 
 
 def _took(step: StepState, now: datetime) -> str:
@@ -75,7 +76,7 @@ def render_saga(saga: SagaState, now: datetime, web_url: str | None) -> Group:
             _took(step, now),
             Text(one_line(step.last_error), style="red") if step.last_error else "",
         )
-    parts: list = [head, Text(items, style="dim"), status, table]
+    parts: list[RenderableType] = [head, Text(items, style="dim"), status, table]
     if web_url:
         parts.append(Text.assemble(("Temporal UI ", "dim"), (web_url, "underline")))
     return Group(*parts)
@@ -89,7 +90,7 @@ class OrderDetail(VerticalScroll):
     OrderDetail > Static { width: 1fr; }
     """
 
-    def __init__(self, *, id: str | None = None, clock=utc_now) -> None:
+    def __init__(self, *, id: str | None = None, clock: Clock = utc_now) -> None:
         super().__init__(id=id)
         self.clock = clock
         self.order_id: str | None = None
@@ -98,7 +99,7 @@ class OrderDetail(VerticalScroll):
         self.web_url: str | None = None
         self._shown: Text | Group = Text("")
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         self._body = Static(Text("No order selected: pick one in the table, or press n for a new order.", style="dim"))
         yield self._body
 

@@ -15,12 +15,12 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.models import EventKind
 from tui.format import Cell, cached_style, duration, fit, money, status_cell
+from tui.messages import OrderChosen, OrderSelected
 from tui.state import BatchResult, OrderBook, OrderRow, SortMode, StatusFilter
 
 # (label, key, width, widest): with `widest`, the column grows to its widest value up to that.
@@ -100,20 +100,6 @@ class OrdersTable(ScrollView, can_focus=True):
         }
     }
     """
-
-    class SelectionChanged(Message):
-        """The order under the cursor changed (None: the table is empty)."""
-
-        def __init__(self, order_id: str | None) -> None:
-            super().__init__()
-            self.order_id = order_id
-
-    class Chosen(Message):
-        """Enter, or a click on the selected row: show this order's detail."""
-
-        def __init__(self, order_id: str) -> None:
-            super().__init__()
-            self.order_id = order_id
 
     def __init__(self, book: OrderBook, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -201,7 +187,7 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def action_choose(self) -> None:
         if self.selected is not None:
-            self.post_message(self.Chosen(self.selected))
+            self.post_message(OrderChosen(self.selected))
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
@@ -329,4 +315,4 @@ class OrdersTable(ScrollView, can_focus=True):
         current = self._order[self.cursor_row] if self.row_count else None
         if current != self.selected:
             self.selected = current
-            self.post_message(self.SelectionChanged(current))
+            self.post_message(OrderSelected(current))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
@@ -63,7 +64,7 @@ class ServicesPanel(Horizontal):
         self.catalogue = catalogue or {}
         self.snapshot: ServicesSnapshot | None = None
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         self._stock = Static(Text("waiting for the services…", style="dim"), id="stock")
         self._endpoints = Static(id="endpoints")
         yield self._stock

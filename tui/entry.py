@@ -1,0 +1,68 @@
+"""Process entry of the dashboard: `checkout dashboard [--attach]` runs the App over a Stack it owns.
+
+While the dashboard owns the terminal, log records go to `<data_dir>/logs/dashboard.log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.config import Settings
+from engine.errors import CheckoutError
+from tui.config import dashboard_settings
+
+
+@contextmanager
+def logging_to(path: Path) -> Iterator[None]:
+    """Log records go to `path` while the dashboard owns the terminal (stderr would draw over it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    saved, root.handlers = root.handlers, [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+        handler.close()
+
+
+def run_dashboard(settings: Settings, attach: bool = False) -> int:
+    """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
+    from engine.stack import Stack
+    from tui.app import CheckoutApp
+
+    try:
+        dashboard_settings(settings.dashboard)
+    except CheckoutError as error:
+        print(error.message, file=sys.stderr)
+        return error.exit_code
+    stack = Stack(settings, worker=not attach, services=not attach)
+    app = CheckoutApp(stack, owns_stack=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(signum, lambda: app.call_later(app.action_quit))
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            await app.run_async()
+        finally:
+            await stack.stop()  # idempotent: also covers a crash or an exit before the quit action
+
+    try:
+        with logging_to(settings.embedded.data_dir / "logs" / "dashboard.log"):
+            asyncio.run(main())
+    except KeyboardInterrupt:
+        return 130
+    if app.start_error is not None:
+        print(f"{app.start_error.title}: {app.start_error.message}", file=sys.stderr)
+    return app.return_code or 0
