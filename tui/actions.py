@@ -7,34 +7,22 @@ while `tui/app.py` holds the stack's lifecycle and how events reach the screen.
 from __future__ import annotations
 
 from textual import on, work
-from textual.app import App
 
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
 from engine.models import FaultSettings, OrderInput, OrderStatus, OrderSummary, ServiceName
-from tui.config import DashboardSettings
-from tui.feed import EventFeed
-from tui.messages import ActionDone, FaultChanged, PresetChosen, ResetRequested, Severity
+from tui.messages import ActionDone, FaultChanged, PresetChosen, ResetRequested
+from tui.navigation import Navigation
 from tui.presets import PRESETS, describe
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.new_order import NewOrderScreen
-from tui.state import Clock, OrderBook
-from tui.widgets.orders_table import OrdersTable
+from tui.state import Clock
 
 
-class OperatorActions(App[int]):
+class OperatorActions(Navigation):
     # Set by the dashboard App.
-    facade: CheckoutFacade | None
-    book: OrderBook
-    feed: EventFeed
     clock: Clock
-    dashboard: DashboardSettings
-    selected_order: str | None
-    orders_table: OrdersTable
-
-    def show_order(self, order_id: str) -> None: ...
-    def say(self, message: str, *, title: str = "", severity: Severity = "information") -> None: ...
 
     # --- submitting ---------------------------------------------------------------------------
 
