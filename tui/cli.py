@@ -23,6 +23,7 @@ from engine.connect import connect
 from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
 from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, ServiceName, parse_service
 from tui import printing
+from tui.format import money
 
 EXIT_COMPENSATED = 1
 
@@ -187,7 +188,7 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
         await ops.submit(order)
         if not args.json:
             printing.console.print(
-                f"order {order.order_id} started ({args.quantity} x {args.sku}, {printing.money(order.total_cents)})"
+                f"order {order.order_id} started ({args.quantity} x {args.sku}, {money(order.total_cents)})"
             )
         if args.no_wait:
             if args.json:

@@ -40,6 +40,7 @@ KIND_STYLE: dict[EventKind, str] = {
 
 
 def money(cents: int | None) -> str:
+    """Integer cents as `$1,234.56` (`-$0.50` below zero), in integer arithmetic: no float rounding."""
     if cents is None:
         return "—"
     sign = "-" if cents < 0 else ""

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.models import FaultSettings, OrderStatus, OrderSummary, SagaState, ServiceName, StepStatus
+from tui.format import money
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -32,10 +33,6 @@ STEP_STYLE = {
     StepStatus.RUNNING: "cyan",
     StepStatus.CANCELLED: "magenta",
 }
-
-
-def money(cents: int | None) -> str:
-    return "-" if cents is None else f"{cents / 100:,.2f}"
 
 
 def when(moment: datetime | None) -> str:
