@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
@@ -135,9 +135,9 @@ class CheckoutApp(OperatorActions):
         self.set_interval(self.dashboard.refresh_seconds, self._tick)
         self._start_stack()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         if hasattr(self, "body"):
-            self._layout_for(self.size.width)
+            self._layout_for(event.size.width)  # self.size is still the previous size here
 
     def _layout_for(self, width: int) -> None:
         self.body.set_class(width >= WIDE, "-wide")
