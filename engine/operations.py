@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -126,6 +126,9 @@ class Operations:
                 raise self._rpc_error(error, order_id) from None
         if state is None:
             raise InvalidInput(f"order {order_id} was rejected before it started (invalid input)")
+        if not state.status.is_terminal:
+            # A terminated workflow still answers queries (a worker replays it) with the state it had.
+            state = await self._unless_terminated(handle, state)
         return state
 
     async def result(self, order_id: str) -> SagaState:
@@ -201,6 +204,28 @@ class Operations:
 
     # --- helpers ----------------------------------------------------------------------------
 
+    async def _unless_terminated(self, handle: WorkflowHandle[Any, Any], state: SagaState) -> SagaState:
+        try:
+            description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+        except RPCError:
+            return state
+        if description.status is not WorkflowExecutionStatus.TERMINATED:
+            return state
+        return _terminated(state, description.close_time)
+
+    async def _started_with(self, handle: WorkflowHandle[Any, Any]) -> OrderInput | None:
+        """The order the workflow was started with, from the first event of its history."""
+        async for event in handle.fetch_history_events(rpc_timeout=RPC_TIMEOUT):
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            if not payloads:
+                return None
+            (value,) = await self._client.data_converter.decode(payloads[:1], [dict])
+            try:
+                return OrderInput.model_validate(value)
+            except ValueError:
+                return None
+        return None
+
     def _handle(self, order_id: str) -> WorkflowHandle[Any, SagaState]:
         return self._client.get_workflow_handle(workflow_id_for(order_id), result_type=SagaState)
 
@@ -216,6 +241,11 @@ class Operations:
             description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
             if description.status in (None, WorkflowExecutionStatus.RUNNING):
                 return None
+            if description.status is WorkflowExecutionStatus.TERMINATED:
+                order = await self._started_with(handle)
+                if order is None:
+                    return None
+                return _terminated(SagaState(order=order, started_at=description.start_time), description.close_time)
             return await handle.result(rpc_timeout=RPC_TIMEOUT)
         except WorkflowFailureError as failure:
             return _state_from_failure(failure)
@@ -256,6 +286,11 @@ class Operations:
             return await ping_services(self._nc)
         except Exception:  # NATS down: nothing answers
             return {}
+
+
+def _terminated(state: SagaState, closed_at: datetime | None) -> SagaState:
+    """The state a terminated order was left in: its steps as they were, the order TERMINATED."""
+    return state.model_copy(update={"status": OrderStatus.TERMINATED, "current_step": None, "finished_at": closed_at})
 
 
 def _state_from_failure(failure: WorkflowFailureError) -> SagaState | None:

@@ -145,7 +145,8 @@ class OperatorActions(Navigation):
     async def _terminate(self, order_id: str) -> None:
         assert self.facade is not None
         await self.facade.terminate(order_id, "terminated from the dashboard")
-        self.orders_table.apply_batch(self.book.mark_terminated(order_id))
+        # No step event says so: the order book learns it like a listing would tell it.
+        self.feed.add(OrderSummary(order_id=order_id, status=OrderStatus.TERMINATED, closed_at=self.clock()))
         text = f"Order {order_id} terminated: no compensation ran"
         self.post_message(ActionDone(text, title="Terminate", severity="warning", order_id=order_id))
 

@@ -30,11 +30,12 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from engine.config import Settings
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
-from engine.models import StepEvent
+from engine.models import OrderStatus, StepEvent
 from tui.actions import OperatorActions
 from tui.commands import DashboardCommands
 from tui.config import DashboardSettings, dashboard_settings
 from tui.feed import TICK_SECONDS, EventFeed
+from tui.format import terminated_line
 from tui.keys import BINDINGS
 from tui.messages import ActionDone, StackFailed, StackStarted
 from tui.state import Clock, OrderBook, utc_now
@@ -214,6 +215,10 @@ class CheckoutApp(OperatorActions):
         started = time.perf_counter()
         result = self.book.apply(batch)
         self.orders_table.apply_batch(result)
+        for order_id in result.status_changed:
+            row = self.book.orders[order_id]
+            if row.status is OrderStatus.TERMINATED:
+                self.event_log.add_note(terminated_line(order_id, row.finished_at))
         events = [item for item in batch if isinstance(item, StepEvent)]
         if events:
             self.event_log.add_events(events)

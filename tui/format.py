@@ -83,6 +83,11 @@ def event_line(event: StepEvent) -> str:
     return f"{clock_time(event.time)} {event.order_id:<12} {event.step:<8} {event.kind.value}{attempt}{error}"
 
 
+def terminated_line(order_id: str, moment: datetime | None) -> str:
+    """The event log's line for a terminated order (a terminate publishes no step event)."""
+    return f"{clock_time(moment)} {order_id:<12} order    terminated: no compensation ran"
+
+
 def one_line(text: str, limit: int = 200) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"

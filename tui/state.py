@@ -200,16 +200,6 @@ class OrderBook:
         result.status_changed -= result.evicted
         return result
 
-    def mark_terminated(self, order_id: str) -> BatchResult:
-        """The dashboard terminated the order itself: no event will say so."""
-        result = BatchResult()
-        row = self.orders.get(order_id)
-        if row is not None and not row.status.is_terminal:
-            self._set_status(row, OrderStatus.TERMINATED, self.clock(), result, record_latency=False)
-            row.step = None
-            result.changed.add(order_id)
-        return result
-
     def _row(self, order_id: str, result: BatchResult) -> OrderRow | None:
         row = self.orders.get(order_id)
         if row is None:

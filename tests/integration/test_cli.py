@@ -60,15 +60,20 @@ async def test_trigger_waits_and_prints_json(stack: Stack) -> None:
     assert state["order"]["items"][0] == {"sku": "golang-book", "quantity": 2, "unit_price_cents": 3999}
 
 
+async def wait_for_hold(stack: Stack, order_id: str) -> None:
+    for _ in range(100):
+        state = await stack.facade.state(order_id)
+        if state.current_step == Step.HOLD:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order {order_id} never reached the hold")
+
+
 async def test_show_orders_and_cancel(stack: Stack) -> None:
     order_id = f"cli-{uuid.uuid4().hex[:8]}"
     started = await in_thread(stack, "trigger", "--order-id", order_id, "--no-wait")
     assert started.returncode == 0, started.stderr
-    for _ in range(100):
-        state = await stack.facade.state(order_id)
-        if state.current_step == Step.HOLD:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_hold(stack, order_id)
     cancelled = await in_thread(stack, "cancel", order_id)
     assert cancelled.returncode == 0 and "accepted" in cancelled.stdout
     final = await stack.facade.result(order_id)
@@ -126,3 +131,19 @@ def test_help_for_every_command() -> None:
     for command in ("dashboard", "worker", "servers", "trigger", "orders", "show", "cancel", "faults"):
         result = checkout(None, command, "--help")
         assert result.returncode == 0 and "usage: checkout" in result.stdout
+
+
+async def test_a_terminated_order_shows_terminated(stack: Stack) -> None:
+    order_id = f"term-{uuid.uuid4().hex[:8]}"
+    started = await in_thread(stack, "trigger", "--order-id", order_id, "--no-wait")
+    assert started.returncode == 0, started.stderr
+    await wait_for_hold(stack, order_id)
+    terminated = await in_thread(stack, "terminate", order_id)
+    assert terminated.returncode == 0, terminated.stderr
+    shown = await in_thread(stack, "show", order_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    state = json.loads(shown.stdout)
+    assert state["status"] == "TERMINATED"
+    assert state["current_step"] is None and state["finished_at"] is not None
+    text = await in_thread(stack, "show", order_id)
+    assert "status TERMINATED" in text.stdout

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from tests.support.dashboard import wait_until
-from tests.support.fake_facade import FakeStack
+from engine.models import OrderInput, OrderStatus
+from tests.support.dashboard import fake_settings, wait_until
+from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
+
+
+def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1) -> OrderInput:
+    return OrderInput.model_validate(
+        {
+            "order_id": order_id,
+            "customer_id": "cust-x",
+            "items": [{"sku": sku, "quantity": quantity, "unit_price_cents": 999}],
+        }
+    )
 
 
 async def started(pilot: Pilot[int], app: CheckoutApp) -> None:
@@ -27,3 +38,23 @@ async def test_resizing_lays_out_for_the_new_size_not_the_previous_one(fake_stac
         await pilot.resize_terminal(100, 40)
         await pilot.pause(0.1)
         assert not app.body.has_class("-wide")
+
+
+async def test_terminate_shows_in_table_detail_and_log() -> None:
+    settings = fake_settings(saga={"hold_seconds": 30})
+    stack = FakeStack(settings, FakeFacade(settings, step_seconds=0.01))
+    app = CheckoutApp(stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await stack.facade.submit(an_order("term-2"))
+        await wait_until(pilot, lambda: app.book.orders.get("term-2") and app.book.orders["term-2"].step == "hold")
+        app.show_order("term-2")
+        await wait_until(pilot, lambda: app.selected_order == "term-2")
+        await pilot.press("T")
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: app.book.orders["term-2"].status is OrderStatus.TERMINATED)
+        await wait_until(pilot, lambda: app.detail_view.saga and app.detail_view.saga.status is OrderStatus.TERMINATED)
+        status_line = app.detail_view.plain.splitlines()[2]
+        assert "TERMINATED" in status_line and "age" not in status_line, status_line
+        assert "stopped" in app.detail_view.plain, "the hold it was in shows as stopped, not running"
+        assert any("term-2" in line and "terminated" in line for line in app.event_log.tail)

@@ -191,6 +191,25 @@ async def test_cancel_during_the_hold_shows_refund_and_restock(stack: Stack) -> 
 
 
 @pytest.mark.usefixtures("clear_faults")
+async def test_a_terminated_order_shows_terminated_in_table_detail_and_log(stack: Stack) -> None:
+    app = CheckoutApp(stack, owns_stack=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        order_id = await submit_from_form(pilot, app)
+        await wait_until(
+            pilot, lambda: app.book.orders.get(order_id) and app.book.orders[order_id].step == "hold", timeout=15
+        )
+        await pilot.press("T")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: status_of(app, order_id) is OrderStatus.TERMINATED, timeout=10)
+        await wait_until(pilot, lambda: saga_status(app) is OrderStatus.TERMINATED, timeout=10, what="detail")
+        detail = app.query_one(OrderDetail)
+        assert "RUNNING" not in detail.plain.splitlines()[2], detail.plain
+        assert any(order_id in line and "terminated" in line for line in app.event_log.tail)
+
+
+@pytest.mark.usefixtures("clear_faults")
 async def test_bulk_submit_progress_ends_with_every_order_terminal(stack: Stack) -> None:
     app = CheckoutApp(stack, owns_stack=False)
     async with app.run_test(size=SIZE) as pilot:

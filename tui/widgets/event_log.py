@@ -40,6 +40,13 @@ class EventLog(Log):
         else:
             self._waiting.extend(lines)
 
+    def add_note(self, line: str) -> None:
+        """A line that is no step event (e.g. a terminate, which publishes none)."""
+        if self.is_on_screen:
+            self.write_line(line)
+        else:
+            self._waiting.append(line)
+
     @property
     def is_on_screen(self) -> bool:
         return self.is_mounted and self.display and self.parent is not None and self.parent.display

@@ -24,6 +24,14 @@ def _took(step: StepState, now: datetime) -> str:
     return duration(max(0.0, (end - step.started_at).total_seconds()))
 
 
+def _step_status(saga: SagaState, step: StepState) -> Text:
+    if saga.status.is_terminal and step.status is StepStatus.PENDING:
+        return Text("· not run", style="dim")
+    if saga.status is OrderStatus.TERMINATED and step.status in (StepStatus.RUNNING, StepStatus.RETRYING):
+        return Text("■ stopped", style="bold red")
+    return step_status_text(step.status)
+
+
 def timeline(saga: SagaState) -> list[StepState]:
     """Forward steps in saga order (pending ones included), then compensations as they ran."""
     forward = [saga.step(name) or StepState(name=name) for name in FORWARD_STEPS]
@@ -64,16 +72,17 @@ def render_saga(saga: SagaState, now: datetime, web_url: str | None) -> Group:
     table.add_column("att", justify="right", no_wrap=True)
     table.add_column("took", justify="right", no_wrap=True)
     table.add_column("last error", ratio=1, overflow="fold")
+    # A terminated order's steps stopped where they were: none of them runs on.
+    now_or_end = saga.finished_at if saga.status is OrderStatus.TERMINATED and saga.finished_at else now
     for step in timeline(saga):
         name = Text(("↩ " if step.compensation else "  ") + step.name.value)
         if step.compensation:
             name.stylize("cyan")
-        not_run = saga.status.is_terminal and step.status is StepStatus.PENDING
         table.add_row(
             name,
-            Text("· not run", style="dim") if not_run else step_status_text(step.status),
+            _step_status(saga, step),
             str(step.attempts) if step.attempts else "",
-            _took(step, now),
+            _took(step, now_or_end),
             Text(one_line(step.last_error), style="red") if step.last_error else "",
         )
     parts: list[RenderableType] = [head, Text(items, style="dim"), status, table]
