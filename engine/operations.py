@@ -26,7 +26,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine.config import CatalogueItem, Settings
-from engine.errors import CheckoutError, InvalidInput, OrderNotFound, Unreachable
+from engine.errors import CheckoutError, InvalidInput, OrderEnded, OrderNotFound, Unreachable
 from engine.events import read_order_events, subscribe_events
 from engine.models import (
     CancelResult,
@@ -108,6 +108,11 @@ class Operations:
         try:
             await self._handle(order_id).terminate(reason=reason or "terminated by operator", rpc_timeout=RPC_TIMEOUT)
         except RPCError as error:
+            # Temporal answers NOT_FOUND for a closed workflow too ("already completed").
+            if error.status is RPCStatusCode.NOT_FOUND:
+                ended = await self._closed_status(order_id)
+                if ended is not None:
+                    raise OrderEnded(f"order {order_id} has already ended ({ended.value})") from None
             raise self._rpc_error(error, order_id) from None
 
     async def state(self, order_id: str) -> SagaState:
@@ -203,6 +208,16 @@ class Operations:
         return f"{self._web_ui}/namespaces/{namespace}/workflows/{quote(workflow_id_for(order_id))}"
 
     # --- helpers ----------------------------------------------------------------------------
+
+    async def _closed_status(self, order_id: str) -> OrderStatus | None:
+        """The order's status when its workflow has closed; None when it runs or does not exist."""
+        try:
+            description = await self._handle(order_id).describe(rpc_timeout=RPC_TIMEOUT)
+        except RPCError:
+            return None
+        if description.status in (None, WorkflowExecutionStatus.RUNNING):
+            return None
+        return _summary_of(description, await description.memo()).status
 
     async def _unless_terminated(self, handle: WorkflowHandle[Any, Any], state: SagaState) -> SagaState:
         try:

@@ -79,20 +79,22 @@ class OperatorActions(Navigation):
     # --- cancel and terminate -----------------------------------------------------------------
 
     def _selected_for(self, verb: str) -> str | None:
+        """The selected order, if it can still be acted on; else None, having said why."""
         if self._need_facade() is None:
             return None
-        if self.selected_order is None:
+        order_id = self.selected_order
+        if order_id is None:
             self.say(f"Select an order to {verb} first", severity="warning")
             return None
-        return self.selected_order
+        row = self.book.orders.get(order_id)
+        if row is not None and row.status.is_terminal:
+            self.say(f"Order {order_id} has already ended: {row.status.value}", severity="warning")
+            return None
+        return order_id
 
     def action_cancel_order(self) -> None:
         order_id = self._selected_for("cancel")
         if order_id is None:
-            return
-        row = self.book.orders.get(order_id)
-        if row is not None and row.status.is_terminal:
-            self.say(f"Order {order_id} already finished: {row.status.value}", severity="warning")
             return
 
         def answered(yes: bool | None) -> None:

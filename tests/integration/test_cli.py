@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from engine.models import OrderStatus, Step
+from engine.models import OrderInput, OrderStatus, Step
 from engine.stack import Stack
 from tests.support.servers import free_port
 
@@ -147,3 +147,22 @@ async def test_a_terminated_order_shows_terminated(stack: Stack) -> None:
     assert state["current_step"] is None and state["finished_at"] is not None
     text = await in_thread(stack, "show", order_id)
     assert "status TERMINATED" in text.stdout
+    again = await in_thread(stack, "terminate", order_id)
+    assert_one_line_error(again, 1, f"order {order_id} has already ended (TERMINATED)")
+
+
+async def test_terminate_on_a_completed_order_says_it_has_ended(stack: Stack) -> None:
+    order_id = f"done-{uuid.uuid4().hex[:8]}"
+    await stack.facade.submit(
+        OrderInput.model_validate(
+            {
+                "order_id": order_id,
+                "customer_id": "cli-user",
+                "items": [{"sku": "usb-cable", "quantity": 1, "unit_price_cents": 999}],
+            }
+        )
+    )
+    hold = stack.settings.saga.hold_seconds
+    assert (await asyncio.wait_for(stack.facade.result(order_id), hold + 20)).status is OrderStatus.COMPLETED
+    result = await in_thread(stack, "terminate", order_id)
+    assert_one_line_error(result, 1, f"order {order_id} has already ended (COMPLETED)")

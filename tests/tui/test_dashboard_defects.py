@@ -8,6 +8,7 @@ from engine.models import OrderInput, OrderStatus
 from tests.support.dashboard import fake_settings, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
+from tui.screens.confirm import ConfirmScreen
 
 
 def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1) -> OrderInput:
@@ -58,3 +59,34 @@ async def test_terminate_shows_in_table_detail_and_log() -> None:
         assert "TERMINATED" in status_line and "age" not in status_line, status_line
         assert "stopped" in app.detail_view.plain, "the hold it was in shows as stopped, not running"
         assert any("term-2" in line and "terminated" in line for line in app.event_log.tail)
+
+
+async def test_cancel_and_terminate_on_an_ended_order_say_at_once_that_it_ended(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await fake_stack.facade.submit(an_order("done-1"))
+        await wait_until(pilot, lambda: app.book.is_terminal("done-1"))
+        app.show_order("done-1")
+        await wait_until(pilot, lambda: app.selected_order == "done-1")
+        for key in ("c", "T"):
+            await pilot.press(key)
+            assert not isinstance(app.screen, ConfirmScreen), f"{key}: no dialog for an ended order"
+            assert app.notices[-1][2] == "Order done-1 has already ended: COMPLETED"
+
+
+async def test_terminate_answered_with_already_ended_says_so(fake_stack: FakeStack) -> None:
+    settings = fake_settings(saga={"hold_seconds": 30})
+    stack = FakeStack(settings, FakeFacade(settings, step_seconds=0.01))
+    app = CheckoutApp(stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await stack.facade.submit(an_order("race-1"))
+        await wait_until(pilot, lambda: app.book.orders.get("race-1") and app.book.orders["race-1"].step == "hold")
+        app.show_order("race-1")
+        await wait_until(pilot, lambda: app.selected_order == "race-1")
+        await pilot.press("T")
+        await stack.facade.terminate("race-1", "from elsewhere while the dialog is open")
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: any("already ended" in message for _, _, message in app.notices))
+        assert not any("No such order" in title for _, title, _ in app.notices)

@@ -162,7 +162,7 @@ async def test_cancel_during_the_hold_compensates_and_says_accepted() -> None:
         assert table(app).cell_text("hold-1", "step") == "cancelled"
         await pilot.press("c")  # finished: refused before asking
         assert not isinstance(app.screen, ConfirmScreen)
-        assert "already finished" in app.notices[-1][2]
+        assert "has already ended" in app.notices[-1][2]
 
 
 async def test_terminate_asks_an_unsafe_confirmation_without_shortcut() -> None:
