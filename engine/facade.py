@@ -9,6 +9,7 @@ to be shown to the user as it is.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
 from engine.config import CatalogueItem, Settings
@@ -58,8 +59,16 @@ class CheckoutFacade(Protocol):
         """Wait until the order ends; its final saga state. Raises OrderNotFound, Unreachable."""
         ...
 
-    async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
-        """Orders known to Temporal, newest first. Raises Unreachable."""
+    async def list_orders(
+        self,
+        status: OrderStatus | None = None,
+        limit: int = 1000,
+        *,
+        customer: str | None = None,
+        since: datetime | None = None,
+    ) -> list[OrderSummary]:
+        """Orders known to Temporal, strictly newest first by start time; filtered (status,
+        customer, started at or after `since`) before the first `limit` are taken. Raises Unreachable."""
         ...
 
     async def order_events(self, order_id: str) -> list[StepEvent]:

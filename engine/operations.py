@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +47,16 @@ from engine.services import FaultsClient, ping_services, services_snapshot
 from engine.workflows import WORKFLOW_TYPE
 
 RPC_TIMEOUT = timedelta(seconds=5)
+# Temporal's execution statuses an order status can have (the memo tells RUNNING from COMPENSATING,
+# and COMPENSATED from FAILED; the memo cannot be queried, the execution status can).
+EXECUTION_STATUSES: dict[OrderStatus, tuple[str, ...]] = {
+    OrderStatus.RUNNING: ("Running",),
+    OrderStatus.COMPENSATING: ("Running",),
+    OrderStatus.COMPLETED: ("Completed",),
+    OrderStatus.COMPENSATED: ("Failed", "Canceled"),
+    OrderStatus.FAILED: ("Failed", "TimedOut", "ContinuedAsNew"),
+    OrderStatus.TERMINATED: ("Terminated",),
+}
 
 
 class Operations:
@@ -149,17 +159,57 @@ class Operations:
         except RPCError as error:
             raise self._rpc_error(error, order_id) from None
 
-    async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
+    async def list_orders(
+        self,
+        status: OrderStatus | None = None,
+        limit: int = 1000,
+        *,
+        customer: str | None = None,
+        since: datetime | None = None,
+    ) -> list[OrderSummary]:
+        """Newest first by start time, filtered before the limit.
+
+        Visibility on SQL stores cannot sort (no ORDER BY) and lists running orders first, so
+        orders are read in start-time windows, newest window first, each sorted here; the
+        windows widen while they hold few orders and stop once `limit` orders match."""
         query = f"WorkflowType = '{WORKFLOW_TYPE}'"
-        summaries: list[OrderSummary] = []
+        if status is not None:
+            query += " AND (" + " OR ".join(f"ExecutionStatus = '{s}'" for s in EXECUTION_STATUSES[status]) + ")"
+        if since is not None:
+            query += f" AND StartTime >= '{_rfc3339(since)}'"
+        found: list[OrderSummary] = []
+        upper: datetime | None = None  # the first window is open-ended: clocks may differ
+        span = timedelta(minutes=1)
         try:
-            async for execution in self._client.list_workflows(query, limit=limit, rpc_timeout=RPC_TIMEOUT):
-                summary = _summary_of(execution, await execution.memo())
-                if status is None or summary.status is status:
-                    summaries.append(summary)
+            while len(found) < limit:
+                lower = datetime.now(UTC) - span if upper is None else upper - span
+                if since is not None:
+                    lower = max(lower, since)
+                window = f"{query} AND StartTime >= '{_rfc3339(lower)}'"
+                if upper is not None:
+                    window += f" AND StartTime < '{_rfc3339(upper)}'"
+                batch = [
+                    summary
+                    async for summary in self._summaries(window)
+                    if (status is None or summary.status is status)
+                    and (customer is None or summary.customer_id == customer)
+                ]
+                batch.sort(key=_newest_first)
+                found.extend(batch)
+                if len(found) >= limit or (since is not None and lower <= since):
+                    break
+                older = await self._client.count_workflows(
+                    f"{query} AND StartTime < '{_rfc3339(lower)}'", rpc_timeout=RPC_TIMEOUT
+                )
+                if older.count == 0:
+                    break
+                # Widen the next window by how many orders are still wanted at the density just seen.
+                wanted = limit - len(found)
+                growth = 16.0 if not batch else min(16.0, max(1.5, 1.2 * wanted / len(batch)))
+                upper, span = lower, span * growth
         except RPCError as error:
             raise self._rpc_error(error, None) from None
-        return summaries
+        return found[:limit]
 
     async def order_events(self, order_id: str) -> list[StepEvent]:
         try:
@@ -208,6 +258,10 @@ class Operations:
         return f"{self._web_ui}/namespaces/{namespace}/workflows/{quote(workflow_id_for(order_id))}"
 
     # --- helpers ----------------------------------------------------------------------------
+
+    async def _summaries(self, query: str) -> AsyncIterator[OrderSummary]:
+        async for execution in self._client.list_workflows(query, rpc_timeout=RPC_TIMEOUT):
+            yield _summary_of(execution, await execution.memo())
 
     async def _closed_status(self, order_id: str) -> OrderStatus | None:
         """The order's status when its workflow has closed; None when it runs or does not exist."""
@@ -303,6 +357,15 @@ class Operations:
             return {}
 
 
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _newest_first(summary: OrderSummary) -> tuple[float, str]:
+    started = summary.started_at.timestamp() if summary.started_at else 0.0
+    return (-started, summary.order_id)
+
+
 def _terminated(state: SagaState, closed_at: datetime | None) -> SagaState:
     """The state a terminated order was left in: its steps as they were, the order TERMINATED."""
     return state.model_copy(update={"status": OrderStatus.TERMINATED, "current_step": None, "finished_at": closed_at})
@@ -324,7 +387,7 @@ _STATUS_OF_EXECUTION = {
 }
 
 
-def _summary_of(execution: WorkflowExecution, memo: dict[str, Any]) -> OrderSummary:
+def _summary_of(execution: WorkflowExecution, memo: Mapping[str, Any]) -> OrderSummary:
     memo_status = memo.get("status")
     if execution.status in _STATUS_OF_EXECUTION:
         status = _STATUS_OF_EXECUTION[execution.status]

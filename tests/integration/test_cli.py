@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from engine.models import OrderInput, OrderStatus, Step
+from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, Step
 from engine.stack import Stack
 from tests.support.servers import free_port
 
@@ -166,3 +166,34 @@ async def test_terminate_on_a_completed_order_says_it_has_ended(stack: Stack) ->
     assert (await asyncio.wait_for(stack.facade.result(order_id), hold + 20)).status is OrderStatus.COMPLETED
     result = await in_thread(stack, "terminate", order_id)
     assert_one_line_error(result, 1, f"order {order_id} has already ended (COMPLETED)")
+
+
+async def test_orders_filter_by_status_before_the_limit_and_list_strictly_newest_first(stack: Stack) -> None:
+    def order(order_id: str) -> OrderInput:
+        return OrderInput.model_validate(
+            {
+                "order_id": order_id,
+                "customer_id": "lister",
+                "items": [{"sku": "usb-cable", "quantity": 1, "unit_price_cents": 999}],
+            }
+        )
+
+    tag = uuid.uuid4().hex[:6]
+    held, declined, newest = f"held-{tag}", [f"declined-{tag}-{n}" for n in range(3)], f"newest-{tag}"
+    await stack.facade.submit(order(held))  # runs on through the hold, ends after the declined ones
+    await wait_for_hold(stack, held)
+    await stack.facade.set_faults(ServiceName.PAYMENT, FaultSettings(decline_rate=1))
+    try:
+        for order_id in declined:
+            await stack.facade.submit(order(order_id))
+            await asyncio.sleep(0.05)
+            assert (await stack.facade.result(order_id)).status is OrderStatus.COMPENSATED
+    finally:
+        await stack.facade.clear_faults()
+    await stack.facade.submit(order(newest))
+
+    compensated = await in_thread(stack, "orders", "--status", "compensated", "--limit", "3", "--json")
+    assert compensated.returncode == 0, compensated.stderr
+    assert [row["order_id"] for row in json.loads(compensated.stdout)] == declined[::-1]
+    listed = await in_thread(stack, "orders", "--limit", "5", "--json")
+    assert [row["order_id"] for row in json.loads(listed.stdout)] == [newest, *declined[::-1], held]
