@@ -218,7 +218,7 @@ class CheckoutApp(OperatorActions):
         for order_id in result.status_changed:
             row = self.book.orders[order_id]
             if row.status is OrderStatus.TERMINATED:
-                self.event_log.add_note(terminated_line(order_id, row.finished_at))
+                self.event_log.add_note(order_id, terminated_line(order_id, row.finished_at))
         events = [item for item in batch if isinstance(item, StepEvent)]
         if events:
             self.event_log.add_events(events)

@@ -98,6 +98,15 @@ class Navigation(ServerSync):
         if message.pane.id == "log":
             self.event_log.flush_waiting()
 
+    def action_pause_log(self) -> None:
+        self.event_log.set_paused(not self.event_log.paused)
+        self.action_show_tab("log")
+
+    def action_log_only_selected(self) -> None:
+        only = None if self.event_log.only is not None else self.selected_order
+        self.event_log.show_only(only)
+        self.action_show_tab("log")
+
     def action_show_tab(self, tab: str) -> None:
         if tab in TABS:
             self.tabs.active = tab

@@ -90,3 +90,31 @@ async def test_terminate_answered_with_already_ended_says_so(fake_stack: FakeSta
         await pilot.click("#confirm")
         await wait_until(pilot, lambda: any("already ended" in message for _, _, message in app.notices))
         assert not any("No such order" in title for _, title, _ in app.notices)
+
+
+async def test_the_log_follows_the_tail_after_it_was_hidden_and_resized(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("l")
+        for n in range(6):
+            await fake_stack.facade.submit(an_order(f"seen-{n}"))
+        await wait_until(pilot, lambda: app.book.counts().completed == 6)
+        await pilot.pause(0.2)
+        log = app.event_log
+        assert log.at_end
+        await pilot.press("d")
+        await pilot.resize_terminal(80, 24)  # the log gets shorter while hidden
+        for n in range(6):
+            await fake_stack.facade.submit(an_order(f"unseen-{n}"))
+        await wait_until(pilot, lambda: app.book.counts().completed == 12)
+        await pilot.pause(0.2)
+        await pilot.press("l")
+        await pilot.pause(0.3)
+        assert log.at_end, "back on the log, it shows the newest lines"
+        assert "unseen-5" in log.tail[-1]
+        for n in range(3):
+            await fake_stack.facade.submit(an_order(f"shown-{n}"))
+        await wait_until(pilot, lambda: app.book.counts().completed == 15)
+        await pilot.pause(0.3)
+        assert log.at_end and "shown-2" in log.tail[-1], "and goes on following"

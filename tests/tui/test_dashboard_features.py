@@ -1,0 +1,51 @@
+"""What an operator expects beyond the first pass (issue 8): driven through the Pilot over the fake."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from engine.models import OrderInput
+from tests.support.dashboard import wait_until
+from tests.support.fake_facade import FakeStack
+from tui.app import CheckoutApp
+
+
+def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1, customer: str = "cust-x") -> OrderInput:
+    return OrderInput.model_validate(
+        {
+            "order_id": order_id,
+            "customer_id": customer,
+            "items": [{"sku": sku, "quantity": quantity, "unit_price_cents": 999}],
+        }
+    )
+
+
+async def started(pilot: Pilot[int], app: CheckoutApp) -> None:
+    await wait_until(pilot, lambda: app.facade is not None and app.status_line.health is not None, what="started")
+
+
+async def test_the_log_pauses_and_shows_only_the_selected_order(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        log = app.event_log
+        await pilot.press("l")
+        await fake_stack.facade.submit(an_order("first"))
+        await wait_until(pilot, lambda: app.book.is_terminal("first"))
+        await pilot.press("p")
+        assert log.paused
+        await fake_stack.facade.submit(an_order("second"))
+        await wait_until(pilot, lambda: app.book.is_terminal("second"))
+        await pilot.pause(0.2)
+        assert not any("second" in line for line in log.shown), "paused: nothing new is written"
+        assert "paused: " in str(log.query_one("#log-state").render())
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        assert any("second" in line for line in log.shown) and log.at_end
+        app.show_order("first")
+        await wait_until(pilot, lambda: app.selected_order == "first")
+        await pilot.press("o")
+        assert app.tabs.active == "log"
+        assert log.shown and all("first" in line for line in log.shown)
+        await pilot.press("o")
+        assert any("second" in line for line in log.shown)
