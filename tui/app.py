@@ -167,6 +167,7 @@ class CheckoutApp(OperatorActions):
     def _stack_started(self) -> None:
         self.facade = self.stack.facade
         self.status_line.phase = ""
+        self.status_line.web_ui = self.facade.web_ui_url() or ""
         self.services_panel.catalogue = self.facade.catalogue
         self.follow_events()
         self.reconcile(initial=True)

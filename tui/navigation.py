@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.widgets import Input, Select, TabbedContent
 
 from tui.commands import TABS
-from tui.messages import FilterChanged, OrderChosen, OrderSelected
+from tui.messages import FilterChanged, OrderChosen, OrderSelected, SortChosen
 from tui.screens.help import HelpScreen
 from tui.state import OrderBook, SortMode, StatusFilter
 from tui.sync import ServerSync
@@ -88,6 +88,10 @@ class Navigation(ServerSync):
 
     def set_status_filter(self, status: StatusFilter) -> None:
         self.filter_bar.query_one("#filter-status", Select).value = status
+
+    @on(SortChosen)
+    def _sort_chosen(self, message: SortChosen) -> None:
+        self.set_sort(message.mode)
 
     def set_sort(self, mode: SortMode) -> None:
         self.orders_table.set_sort(mode)

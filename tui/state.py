@@ -76,6 +76,8 @@ class SortMode(StrEnum):
     OLDEST = "oldest"
     STATUS = "status"
     TOTAL = "total"
+    ID = "id"
+    CUSTOMER = "customer"
 
     def next(self) -> SortMode:
         modes = list(SortMode)
@@ -367,11 +369,11 @@ class OrderBook:
         ).lower()
         return needle in haystack
 
-    def sort_key(self, mode: SortMode) -> Callable[[str], tuple[float, ...]]:
-        def key(order_id: str) -> tuple[float, ...]:
+    def sort_key(self, mode: SortMode) -> Callable[[str], tuple[float | str, ...]]:
+        def key(order_id: str) -> tuple[float | str, ...]:
             row = self.orders.get(order_id)
             if row is None:
-                return (0, 0.0, 0)
+                return ()
             started = row.started_at.timestamp() if row.started_at else 0.0
             match mode:
                 case SortMode.NEWEST:
@@ -382,6 +384,10 @@ class OrderBook:
                     return (_STATUS_RANK.get(row.status, 9), -started, -row.seq)
                 case SortMode.TOTAL:
                     return (-(row.total_cents or 0), -row.seq)
+                case SortMode.ID:
+                    return (row.order_id,)
+                case SortMode.CUSTOMER:
+                    return (row.customer_id or "", -started, -row.seq)
             return (row.seq,)
 
         return key

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.widget import Widget
 
 from engine.config import Settings
 
@@ -30,3 +32,9 @@ async def wait_until(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         await pilot.pause(0.05)
+
+
+def visible_lines(widget: Widget) -> list[str]:
+    """The text a widget shows on screen now, line by line (cropped to its size)."""
+    width, height = widget.outer_size
+    return ["".join(segment.text for segment in strip) for strip in widget.render_lines(Region(0, 0, width, height))]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from textual.pilot import Pilot
 
-from engine.models import OrderInput, OrderStatus
-from tests.support.dashboard import fake_settings, wait_until
+from engine.models import ORDER_STEP, EventKind, FaultSettings, OrderInput, OrderStatus, ServiceName, StepEvent
+from tests.support.dashboard import fake_settings, visible_lines, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 from tui.screens.confirm import ConfirmScreen
+from tui.state import StatusFilter
 
 
 def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1) -> OrderInput:
@@ -118,3 +121,47 @@ async def test_the_log_follows_the_tail_after_it_was_hidden_and_resized(fake_sta
         await wait_until(pilot, lambda: app.book.counts().completed == 15)
         await pilot.pause(0.3)
         assert log.at_end and "shown-2" in log.tail[-1], "and goes on following"
+
+
+def saga_events(
+    order_id: str, status: OrderStatus, *, customer: str = "customer-0012", total: int = 129000
+) -> StepEvent:
+    return StepEvent(
+        order_id=order_id,
+        step="refund" if status is OrderStatus.COMPENSATING else ORDER_STEP,
+        kind=EventKind.COMPENSATING if status is OrderStatus.COMPENSATING else EventKind.STARTED,
+        attempt=3,
+        time=datetime.now(UTC),
+        status=status,
+        customer_id=customer,
+        total_cents=total,
+    )
+
+
+async def test_values_are_not_cut_off_at_80_and_120_columns(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    await fake_stack.facade.set_faults(ServiceName.PAYMENT, FaultSettings(error_rate=0.5))
+    await fake_stack.facade.set_faults(ServiceName.SHIPPING, FaultSettings(latency_ms=500))
+    await fake_stack.facade.set_faults(ServiceName.INVENTORY, FaultSettings(down=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        statuses = [OrderStatus.RUNNING] * 12 + [OrderStatus.COMPENSATING] * 3 + [OrderStatus.COMPLETED] * 1234
+        statuses += [OrderStatus.COMPENSATED] * 56 + [OrderStatus.FAILED] * 7
+        for n, status in enumerate(statuses):
+            app.feed.add(saga_events(f"a1b2c3-{n:04d}", status))
+        await wait_until(pilot, lambda: app.book.counts().completed == 1234)
+        await wait_until(pilot, lambda: "faults" in app.status_line.plain)
+        await pilot.pause(0.3)
+        counts = visible_lines(app.numbers_bar.query_one("#counts"))[0]
+        for shown in ("12", "1234", "56", "↺ 3", "✘ 7"):
+            assert shown in counts, (shown, counts)
+        table = app.orders_table
+        assert table.virtual_size.width <= table.scrollable_content_region.width, "no horizontal scrollbar at 80"
+        assert "age" in visible_lines(table)[0].split()
+        assert "http://127.0.0.1:8233" in visible_lines(app.status_line)[0], "the Web UI address stays"
+
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.3)
+        app.set_status_filter(StatusFilter.COMPENSATING)
+        await pilot.pause(0.3)
+        assert "↺ COMPENSATING " in visible_lines(table)[1]

@@ -155,7 +155,7 @@ def test_filters_and_sort_keys() -> None:
     assert newest == ["b", "a"]
     assert sorted(b.orders, key=b.sort_key(SortMode.TOTAL)) == ["a", "b"]
     assert sorted(b.orders, key=b.sort_key(SortMode.STATUS)) == ["b", "a"]
-    assert SortMode.TOTAL.next() is SortMode.NEWEST
+    assert SortMode.CUSTOMER.next() is SortMode.NEWEST
 
 
 def test_a_terminated_summary_ends_a_running_order() -> None:

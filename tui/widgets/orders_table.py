@@ -7,6 +7,7 @@ row keeps its rendered strip until one of its own cells changes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from rich.cells import cell_len
@@ -20,21 +21,64 @@ from textual.strip import Strip
 
 from engine.models import EventKind
 from tui.format import Cell, cached_style, duration, fit, money, status_cell
-from tui.messages import OrderChosen, OrderSelected
+from tui.messages import OrderChosen, OrderSelected, SortChosen
 from tui.state import BatchResult, OrderBook, OrderRow, SortMode, StatusFilter
 
-# (label, key, width, widest): with `widest`, the column grows to its widest value up to that.
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    key: str
+    width: int  # at least this wide
+    widest: int  # grows to its widest value up to this
+    floor: int  # when the row does not fit, shrinks down to this (flexible columns only)
+
+
 COLUMNS = (
-    ("id", "id", 8, 24),
-    ("customer", "customer", 8, 12),
-    ("total", "total", 6, 12),
-    ("status", "status", 13, None),
-    ("step / reason", "step", 17, None),
-    ("att", "attempts", 3, None),
-    ("age", "age", 6, None),
+    Column("id", "id", 8, 24, 8),
+    Column("customer", "customer", 9, 16, 9),
+    Column("total", "total", 7, 12, 7),
+    Column("status", "status", 14, 14, 14),  # "↺ COMPENSATING"
+    Column("step / reason", "step", 13, 48, 10),  # also takes the width left over
+    Column("att", "attempts", 3, 3, 3),
+    Column("age", "age", 6, 6, 6),
 )
-KEYS = [key for _, key, _, _ in COLUMNS]
-GAP = 1  # space between columns: the whole row fits 80 columns with a scrollbar
+KEYS = [column.key for column in COLUMNS]
+GAP = 1  # space between columns
+SHRINK_ORDER = ("customer", "id", "step")  # which columns give way first when the row does not fit
+GROWS = "step"
+# The sort a click on a column header chooses (the age column toggles newest and oldest).
+SORT_OF_COLUMN = {"id": SortMode.ID, "customer": SortMode.CUSTOMER, "total": SortMode.TOTAL, "status": SortMode.STATUS}
+# Per sort: its column and arrow (↑: the shown values ascend down the table).
+ARROW_OF_SORT = {
+    SortMode.NEWEST: ("age", "↑"),
+    SortMode.OLDEST: ("age", "↓"),
+    SortMode.STATUS: ("status", "↑"),
+    SortMode.TOTAL: ("total", "↓"),
+    SortMode.ID: ("id", "↑"),
+    SortMode.CUSTOMER: ("customer", "↑"),
+}
+
+
+def fit_widths(natural: list[int], available: int) -> list[int]:
+    """Column widths for `available` cells of content: the flexible columns shrink (customer first,
+    then id, then step / reason) towards their floors until the row fits; the step / reason column
+    takes what is left over, up to its widest."""
+    widths = list(natural)
+    over = sum(widths) - available
+    for key in SHRINK_ORDER:
+        if over <= 0:
+            break
+        index = KEYS.index(key)
+        give = min(over, widths[index] - COLUMNS[index].floor)
+        if give > 0:
+            widths[index] -= give
+            over -= give
+    grows = KEYS.index(GROWS)
+    if over < 0:
+        widths[grows] += min(-over, COLUMNS[grows].widest - widths[grows])
+    return widths
+
 
 _KIND_STYLE = {
     EventKind.STARTED: "yellow",
@@ -85,6 +129,7 @@ class OrdersTable(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     OrdersTable {
         height: 1fr;
+        scrollbar-size-vertical: 1;
         background: $surface;
         color: $foreground;
         & > .orders-table--header { text-style: bold; background: $panel; color: $foreground; }
@@ -113,7 +158,8 @@ class OrdersTable(ScrollView, can_focus=True):
         self._cells: dict[str, list[Cell]] = {}
         self._strips: dict[str, Strip] = {}  # rendered rows, without the cursor
         self._strips_base: Style | None = None
-        self._widths = [width for _, _, width, _ in COLUMNS]
+        self._natural = [column.width for column in COLUMNS]  # each column's widest value, within its bounds
+        self._widths = list(self._natural)
 
     # --- what the app calls -----------------------------------------------------------------
 
@@ -155,7 +201,7 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def set_sort(self, mode: SortMode) -> None:
         self.sort_mode = mode
-        self._resort()
+        self._resort()  # the header's arrow too
 
     def select_order(self, order_id: str) -> bool:
         """Put the cursor on `order_id` if it is shown."""
@@ -191,7 +237,10 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
-        if offset is None or offset.y == 0:  # the header
+        if offset is None:
+            return
+        if offset.y == 0:
+            self._header_clicked(self.scroll_offset.x + offset.x)
             return
         index = self.scroll_offset.y + offset.y - 1
         if index >= self.row_count:
@@ -200,6 +249,19 @@ class OrdersTable(ScrollView, can_focus=True):
             self.action_choose()
         else:
             self._move_cursor(index)
+
+    def _header_clicked(self, x: int) -> None:
+        left = 1
+        for column, width in zip(COLUMNS, self._widths, strict=True):
+            if left <= x < left + width + GAP:
+                if column.key == "age":
+                    mode = SortMode.OLDEST if self.sort_mode is SortMode.NEWEST else SortMode.NEWEST
+                else:
+                    mode = SORT_OF_COLUMN.get(column.key, self.sort_mode)
+                if mode is not self.sort_mode:
+                    self.post_message(SortChosen(mode))
+                return
+            left += width + GAP
 
     # --- drawing ----------------------------------------------------------------------------
 
@@ -220,9 +282,9 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def _header(self) -> Strip:
         style = self.get_component_rich_style("orders-table--header")
-        text = " " + (" " * GAP).join(
-            fit(label, width) for (label, *_), width in zip(COLUMNS, self._widths, strict=True)
-        )
+        sorted_key, arrow = ARROW_OF_SORT[self.sort_mode]
+        labels = [f"{column.label} {arrow}" if column.key == sorted_key else column.label for column in COLUMNS]
+        text = " " + (" " * GAP).join(fit(label, width) for label, width in zip(labels, self._widths, strict=True))
         return Strip([Segment(fit(text, self._line_width()), style)])
 
     def _row_strip(self, order_id: str, base: Style) -> Strip:
@@ -271,12 +333,29 @@ class OrdersTable(ScrollView, can_focus=True):
             self._widen(row)
 
     def _widen(self, values: list[Cell]) -> None:
-        """Grow a column to a wider value (up to its limit); every row is drawn again."""
-        for column, (cell, (_, _, _, widest)) in enumerate(zip(values, COLUMNS, strict=True)):
-            if widest and self._widths[column] < widest and cell_len(cell.plain) > self._widths[column]:
-                self._widths[column] = min(widest, cell_len(cell.plain))
-                self._strips.clear()
-                self._sync_size()
+        """Grow a column's natural width to a wider value (up to its widest); then fit the row again."""
+        grown = False
+        for column, (cell, spec) in enumerate(zip(values, COLUMNS, strict=True)):
+            width = cell_len(cell.plain)
+            if self._natural[column] < width and self._natural[column] < spec.widest:
+                self._natural[column] = min(spec.widest, width)
+                grown = True
+        if grown:
+            self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Fit the columns to the width shown (a vertical scrollbar's column kept free): no sideways scrolling."""
+        shown = self.size.width - self.styles.scrollbar_size_vertical
+        available = shown - 1 - GAP * len(COLUMNS) if shown > 0 else sum(self._natural)
+        widths = fit_widths(self._natural, available)
+        if widths != self._widths:
+            self._widths = widths
+            self._strips.clear()
+            self._sync_size()
+            self.refresh()
+
+    def on_resize(self, _: events.Resize) -> None:
+        self._fit_columns()
 
     def _sync_size(self) -> None:
         size = Size(self._line_width(), self.row_count + 1)  # + the header
