@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from rich.text import Text
 from textual.app import App
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
@@ -37,11 +38,12 @@ class Notices(App[int]):
         title: str = "",
         severity: SeverityLevel = "information",
         timeout: float | None = None,
-        markup: bool = False,
+        markup: bool = True,
     ) -> None:
-        """Every notification is plain text (error messages may hold brackets) and is remembered."""
-        self.notices.append((severity, title, message))
-        super().notify(one_line(message, 300), title=title, severity=severity, timeout=timeout, markup=False)
+        """Every notification is one line and is remembered in `notices`, as the operator reads it."""
+        shown = one_line(message, 300)
+        self.notices.append((severity, title, Text.from_markup(shown).plain if markup else shown))
+        super().notify(shown, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is not WorkerState.ERROR or self.stopping:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from textual.pilot import Pilot
+from textual.widgets._toast import Toast
 
 from engine.models import ORDER_STEP, EventKind, FaultSettings, OrderInput, OrderStatus, ServiceName, StepEvent
 from tests.support.dashboard import fake_settings, visible_lines, wait_until
@@ -165,3 +166,15 @@ async def test_values_are_not_cut_off_at_80_and_120_columns(fake_stack: FakeStac
         app.set_status_filter(StatusFilter.COMPENSATING)
         await pilot.pause(0.3)
         assert "↺ COMPENSATING " in visible_lines(table)[1]
+
+
+async def test_ctrl_c_says_how_to_quit_without_raw_markup(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: list(app.screen.query(Toast)), what="a toast")
+        shown = " ".join(" ".join(visible_lines(toast)) for toast in app.screen.query(Toast))
+        assert "to quit" in shown
+        assert "[b]" not in shown and "[/b]" not in shown, shown
+        assert "[b]" not in app.notices[-1][2]

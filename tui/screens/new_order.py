@@ -179,7 +179,7 @@ class NewOrderScreen(ModalScreen[OrderInput | None]):
             self.query_one("#submit", Button).disabled = False
             field = "order-id" if "id" in error.message.lower() and "order" in error.message.lower() else "customer"
             self._show_problems({field: error.message})
-            self.notify(error.message, title=error.title, severity="error")
+            self.notify(error.message, title=error.title, severity="error", markup=False)
             return
         self.submitted = order
         self.dismiss(order)

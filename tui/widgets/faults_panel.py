@@ -115,7 +115,7 @@ class FaultsPanel(VerticalScroll):
         except ValueError as error:
             if input_id:
                 self.query_one(f"#{input_id}", Input).add_class("-invalid")
-            self.notify(str(error), title="Bad fault value", severity="error")
+            self.notify(str(error), title="Bad fault value", severity="error", markup=False)
             return
         for field in FIELDS:
             self._dirty.discard(f"{service.value}-{field}")
