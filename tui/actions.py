@@ -14,7 +14,7 @@ from engine.models import FaultSettings, OrderInput, OrderStatus, OrderSummary, 
 from tui.messages import ActionDone, FaultChanged, PresetChosen, ResetRequested
 from tui.navigation import Navigation
 from tui.presets import PRESETS, describe
-from tui.screens.bulk_submit import BulkSubmitScreen
+from tui.screens.bulk_submit import BulkPlan, BulkResult, BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.new_order import NewOrderScreen
 from tui.state import Clock
@@ -23,6 +23,10 @@ from tui.state import Clock
 class OperatorActions(Navigation):
     # Set by the dashboard App.
     clock: Clock
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bulk_plan = BulkPlan(self.dashboard.bulk_count, self.dashboard.bulk_rate)
 
     # --- submitting ---------------------------------------------------------------------------
 
@@ -63,18 +67,14 @@ class OperatorActions(Navigation):
         if facade is None:
             return
 
-        def closed(order_ids: list[str] | None) -> None:
-            if order_ids:
-                self.say(f"{len(order_ids)} orders submitted", title="Bulk submit")
+        def closed(result: BulkResult | None) -> None:
+            if result is None:
+                return
+            self.bulk_plan = result.plan  # the form opens with these values next time
+            if result.planned:
+                self.say(result.summary(), title="Bulk submit")
 
-        screen = BulkSubmitScreen(
-            facade.catalogue,
-            self.submit,
-            self.book.is_terminal,
-            count=self.dashboard.bulk_count,
-            rate=self.dashboard.bulk_rate,
-        )
-        self.push_screen(screen, closed)
+        self.push_screen(BulkSubmitScreen(facade.catalogue, self.submit, self.book.is_terminal, self.bulk_plan), closed)
 
     # --- cancel and terminate -----------------------------------------------------------------
 

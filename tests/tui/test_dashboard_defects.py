@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 from textual.widgets._toast import Toast
 
 from engine.models import ORDER_STEP, EventKind, FaultSettings, OrderInput, OrderStatus, ServiceName, StepEvent
 from tests.support.dashboard import fake_settings, visible_lines, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
+from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.state import StatusFilter
 
@@ -178,3 +180,31 @@ async def test_ctrl_c_says_how_to_quit_without_raw_markup(fake_stack: FakeStack)
         assert "to quit" in shown
         assert "[b]" not in shown and "[/b]" not in shown, shown
         assert "[b]" not in app.notices[-1][2]
+
+
+async def test_bulk_submit_stopped_counts_every_order_it_started() -> None:
+    settings = fake_settings()
+    facade = FakeFacade(settings, step_seconds=0.01, submit_delay=0.3)  # the order exists before the reply
+    app = CheckoutApp(FakeStack(settings, facade))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("b")
+        bulk = app.screen
+        assert isinstance(bulk, BulkSubmitScreen)
+        bulk.query_one("#count", Input).value = "100"
+        bulk.query_one("#rate", Input).value = "20"
+        await pilot.click("#start")
+        await wait_until(pilot, lambda: len(bulk.submitted) >= 5)
+        await pilot.click("#stop")
+        await wait_until(pilot, lambda: not bulk.running)
+        await pilot.pause(0.3)
+        assert f"stopped: {len(bulk.submitted)} of 100 submitted" in str(bulk.query_one("#progress-text").render())
+        assert len(bulk.submitted) == len(facade.states), "every order that exists was counted"
+        first_run = len(facade.states)
+        await pilot.click("#start")  # again: a second run of 100
+        await wait_until(pilot, lambda: len(bulk.submitted) >= first_run + 3)
+        await pilot.press("escape")  # stops and closes in the middle of the run
+        await wait_until(pilot, lambda: not isinstance(app.screen, BulkSubmitScreen), what="closed")
+        await pilot.pause(0.5)
+        message = next(m for _, title, m in reversed(app.notices) if title == "Bulk submit")
+        assert message == f"Bulk submit stopped: {len(facade.states)} of 200 orders submitted", message

@@ -222,7 +222,8 @@ async def test_bulk_submit_can_be_stopped() -> None:
         count = len(bulk.submitted)
         await pilot.pause(0.3)
         assert len(bulk.submitted) == count < 500
-        assert bulk.planned == count
+        assert bulk.planned == 500
+        assert f"stopped: {count} of 500 submitted" in str(bulk.query_one("#progress-text").render())
         bulk.query_one("#rate", Input).value = "0"
         await pilot.click("#start")
         assert "rate" in str(bulk.query_one("#problem").render())

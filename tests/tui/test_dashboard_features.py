@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from textual.pilot import Pilot
+from textual.widgets import Input, Select
 
 from engine.models import OrderInput
 from tests.support.dashboard import wait_until
 from tests.support.fake_facade import FakeStack
 from tui.app import CheckoutApp
+from tui.screens.bulk_submit import BulkSubmitScreen
 
 
 def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1, customer: str = "cust-x") -> OrderInput:
@@ -49,3 +51,26 @@ async def test_the_log_pauses_and_shows_only_the_selected_order(fake_stack: Fake
         assert log.shown and all("first" in line for line in log.shown)
         await pilot.press("o")
         assert any("second" in line for line in log.shown)
+
+
+async def test_the_bulk_form_remembers_its_last_values(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("b")
+        bulk = app.screen
+        assert isinstance(bulk, BulkSubmitScreen)
+        bulk.query_one("#count", Input).value = "3"
+        bulk.query_one("#rate", Input).value = "30"
+        bulk.query_one("#sku", Select).value = "python-book"
+        await pilot.click("#start")
+        await wait_until(pilot, lambda: bulk.done)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, BulkSubmitScreen))
+        assert app.notices[-1][2] == "3 orders submitted"
+        await pilot.press("b")
+        again = app.screen
+        assert isinstance(again, BulkSubmitScreen)
+        assert again.query_one("#count", Input).value == "3"
+        assert again.query_one("#rate", Input).value == "30"
+        assert again.query_one("#sku", Select).value == "python-book"
