@@ -212,6 +212,8 @@ class CheckoutApp(OperatorActions):
         """Fold the feed's batch (when one is due) into the order book, then redraw what changed, once."""
         batch = self.feed.take()
         if batch is None:
+            if self.numbers_bar.catching_up and not self.feed.catching_up:
+                self._show_numbers()  # the replay has settled: the numbers are right now
             return
         started = time.perf_counter()
         result = self.book.apply(batch)
@@ -250,7 +252,8 @@ class CheckoutApp(OperatorActions):
                 per_second=self.book.finished_per_second(now),
                 p50=p50,
                 p95=p95,
-            )
+            ),
+            catching_up=self.feed.catching_up,
         )
 
     # --- once a second: ages, numbers, health, services, faults; orders from Temporal ---------

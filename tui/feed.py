@@ -4,6 +4,11 @@ A plain class, no Textual: the dashboard runs `follow()` in a worker and calls `
 from a timer. It keeps the subscription going (reconnecting with backoff, replaying from
 the last event seen), spaces batches by how busy the event loop and the stream are, and
 guesses when a subscription has silently gone quiet.
+
+At start it holds the replayed events back until Temporal's listing of the orders is in:
+the listing knows which orders ended, and a terminal status is final, so the replay can
+no longer show an ended order as running. Until the replay has settled it is
+`catching_up`, and the dashboard says so instead of showing numbers still being rebuilt.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ MAX_BACKOFF_SECONDS = 5.0
 QUIET_AFTER_SECONDS = 2.0  # a resubscription that has not failed for this long is not a problem
 STALE_SLACK_SECONDS = 2  # clocks of worker, Temporal and dashboard may differ a little
 STALE_GRACE_SECONDS = 5
+LISTING_WAIT_SECONDS = 5.0  # events are held back this long at most for the first listing
+SETTLED_SECONDS = 0.5  # no replayed event for this long: the replay is over
 
 
 class EventFeed:
@@ -54,6 +61,9 @@ class EventFeed:
         self._last_tick = 0.0
         self._lateness = 0.0  # seconds, smoothed
         self.event_rate = 0.0  # step events per second, smoothed
+        self.listed = False  # the first listing of orders is in (or did not come in time)
+        self._hold_until = monotonic() + LISTING_WAIT_SECONDS
+        self._last_replayed: float | None = None  # when the last event from before the start was taken
 
     # --- the subscription -----------------------------------------------------------------
 
@@ -93,8 +103,19 @@ class EventFeed:
 
     # --- batches -------------------------------------------------------------------------
 
-    def add_listing(self, summaries: list[OrderSummary]) -> None:
-        self.pending.extend(reversed(summaries))  # oldest first: table order follows start order
+    def add_listing(self, summaries: list[OrderSummary] | None) -> None:
+        """A listing of orders (None: it failed). The first one goes before every event buffered so far."""
+        if summaries is not None:
+            listing = list(reversed(summaries))  # oldest first: table order follows start order
+            self.pending = listing + self.pending if not self.listed else self.pending + listing
+        self.listed = True
+
+    @property
+    def catching_up(self) -> bool:
+        """Still rebuilding what happened before the start: the listing or the replay is not in yet."""
+        if not self.listed:
+            return self.monotonic() < self._hold_until
+        return self._last_replayed is not None and self.monotonic() - self._last_replayed < SETTLED_SECONDS
 
     def add(self, item: Item) -> None:
         self.pending.append(item)
@@ -109,7 +130,7 @@ class EventFeed:
         late = max(0.0, now - self._last_tick - TICK_SECONDS) if self._last_tick else 0.0
         self._last_tick = now
         self._lateness = 0.8 * self._lateness + 0.2 * late
-        if not self.pending:
+        if not self.pending or (not self.listed and now < self._hold_until):
             return None
         interval = self.batch_seconds
         if self.event_rate > BUSY_EVENTS_PER_SECOND:
@@ -129,6 +150,8 @@ class EventFeed:
             newest = max(event.time for event in events)
             if self.last_event_time is None or newest > self.last_event_time:
                 self.last_event_time = newest
+            if min(event.time for event in events) < self.started_at - timedelta(seconds=STALE_SLACK_SECONDS):
+                self._last_replayed = now
         return batch
 
     # --- staleness -----------------------------------------------------------------------

@@ -265,10 +265,10 @@ class OrderBook:
         if summary.reason is not None:
             row.reason = summary.reason
         if summary.status.is_terminal:
+            # Temporal's start and close times: a latency sample when both are known (at start
+            # the listing goes before the replayed events, so it is the one that ends the order).
             closed = _aware(summary.closed_at)
-            # A summary knows a terminal status but not the exact finish event: no latency sample
-            # unless this order's start was seen live.
-            self._set_status(row, summary.status, closed, result, record_latency=False)
+            self._set_status(row, summary.status, closed, result, record_latency=closed is not None)
         elif row.order_id in result.added:
             # Temporal says it runs; events (if any) know the finer status.
             self._set_status(row, summary.status, None, result, record_latency=False)

@@ -140,11 +140,11 @@ class ServerSync(Notices):
 
     @on(OrdersListed)
     def _orders_listed(self, message: OrdersListed) -> None:
+        self.feed.add_listing(message.summaries)
         if message.summaries is None:
             if message.initial:
                 self._last_reconcile = 0.0  # try the full listing again at the next tick
             return
-        self.feed.add_listing(message.summaries)
         if not message.initial and self.feed.looks_stale(message.summaries):
             self._resubscribe("no step events while orders finish: resubscribing")
 

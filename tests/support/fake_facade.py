@@ -70,15 +70,19 @@ class FakeFacade:
         submit_delay: float = 0.0,
         state_delay: float = 0.0,
         replay_delay: float = 0.0,
+        list_delay: float = 0.0,
     ) -> None:
-        """`submit_delay`: the order exists at once, the caller hears back after it (a slow RPC);
-        `state_delay`: `state()` answers after it (a busy worker); `replay_delay`: between replayed events."""
+        """Delays that make the fake as slow as the real thing where a test needs it: `submit_delay`,
+        the order exists at once and the caller hears back after it (a slow RPC); `state_delay`, before
+        `state()` answers (a busy worker); `replay_delay`, between replayed events; `list_delay`,
+        before `list_orders()` answers."""
         self.settings = settings
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.step_seconds = step_seconds
         self.submit_delay = submit_delay
         self.state_delay = state_delay
         self.replay_delay = replay_delay
+        self.list_delay = list_delay
         self.random = random.Random(seed)
         self.states: dict[str, SagaState] = {}
         self.history: list[StepEvent] = []
@@ -248,6 +252,8 @@ class FakeFacade:
         since: datetime | None = None,
     ) -> list[OrderSummary]:
         self._check()
+        if self.list_delay:
+            await asyncio.sleep(self.list_delay)
         rows = [
             OrderSummary(
                 order_id=s.order.order_id,

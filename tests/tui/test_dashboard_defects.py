@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -208,3 +209,26 @@ async def test_bulk_submit_stopped_counts_every_order_it_started() -> None:
         await pilot.pause(0.5)
         message = next(m for _, title, m in reversed(app.notices) if title == "Bulk submit")
         assert message == f"Bulk submit stopped: {len(facade.states)} of 200 orders submitted", message
+
+
+async def test_after_a_restart_the_numbers_say_catching_up_instead_of_being_wrong() -> None:
+    settings = fake_settings()
+    facade = FakeFacade(settings, step_seconds=0.01, replay_delay=0.004, list_delay=0.4)
+    earlier = datetime.now(UTC) - timedelta(minutes=9)
+    for n in range(40):
+        facade.add_finished(an_order(f"old-{n:02d}"), OrderStatus.COMPLETED, earlier + timedelta(seconds=n))
+    app = CheckoutApp(FakeStack(settings, facade), owns_stack=False)
+    seen: set[str] = set()
+    async with app.run_test(size=(120, 40)) as pilot:
+        counts = app.numbers_bar.query_one("#counts")
+        for _ in range(100):
+            await pilot.pause(0.03)
+            seen.add(visible_lines(counts)[0].strip())
+            if app.book.counts().completed == 40 and not app.feed.catching_up:
+                break
+        await pilot.pause(0.2)
+        final = visible_lines(counts)[0]
+    wrong = [line for line in seen if re.match(r"in flight [1-9]", line)]
+    assert not wrong, f"numbers shown while catching up: {wrong}"
+    assert any("catching up" in line for line in seen)
+    assert final.startswith("in flight 0  ✔ 40"), final

@@ -78,6 +78,7 @@ async def loaded(pilot: Pilot) -> None:
     await wait_until(pilot, lambda: app.orders_table.row_count == 3 and app.status_line.health is not None)
     await wait_until(pilot, lambda: app.detail_view.saga is not None)
     await wait_until(pilot, lambda: app.faults_panel.current)
+    await wait_until(pilot, lambda: not app.numbers_bar.catching_up, what="caught up")
     await pilot.pause(0.2)
 
 

@@ -38,9 +38,34 @@ def event(order_id: str, seconds: float, kind: EventKind = EventKind.STARTED) ->
     )
 
 
-def a_feed(clocks: Clocks, **kw: object) -> EventFeed:
+def a_feed(clocks: Clocks, *, listed: bool = True, **kw: object) -> EventFeed:
     values: dict = {"replay_hours": 1.0, "batch_ms": 100} | kw
-    return EventFeed(clock=clocks.now, monotonic=clocks.monotonic, **values)
+    feed = EventFeed(clock=clocks.now, monotonic=clocks.monotonic, **values)
+    if listed:
+        feed.add_listing([])
+    return feed
+
+
+def test_replayed_events_wait_for_the_first_listing_which_goes_first() -> None:
+    clocks = Clocks()
+    feed = a_feed(clocks, listed=False)
+    feed.add(event("a", -600))
+    assert feed.take() is None and feed.catching_up
+    feed.add_listing([OrderSummary(order_id="a", status=OrderStatus.COMPLETED)])
+    batch = feed.take() or []
+    assert [type(item).__name__ for item in batch] == ["OrderSummary", "StepEvent"]
+    assert feed.catching_up, "replayed events still arrive"
+    clocks.advance(feed_module.SETTLED_SECONDS + 0.1)
+    assert not feed.catching_up
+
+
+def test_without_a_listing_events_flow_after_a_while() -> None:
+    clocks = Clocks()
+    feed = a_feed(clocks, listed=False)
+    feed.add(event("a", 0))
+    assert feed.take() is None
+    clocks.advance(feed_module.LISTING_WAIT_SECONDS + 0.1)
+    assert feed.take() is not None and not feed.catching_up
 
 
 def test_replay_hours_start_from_the_config_then_from_the_last_event_taken() -> None:
@@ -87,7 +112,7 @@ def test_batches_are_spaced_when_the_loop_runs_late() -> None:
 
 
 def test_listings_are_buffered_oldest_first() -> None:
-    feed = a_feed(Clocks())
+    feed = a_feed(Clocks(), listed=False)
     newest_first = [OrderSummary(order_id=name, status=OrderStatus.RUNNING) for name in ("c", "b", "a")]
     feed.add_listing(newest_first)
     assert [item.order_id for item in feed.take() or []] == ["a", "b", "c"]

@@ -66,6 +66,8 @@ class NumbersBar(Horizontal):
     NumbersBar > #latency { width: 20; padding: 0 0 0 1; }
     """
 
+    catching_up = False
+
     def compose(self) -> ComposeResult:
         self._counts = Static(id="counts")
         self._throughput = Static(id="throughput")
@@ -73,8 +75,13 @@ class NumbersBar(Horizontal):
         self._latency = Static(id="latency")
         yield from (self._counts, self._throughput, self._sparkline, self._latency)
 
-    def show(self, numbers: Numbers) -> None:
-        self._fitted(self._counts, counts_text(numbers.counts, words=self.size.width >= WORDS_FROM))
+    def show(self, numbers: Numbers, *, catching_up: bool = False) -> None:
+        """While catching up (after a start, the history is being replayed) the counts are not shown yet."""
+        self.catching_up = catching_up
+        if catching_up:
+            self._fitted(self._counts, Text("catching up…", style="bold yellow"))
+        else:
+            self._fitted(self._counts, counts_text(numbers.counts, words=self.size.width >= WORDS_FROM))
         self._throughput.update(Text.assemble(("│ ", "dim"), f"{numbers.throughput:.1f}/s"), layout=False)
         self._sparkline.data = numbers.per_second or [0.0]
         latency = Text.assemble(("p50 ", "dim"), duration(numbers.p50), ("  p95 ", "dim"), duration(numbers.p95))
