@@ -11,7 +11,7 @@ from textual import on, work
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
 from engine.models import FaultSettings, OrderInput, OrderStatus, OrderSummary, ServiceName
-from tui.messages import ActionDone, FaultChanged, PresetChosen, ResetRequested
+from tui.messages import ActionDone, FaultChanged, FaultsRefused, PresetChosen, ResetRequested
 from tui.navigation import Navigation
 from tui.presets import PRESETS, describe
 from tui.screens.bulk_submit import BulkPlan, BulkResult, BulkSubmitScreen
@@ -175,8 +175,18 @@ class OperatorActions(Navigation):
     async def _set_faults(self, faults: dict[ServiceName, FaultSettings], what: str) -> None:
         assert self.facade is not None
         for service, settings in faults.items():
-            await self.facade.set_faults(service, settings)
+            try:
+                await self.facade.set_faults(service, settings)
+            except CheckoutError as error:
+                self.post_message(FaultsRefused(service, error))
+                return
         self.post_message(ActionDone(what, title="Faults", refresh=True))
+
+    @on(FaultsRefused)
+    def _faults_refused(self, message: FaultsRefused) -> None:
+        self.say(message.error.message, title=message.error.title, severity="error")
+        self.faults_panel.restore(message.service)
+        self.refresh_now()
 
     @work(group="faults", exit_on_error=False)
     async def _clear_faults(self) -> None:

@@ -230,6 +230,7 @@ class CheckoutApp(OperatorActions):
             if (self.clock() - oldest).total_seconds() < 10:  # live, not a replay of history
                 self.call_after_refresh(self._measure_lag, oldest)
         if self.selected_order and self.selected_order in result.touched:
+            self.fold_into_detail(events)
             self.request_detail(self.selected_order)  # a step event or a listing changed it
         if self.select_when_shown and self.orders_table.select_order(self.select_when_shown):
             self.select_when_shown = None

@@ -106,7 +106,7 @@ class EventFeed:
     def add_listing(self, summaries: list[OrderSummary] | None) -> None:
         """A listing of orders (None: it failed). The first one goes before every event buffered so far."""
         if summaries is not None:
-            listing = list(reversed(summaries))  # oldest first: table order follows start order
+            listing: list[Item] = list(reversed(summaries))  # oldest first: table order follows start order
             self.pending = listing + self.pending if not self.listed else self.pending + listing
         self.listed = True
 

@@ -119,6 +119,15 @@ class FaultChanged(Message):
         self.settings = settings
 
 
+class FaultsRefused(Message):
+    """The services refused an endpoint's new fault settings: the ones in force stay."""
+
+    def __init__(self, service: ServiceName, error: CheckoutError) -> None:
+        super().__init__()
+        self.service = service
+        self.error = error
+
+
 class PresetChosen(Message):
     def __init__(self, name: str) -> None:
         super().__init__()

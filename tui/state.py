@@ -114,11 +114,10 @@ class OrderRow:
     start_known: bool = False  # started_at is the real start, not the first event seen
 
     def age_seconds(self, now: datetime) -> float | None:
-        """Seconds since the order started; for a finished order, how long it took."""
+        """Seconds since the order started, whether it runs or ended (how long it took is in the Detail)."""
         if self.started_at is None:
             return None
-        end = self.finished_at if self.status.is_terminal and self.finished_at else now
-        return max(0.0, (end - self.started_at).total_seconds())
+        return max(0.0, (now - self.started_at).total_seconds())
 
 
 @dataclass

@@ -17,9 +17,10 @@ from textual.worker import Worker
 
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
-from engine.models import Health
+from engine.models import Health, SagaState, StepEvent
 from tui.config import DashboardSettings
 from tui.feed import EventFeed
+from tui.live_saga import fold
 from tui.messages import DetailLoaded, OrdersListed, Refreshed
 from tui.notices import Notices
 from tui.widgets.faults_panel import FaultsPanel
@@ -47,6 +48,7 @@ class ServerSync(Notices):
         self._nats_was_up: bool | None = None
         self._detail_loading: str | None = None
         self._detail_again = False
+        self._events_since_asked: list[StepEvent] = []  # the selected order's, since its state was asked for
         self._refresh_worker: Worker[None] | None = None
         self._reconcile_worker: Worker[None] | None = None
         self._last_reconcile = 0.0
@@ -159,7 +161,19 @@ class ServerSync(Notices):
             return
         self._detail_loading = order_id
         self._detail_again = False
+        self._events_since_asked = []
         self._load_detail(order_id)
+
+    def fold_into_detail(self, events: list[StepEvent]) -> None:
+        """The selected order's step events, shown in the Detail in the same batch as in the table."""
+        order_id = self.selected_order
+        mine = [event for event in events if event.order_id == order_id]
+        if not mine or order_id is None:
+            return
+        self._events_since_asked.extend(mine)
+        detail = self.detail_view
+        if detail.order_id == order_id and detail.saga is not None:
+            detail.show(order_id, fold(detail.saga, mine), web_url=detail.web_url)
 
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def _load_detail(self, order_id: str) -> None:
@@ -180,7 +194,10 @@ class ServerSync(Notices):
         if message.order_id != self.selected_order:
             return
         detail = self.detail_view
-        saga = message.saga or (detail.saga if detail.order_id == message.order_id else None)
+        if message.saga is not None:  # the events that came after it was asked for are newer
+            saga: SagaState | None = fold(message.saga, self._events_since_asked)
+        else:
+            saga = detail.saga if detail.order_id == message.order_id else None
         web_url = self.facade.web_ui_url(message.order_id) if self.facade else None
         detail.show(message.order_id, saga, error=message.error, web_url=web_url)
         if self._detail_again:

@@ -495,9 +495,8 @@ class FakeFacade:
             hold.finished_at = datetime.now(UTC)
             self._event(state, Step.HOLD.value, EventKind.SUCCEEDED, 1)
             return True
-        hold.status = StepStatus.CANCELLED
+        hold.status = StepStatus.CANCELLED  # as the workflow does: no event for it, the order's tells
         hold.finished_at = datetime.now(UTC)
-        self._event(state, Step.HOLD.value, EventKind.FAILED, 1, error="cancelled")
         return False
 
     async def _run(self, state: SagaState) -> None:
@@ -526,6 +525,7 @@ class FakeFacade:
             return
         state.status = OrderStatus.COMPENSATING
         state.reason = reason
+        self._event(state, ORDER_STEP, EventKind.COMPENSATING, 1)
         for step in reversed(done):
             await self._call(state, COMPENSATION_OF[step])
         state.status = OrderStatus.COMPENSATED

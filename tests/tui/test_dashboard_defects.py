@@ -9,7 +9,16 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.widgets._toast import Toast
 
-from engine.models import ORDER_STEP, EventKind, FaultSettings, OrderInput, OrderStatus, ServiceName, StepEvent
+from engine.models import (
+    ORDER_STEP,
+    EventKind,
+    FaultSettings,
+    OrderInput,
+    OrderStatus,
+    ServiceName,
+    StepEvent,
+    StepStatus,
+)
 from tests.support.dashboard import fake_settings, visible_lines, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
@@ -232,3 +241,50 @@ async def test_after_a_restart_the_numbers_say_catching_up_instead_of_being_wron
     assert not wrong, f"numbers shown while catching up: {wrong}"
     assert any("catching up" in line for line in seen)
     assert final.startswith("in flight 0  ✔ 40"), final
+
+
+async def test_the_detail_changes_with_the_table_not_after_the_next_query() -> None:
+    settings = fake_settings(saga={"hold_seconds": 30})
+    facade = FakeFacade(settings, step_seconds=0.01, state_delay=1.5)  # a busy worker answers queries late
+    app = CheckoutApp(FakeStack(settings, facade))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await facade.submit(an_order("live-1"))
+        await wait_until(pilot, lambda: app.book.orders.get("live-1") and app.book.orders["live-1"].step == "hold")
+        app.show_order("live-1")
+        await wait_until(pilot, lambda: app.detail_view.saga is not None, timeout=5)
+        assert (await facade.cancel("live-1")).accepted
+        await wait_until(pilot, lambda: app.book.orders["live-1"].status is OrderStatus.COMPENSATED)
+        await pilot.pause(0.15)  # one batch: the table has it, so must the detail
+        saga = app.detail_view.saga
+        assert saga is not None and saga.status is OrderStatus.COMPENSATED
+        assert app.detail_view.step_status("refund") is StepStatus.SUCCEEDED
+        assert app.detail_view.step_status("hold") is StepStatus.CANCELLED
+
+
+async def test_age_goes_on_counting_after_an_order_ended() -> None:
+    now = [datetime.now(UTC)]
+    settings = fake_settings(saga={"hold_seconds": 0})
+    facade = FakeFacade(settings, step_seconds=0.01)
+    app = CheckoutApp(FakeStack(settings, facade), clock=lambda: now[0])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await facade.submit(an_order("aged-1"))
+        await wait_until(pilot, lambda: app.book.is_terminal("aged-1"))
+        now[0] = datetime.now(UTC) + timedelta(minutes=7, seconds=5)
+        await pilot.pause(1.2)  # a tick
+        assert app.orders_table.cell_text("aged-1", "age").startswith("7m"), app.orders_table.cell_text("aged-1", "age")
+
+
+async def test_a_refused_fault_value_does_not_stay_in_the_field(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("f")
+        field = app.query_one("#payment-error_rate", Input)
+        field.focus()
+        await pilot.press("2", "enter")
+        await pilot.pause(0.2)
+        assert any(severity == "error" and "error_rate" in message for severity, _, message in app.notices)
+        assert field.value == "0", "the value in force is shown again"
+        assert fake_stack.facade.calls == [] or "set_faults payment" not in fake_stack.facade.calls

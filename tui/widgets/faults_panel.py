@@ -42,7 +42,8 @@ class FaultsPanel(VerticalScroll):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.current: dict[ServiceName, FaultSettings] = {}
+        self.current: dict[ServiceName, FaultSettings] = {}  # as the operator set them, sent or on their way
+        self.in_force: dict[ServiceName, FaultSettings] = {}  # as last read from the services
         self._dirty: set[str] = set()
         self._inputs: dict[tuple[ServiceName, str], Input] = {}
         self._down: dict[ServiceName, Checkbox] = {}
@@ -77,8 +78,10 @@ class FaultsPanel(VerticalScroll):
     # --- the app pushes the live settings here ----------------------------------------------
 
     def show(self, faults: dict[ServiceName, FaultSettings]) -> None:
+        """The settings in force (read from the services): every field not being edited shows them."""
         for service, settings in faults.items():
             self.current[service] = settings
+            self.in_force[service] = settings
             for field in FIELDS:
                 widget = self._inputs[service, field]
                 if widget.has_focus or widget.id in self._dirty:
@@ -94,6 +97,21 @@ class FaultsPanel(VerticalScroll):
                 with down.prevent(Checkbox.Changed):
                     down.value = settings.down
             self._show_down(down)
+
+    def restore(self, service: ServiceName) -> None:
+        """A refused value goes: the row shows the settings in force again."""
+        settings = self.in_force.get(service, FaultSettings())
+        self.current[service] = settings
+        for field in FIELDS:
+            widget = self._inputs[service, field]
+            self._dirty.discard(widget.id or "")
+            with widget.prevent(Input.Changed):
+                widget.value = _shown(getattr(settings, field))
+            widget.remove_class("-invalid")
+        down = self._down[service]
+        with down.prevent(Checkbox.Changed):
+            down.value = settings.down
+        self._show_down(down)
 
     def settings_from_inputs(self, service: ServiceName) -> FaultSettings:
         """The row's values as FaultSettings; raises ValueError with a one-line message."""
@@ -113,9 +131,8 @@ class FaultsPanel(VerticalScroll):
         try:
             settings = self.settings_from_inputs(service)
         except ValueError as error:
-            if input_id:
-                self.query_one(f"#{input_id}", Input).add_class("-invalid")
             self.notify(str(error), title="Bad fault value", severity="error", markup=False)
+            self.restore(service)
             return
         for field in FIELDS:
             self._dirty.discard(f"{service.value}-{field}")

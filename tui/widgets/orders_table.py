@@ -180,11 +180,11 @@ class OrdersTable(ScrollView, can_focus=True):
         self.refresh()
 
     def tick_ages(self) -> None:
-        """Once a second: the age of every order still in flight."""
+        """Once a second: the age of every order shown (a row is drawn again only when its age reads differently)."""
         now = self.book.clock()
-        for order_id in self.book.in_flight_ids():
-            if order_id in self._cells:
-                self._set(order_id, KEYS.index("age"), _age_cell(self.book.orders[order_id], now))
+        column = KEYS.index("age")
+        for order_id in self._order:
+            self._set(order_id, column, _age_cell(self.book.orders[order_id], now))
         self.refresh()
 
     def set_filter(self, status: StatusFilter | None = None, text: str | None = None) -> None:
