@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -47,6 +48,8 @@ from engine.services import FaultsClient, ping_services, services_snapshot
 from engine.workflows import WORKFLOW_TYPE
 
 RPC_TIMEOUT = timedelta(seconds=5)
+NATS_PROBE_SUBJECT = "checkout.health.probe"  # nothing subscribes to it
+NATS_PROBE_SECONDS = 1.0
 # Temporal's execution statuses an order status can have (the memo tells RUNNING from COMPENSATING,
 # and COMPENSATED from FAILED; the memo cannot be queried, the execution status can).
 EXECUTION_STATUSES: dict[OrderStatus, tuple[str, ...]] = {
@@ -240,12 +243,12 @@ class Operations:
             raise Unreachable(f"services unreachable over NATS ({type(error).__name__})") from None
 
     async def health(self) -> Health:
-        temporal, worker, services = await asyncio.gather(
-            self._temporal_up(), self._worker_polling(), self._services_up()
+        temporal, nats, worker, services = await asyncio.gather(
+            self._temporal_up(), self._nats_up(), self._worker_polling(), self._services_up()
         )
         return Health(
             temporal=temporal,
-            nats=self._nc.is_connected,
+            nats=nats,
             worker=worker,
             services=services,
             web_ui_url=self._web_ui,
@@ -333,6 +336,21 @@ class Operations:
             return await self._client.service_client.check_health(timeout=timedelta(seconds=2))
         except Exception:
             return False
+
+    async def _nats_up(self) -> bool:
+        """Connected and answering: a frozen server keeps the connection open but answers nothing.
+
+        A request nobody listens to comes back at once as 'no responders' from a live server.
+        (Not a flush: a PONG arriving after its ping timed out breaks nats-py's read loop.)"""
+        if not self._nc.is_connected:
+            return False
+        try:
+            await self._nc.request(NATS_PROBE_SUBJECT, b"", timeout=NATS_PROBE_SECONDS)
+        except NoRespondersError:
+            return True
+        except Exception:
+            return False
+        return True
 
     async def _worker_polling(self) -> bool:
         if self._local_worker_running is not None and self._local_worker_running():
