@@ -109,7 +109,9 @@ class CheckoutApp(OperatorActions):
                 with TabPane("Detail", id="detail"):
                     yield OrderDetail(id="order-detail", clock=self.clock)
                 with TabPane("Faults", id="faults"):
-                    yield FaultsPanel(id="faults-panel")
+                    yield FaultsPanel(
+                        request_timeout_seconds=self.settings.nats.request_timeout_seconds, id="faults-panel"
+                    )
                 with TabPane("Services", id="services"):
                     yield ServicesPanel(self.settings.catalogue, id="services-panel")
                 with TabPane("Log", id="log"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 from textual.message import Message
+from textual.widget import Widget
 
 from engine.errors import CheckoutError
 from engine.models import (
@@ -156,3 +157,13 @@ class ActionDone(Message):
         self.severity = severity
         self.order_id = order_id  # its detail is loaded again when it is the one shown
         self.refresh = refresh  # health, services and faults are read again
+
+
+class CellMove(Message):
+    """Arrow keys in a grid of fields: move the focus `rows` down and `columns` right from `cell`."""
+
+    def __init__(self, cell: Widget, rows: int, columns: int) -> None:
+        super().__init__()
+        self.cell = cell
+        self.rows = rows
+        self.columns = columns

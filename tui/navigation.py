@@ -114,6 +114,8 @@ class Navigation(ServerSync):
     def action_show_tab(self, tab: str) -> None:
         if tab in TABS:
             self.tabs.active = tab
+        if tab == "faults":  # the keyboard goes into the grid
+            self.call_after_refresh(self.faults_panel.focus_grid)
 
     def key_help(self) -> list[tuple[str, str, str, str]]:
         """(keys, description, tooltip, binding id) of every binding, with the config's keymap applied."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from engine.models import OrderInput
+from engine.models import OrderInput, ServiceName
 from tests.support.dashboard import wait_until
 from tests.support.fake_facade import FakeStack
 from tui.app import CheckoutApp
@@ -74,3 +74,27 @@ async def test_the_bulk_form_remembers_its_last_values(fake_stack: FakeStack) ->
         assert again.query_one("#count", Input).value == "3"
         assert again.query_one("#rate", Input).value == "30"
         assert again.query_one("#sku", Select).value == "python-book"
+
+
+async def test_the_faults_grid_by_keyboard(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("f")
+        await pilot.pause(0.1)
+        assert app.focused is app.query_one("#inventory-error_rate"), "f puts the keyboard in the grid"
+        await pilot.press("down")
+        assert app.focused is app.query_one("#restock-error_rate")
+        await pilot.press("right")
+        assert app.focused is app.query_one("#restock-latency_ms"), "restock cannot be declined: no field"
+        assert not app.query("#restock-decline_rate") and not app.query("#refund-decline_rate")
+        await pilot.press("down", "down", "down")
+        assert app.focused is app.query_one("#shipping-latency_ms")
+        await pilot.press(*"5000", "enter")
+        await wait_until(pilot, lambda: fake_stack.facade._faults[ServiceName.SHIPPING].latency_ms == 5000)
+        warning = app.query_one("#latency-warning")
+        assert warning.display and "shipping 5000 ms" in str(warning.render())
+        await pilot.press("right", "right")
+        assert app.focused is app.query_one("#shipping-down")
+        await pilot.press("space")
+        await wait_until(pilot, lambda: fake_stack.facade._faults[ServiceName.SHIPPING].down)
