@@ -143,7 +143,7 @@ class Operations:
             if state is None:
                 raise self._rpc_error(error, order_id) from None
         if state is None:
-            raise InvalidInput(f"order {order_id} was rejected before it started (invalid input)")
+            raise InvalidInput(f"order {order_id} failed before it started: {await self._failure_message(handle)}")
         if not state.status.is_terminal:
             # A terminated workflow still answers queries (a worker replays it) with the state it had.
             state = await self._unless_terminated(handle, state)
@@ -297,6 +297,17 @@ class Operations:
             except ValueError:
                 return None
         return None
+
+    async def _failure_message(self, handle: WorkflowHandle[Any, Any]) -> str:
+        """Why the workflow failed, in its own words (e.g. which field of the input was invalid)."""
+        try:
+            await handle.result(rpc_timeout=RPC_TIMEOUT)
+        except WorkflowFailureError as failure:
+            cause = failure.cause
+            return str(cause.message if isinstance(cause, ApplicationError) else cause)
+        except RPCError:
+            pass
+        return "invalid input"
 
     def _handle(self, order_id: str) -> WorkflowHandle[Any, SagaState]:
         return self._client.get_workflow_handle(workflow_id_for(order_id), result_type=SagaState)

@@ -10,7 +10,8 @@ from textual import on, work
 
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
-from engine.models import FaultSettings, OrderInput, OrderStatus, OrderSummary, ServiceName
+from engine.models import FaultSettings, OrderInput, OrderStatus, OrderSummary, ServiceName, Step
+from tui.format import duration
 from tui.messages import ActionDone, FaultChanged, FaultsRefused, PresetChosen, ResetRequested
 from tui.navigation import Navigation
 from tui.presets import PRESETS, describe
@@ -107,9 +108,24 @@ class OperatorActions(Navigation):
                 "The order compensates: payment refunded, stock returned.\nAccepted until the order starts shipping.",
                 confirm="Cancel order",
                 keep="Keep",
+                live=lambda: self._cancel_outlook(order_id),
             ),
             answered,
         )
+
+    def _cancel_outlook(self, order_id: str) -> tuple[str, bool]:
+        """For the cancel dialog, while it is open: the hold's countdown, or why a cancel is no longer possible."""
+        row = self.book.orders.get(order_id)
+        if row is not None and row.status.is_terminal:
+            return f"Order {order_id} has ended: {row.status.value}", False
+        saga = self.detail_view.saga if self.detail_view.order_id == order_id else None
+        if (row is not None and row.step == Step.SHIP.value) or (saga is not None and saga.current_step is Step.SHIP):
+            return "Shipping has started: too late to cancel", False
+        if saga is not None and saga.hold_until is not None:
+            left = (saga.hold_until - self.clock()).total_seconds()
+            if left > 0:
+                return f"Cancellable for {duration(left)} more", True
+        return "", True
 
     @work(group="operate", exit_on_error=False)
     async def _cancel(self, order_id: str) -> None:

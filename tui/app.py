@@ -37,8 +37,8 @@ from tui.config import DashboardSettings, dashboard_settings
 from tui.feed import TICK_SECONDS, EventFeed
 from tui.format import terminated_line
 from tui.keys import BINDINGS
-from tui.messages import ActionDone, StackFailed, StackStarted
-from tui.state import Clock, OrderBook, utc_now
+from tui.messages import ActionDone, FailureExplained, StackFailed, StackStarted
+from tui.state import BatchResult, Clock, OrderBook, utc_now
 from tui.widgets.event_log import EventLog
 from tui.widgets.faults_panel import FaultsPanel
 from tui.widgets.filter_bar import FilterBar
@@ -220,10 +220,14 @@ class CheckoutApp(OperatorActions):
         started = time.perf_counter()
         result = self.book.apply(batch)
         self.orders_table.apply_batch(result)
+        failed = []
         for order_id in result.status_changed:
             row = self.book.orders[order_id]
             if row.status is OrderStatus.TERMINATED:
                 self.event_log.add_note(order_id, terminated_line(order_id, row.finished_at))
+            elif row.status is OrderStatus.FAILED and row.reason is None and row.last_error is None:
+                failed.append(order_id)
+        self.explain_failures(failed)
         events = [item for item in batch if isinstance(item, StepEvent)]
         if events:
             self.event_log.add_events(events)
@@ -237,6 +241,7 @@ class CheckoutApp(OperatorActions):
         if self.select_when_shown and self.orders_table.select_order(self.select_when_shown):
             self.select_when_shown = None
         self._show_numbers()
+        self.filter_bar.show_count(self.orders_table.row_count, len(self.book.orders))
         self.metrics.batches += 1
         self.metrics.largest_batch = max(self.metrics.largest_batch, len(batch))
         self.metrics.slowest_batch_ms = max(self.metrics.slowest_batch_ms, (time.perf_counter() - started) * 1000)
@@ -267,6 +272,13 @@ class CheckoutApp(OperatorActions):
         if self.detail_view.is_live:
             self.detail_view.redraw(layout=False)  # ages and the hold countdown only
         self.sync_tick()
+
+    @on(FailureExplained)
+    def _failure_explained(self, message: FailureExplained) -> None:
+        row = self.book.orders.get(message.order_id)
+        if row is not None:
+            row.last_error = message.text
+            self.orders_table.apply_batch(BatchResult(changed={message.order_id}))
 
     @on(ActionDone)
     def _action_done(self, message: ActionDone) -> None:

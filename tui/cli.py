@@ -23,6 +23,7 @@ from engine.connect import connect
 from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
 from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, ServiceName, parse_service
 from tui import printing
+from tui.config import dashboard_settings
 from tui.format import money
 
 EXIT_COMPENSATED = 1
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     trigger = commands.add_parser("trigger", help="start one order and print its result")
     trigger.add_argument("--sku", default="golang-book", help="catalogue SKU (default: golang-book)")
     trigger.add_argument("--quantity", type=int, default=1, help="units to order (default: 1)")
-    trigger.add_argument("--customer", default="customer-1", help="customer id (default: customer-1)")
+    trigger.add_argument("--customer", help="customer id (default: dashboard.customer, customer-1)")
     trigger.add_argument("--order-id", help="order id (default: a new random id)")
     trigger.add_argument("--no-wait", action="store_true", help="start the order and return at once")
     trigger.add_argument("--json", action="store_true", help="print the final saga state as JSON")
@@ -174,7 +175,7 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
     try:
         order = OrderInput(
             order_id=args.order_id or uuid.uuid4().hex[:12],
-            customer_id=args.customer,
+            customer_id=args.customer or dashboard_settings(settings.dashboard).customer,
             items=[{"sku": args.sku, "quantity": args.quantity, "unit_price_cents": item.price_cents}],
         )
     except ValidationError as error:

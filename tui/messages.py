@@ -55,6 +55,15 @@ class Refreshed(Message):
         self.problems = problems
 
 
+class FailureExplained(Message):
+    """Why an order FAILED (it has no saga reason: e.g. its input was invalid), as Temporal says."""
+
+    def __init__(self, order_id: str, text: str) -> None:
+        super().__init__()
+        self.order_id = order_id
+        self.text = text
+
+
 class OrdersListed(Message):
     """The newest orders Temporal knows (`None`: the listing failed)."""
 

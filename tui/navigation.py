@@ -64,6 +64,7 @@ class Navigation(ServerSync):
     @on(FilterChanged)
     def _filter_changed(self, message: FilterChanged) -> None:
         self.orders_table.set_filter(message.status, message.text)
+        self.filter_bar.show_count(self.orders_table.row_count, len(self.book.orders))
 
     @on(Input.Submitted, "#filter-text")
     def _filter_done(self) -> None:

@@ -106,7 +106,7 @@ class OrderRow:
     reason: Reason | None = None
     step: str | None = None
     step_kind: EventKind | None = None
-    attempts: int = 0
+    attempts: int = 0  # the most attempts any step took so far
     last_error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -234,7 +234,7 @@ class OrderBook:
             if event.step != ORDER_STEP:
                 row.step = event.step
                 row.step_kind = event.kind
-                row.attempts = event.attempt
+                row.attempts = max(row.attempts, event.attempt)
                 if event.error:
                     row.last_error = event.error
                 elif event.kind is EventKind.SUCCEEDED:

@@ -21,7 +21,7 @@ from engine.models import Health, SagaState, StepEvent
 from tui.config import DashboardSettings
 from tui.feed import EventFeed
 from tui.live_saga import fold
-from tui.messages import DetailLoaded, OrdersListed, Refreshed
+from tui.messages import DetailLoaded, FailureExplained, OrdersListed, Refreshed
 from tui.notices import Notices
 from tui.widgets.faults_panel import FaultsPanel
 from tui.widgets.order_detail import OrderDetail
@@ -29,6 +29,7 @@ from tui.widgets.services_panel import ServicesPanel
 from tui.widgets.status_line import StatusLine
 
 CALL_TIMEOUT = 5.0
+MAX_EXPLAINED = 20  # failed orders explained per batch (each is one call)
 T = TypeVar("T")
 
 
@@ -149,6 +150,22 @@ class ServerSync(Notices):
             return
         if not message.initial and self.feed.looks_stale(message.summaries):
             self._resubscribe("no step events while orders finish: resubscribing")
+
+    def explain_failures(self, order_ids: list[str]) -> None:
+        for order_id in order_ids[:MAX_EXPLAINED]:
+            self._explain_failure(order_id)
+
+    @work(group="explain", exit_on_error=False)
+    async def _explain_failure(self, order_id: str) -> None:
+        """A FAILED order has no saga reason: reading its state says why it failed (one call per failed order)."""
+        assert self.facade is not None
+        try:
+            await asyncio.wait_for(self.facade.state(order_id), CALL_TIMEOUT)
+        except CheckoutError as error:
+            text = error.message.removeprefix(f"order {order_id} failed before it started: ")
+            self.post_message(FailureExplained(order_id, text))
+        except TimeoutError:
+            pass
 
     # --- the selected order's detail ----------------------------------------------------------
 

@@ -105,6 +105,7 @@ class FakeFacade:
             web_ui_url="http://127.0.0.1:8233",
         )
         self.extra_discrepancies: list[Discrepancy] = []
+        self.failures: dict[str, str] = {}  # order -> why it failed before it started
         self.unreachable = False
         self.calls: list[str] = []
 
@@ -127,6 +128,12 @@ class FakeFacade:
         self.history.append(event)
         for queue in list(self._subscribers):
             queue.put_nowait(event)
+
+    def add_failed(self, order: OrderInput, started: datetime, why: str) -> None:
+        """An order whose workflow failed before any step (e.g. invalid input): no events, no saga state."""
+        state = SagaState(order=order, status=OrderStatus.FAILED, started_at=started, finished_at=started)
+        self.states[order.order_id] = state
+        self.failures[order.order_id] = why
 
     def add_finished(
         self, order: OrderInput, status: OrderStatus, started: datetime, reason: Reason | None = None
@@ -227,6 +234,8 @@ class FakeFacade:
 
     async def state(self, order_id: str) -> SagaState:
         self._check()
+        if order_id in self.failures:
+            raise InvalidInput(f"order {order_id} failed before it started: {self.failures[order_id]}")
         if self.state_delay:
             await asyncio.sleep(self.state_delay)
         return self._state(order_id).model_copy(deep=True)

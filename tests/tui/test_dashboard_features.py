@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from engine.models import OrderInput, ServiceName
-from tests.support.dashboard import wait_until
-from tests.support.fake_facade import FakeStack
+from engine.models import FaultSettings, OrderInput, ServiceName, Step
+from tests.support.dashboard import fake_settings, visible_lines, wait_until
+from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 from tui.screens.bulk_submit import BulkSubmitScreen
+from tui.screens.confirm import ConfirmScreen
 
 
 def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1, customer: str = "cust-x") -> OrderInput:
@@ -98,3 +101,82 @@ async def test_the_faults_grid_by_keyboard(fake_stack: FakeStack) -> None:
         assert app.focused is app.query_one("#shipping-down")
         await pilot.press("space")
         await wait_until(pilot, lambda: fake_stack.facade._faults[ServiceName.SHIPPING].down)
+
+
+async def test_the_cancel_dialog_counts_down_and_says_when_the_order_ended() -> None:
+    settings = fake_settings(saga={"hold_seconds": 1.5})
+    stack = FakeStack(settings, FakeFacade(settings, step_seconds=0.01))
+    app = CheckoutApp(stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await stack.facade.submit(an_order("hold-2"))
+        await wait_until(pilot, lambda: app.book.orders.get("hold-2") and app.book.orders["hold-2"].step == "hold")
+        app.show_order("hold-2")
+        await wait_until(pilot, lambda: app.detail_view.saga is not None and app.detail_view.saga.hold_until)
+        await pilot.press("c")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmScreen)
+        await pilot.pause(0.3)
+        assert "Cancellable for" in str(dialog.query_one("#live").render())
+        await wait_until(pilot, lambda: app.book.is_terminal("hold-2"), timeout=5)  # the hold ran out, it shipped
+        await pilot.pause(0.4)
+        assert "has ended: COMPLETED" in str(dialog.query_one("#live").render())
+        assert not dialog.possible
+        await pilot.press("y")
+        assert app.screen is dialog, "no cancel is sent for an ended order"
+
+
+async def test_a_failed_order_says_why_in_the_table_and_the_detail() -> None:
+    settings = fake_settings()
+    facade = FakeFacade(settings, step_seconds=0.01)
+    why = "invalid order: items.0.quantity: Input should be greater than 0"
+    facade.add_failed(an_order("bad-1"), datetime.now(UTC), why)
+    app = CheckoutApp(FakeStack(settings, facade))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await wait_until(pilot, lambda: app.orders_table.shown("bad-1"))
+        await wait_until(pilot, lambda: app.orders_table.cell_text("bad-1", "step") == why)
+        app.show_order("bad-1")
+        await wait_until(pilot, lambda: app.detail_view.error is not None)
+        assert why in app.detail_view.plain
+        assert "workflows/order-bad-1" in app.detail_view.plain, "the Web UI link, also without a saga state"
+
+
+async def test_attempts_show_the_most_any_step_took(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await fake_stack.facade.submit(an_order("once"))
+        await wait_until(pilot, lambda: app.book.is_terminal("once"))
+        assert app.orders_table.cell_text("once", "attempts") == "1"
+        fake_stack.facade.random.seed(1)
+        await fake_stack.facade.set_faults(ServiceName.PAYMENT, FaultSettings(error_rate=0.5))
+        for n in range(6):
+            await fake_stack.facade.submit(an_order(f"retried-{n}"))
+        await wait_until(pilot, lambda: all(app.book.is_terminal(f"retried-{n}") for n in range(6)), timeout=15)
+        charged_twice = [
+            order_id
+            for order_id, state in fake_stack.facade.states.items()
+            if (step := state.step(Step.CHARGE)) is not None and step.attempts >= 2
+        ]
+        assert charged_twice, "some charge was retried"
+        for order_id in charged_twice:
+            most = max(step.attempts for step in fake_stack.facade.states[order_id].steps)
+            assert app.orders_table.cell_text(order_id, "attempts") == str(most)
+
+
+async def test_filters_say_n_of_m_and_when_nothing_matches(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        for order_id in ("apple-1", "apple-2", "pear-1"):
+            await fake_stack.facade.submit(an_order(order_id))
+        await wait_until(pilot, lambda: app.book.counts().completed == 3)
+        await pilot.pause(0.2)
+        count = app.filter_bar.query_one("#count-label")
+        assert str(count.render()) == "3 orders"
+        await pilot.press("slash", *"apple", "enter")
+        await wait_until(pilot, lambda: str(count.render()) == "2 of 3")
+        await pilot.press("slash", "ctrl+u", *"kiwi", "enter")
+        await wait_until(pilot, lambda: app.orders_table.row_count == 0)
+        assert "no matching orders" in visible_lines(app.orders_table)[1]

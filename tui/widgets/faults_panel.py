@@ -113,7 +113,8 @@ class FaultsPanel(VerticalScroll):
             for index, name in enumerate(PRESETS):
                 yield Button(name, id=f"preset-{index}", compact=True, variant="warning")
             yield Button("reset all", id="reset-faults", compact=True, variant="success")
-        yield Static("", id="latency-warning")
+        self._warning = Static("", id="latency-warning")
+        yield self._warning
         yield Label("rates 0..1, latency in ms · arrows move, Enter applies, space toggles down", id="faults-hint")
 
     # --- the app pushes the live settings here ----------------------------------------------
@@ -165,7 +166,7 @@ class FaultsPanel(VerticalScroll):
             cell.focus()
 
     def on_mount(self) -> None:
-        self.query_one("#latency-warning").display = False
+        self._warning.display = False
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if any(event.widget in row for row in self._grid):
@@ -208,7 +209,7 @@ class FaultsPanel(VerticalScroll):
             for service, settings in self.current.items()
             if settings.latency_ms + settings.jitter_ms >= self.request_timeout_ms
         ]
-        warning = self.query_one("#latency-warning", Static)
+        warning = self._warning
         if slow:
             timeout = self.request_timeout_ms / 1000
             warning.update(

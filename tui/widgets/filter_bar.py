@@ -26,6 +26,7 @@ class FilterBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: id, customer, step…", id="filter-text", compact=True)
         yield Select(STATUS_CHOICES, value=StatusFilter.ALL, allow_blank=False, id="filter-status", compact=True)
+        yield Label("", id="count-label")
         yield Label("sort: newest", id="sort-label")
 
     @property
@@ -49,6 +50,13 @@ class FilterBar(Horizontal):
     def clear(self) -> None:
         self.query_one("#filter-text", Input).value = ""
         self.query_one("#filter-status", Select).value = StatusFilter.ALL
+
+    def show_count(self, shown: int, total: int) -> None:
+        """How many orders the table shows: `N of M` while a filter hides some."""
+        text = f"{shown} of {total}" if shown != total else f"{total} orders"
+        label = self.query_one("#count-label", Label)
+        if str(label.content) != text:
+            label.update(text)
 
     def show_sort(self, mode: SortMode) -> None:
         self.query_one("#sort-label", Label).update(f"sort: {mode.value}")

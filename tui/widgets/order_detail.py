@@ -133,6 +133,8 @@ class OrderDetail(VerticalScroll):
             message = self.error or "loading…"
             style = "red" if self.error else "dim"
             shown = Text.assemble(("order ", "dim"), (self.order_id, "bold"), "\n", (message, style))
+            if self.web_url:  # the history in Temporal says what happened, also when the state cannot
+                shown.append_text(Text.assemble("\n", ("Temporal UI ", "dim"), (self.web_url, "underline")))
         else:
             shown = render_saga(self.saga, self.clock(), self.web_url)
             if self.error:

@@ -19,7 +19,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from engine.models import EventKind
+from engine.models import EventKind, OrderStatus
 from tui.format import Cell, cached_style, duration, fit, money, status_cell
 from tui.messages import OrderChosen, OrderSelected, SortChosen
 from tui.state import BatchResult, OrderBook, OrderRow, SortMode, StatusFilter
@@ -91,7 +91,13 @@ _KIND_STYLE = {
 
 def _step_cell(row: OrderRow) -> Cell:
     if row.status.is_terminal:
-        return Cell(row.reason.value, "") if row.reason else Cell("—", "dim")
+        if row.reason:
+            return Cell(row.reason.value, "")
+        if row.status is OrderStatus.TERMINATED:
+            return Cell("terminated", "red")
+        if row.status is OrderStatus.FAILED:  # no reason of the saga's: why Temporal says it failed
+            return Cell(row.last_error or "failed", "red")
+        return Cell("—", "dim")
     if not row.step:
         return Cell("…", "dim")
     return Cell(row.step, _KIND_STYLE.get(row.step_kind, "") if row.step_kind else "")
@@ -108,7 +114,7 @@ def cells(row: OrderRow, now: datetime) -> list[Cell]:
         Cell(money(row.total_cents), right=True),
         status_cell(row.status),
         _step_cell(row),
-        Cell(str(row.attempts) if row.attempts > 1 else "", "bold magenta", right=True),
+        Cell(str(row.attempts) if row.attempts else "", "bold magenta" if row.attempts > 1 else "", right=True),
         _age_cell(row, now),
     ]
 
@@ -273,6 +279,9 @@ class OrdersTable(ScrollView, can_focus=True):
         else:
             index = scroll_y + y - 1
             if index >= self.row_count:
+                if index == 0:  # nothing shown: say why
+                    empty = "  no matching orders" if self.book.orders else "  no orders yet: n submits one"
+                    return Strip([Segment(fit(empty, self.size.width), base + Style(dim=True))])
                 return Strip.blank(self.size.width, base)
             strip = self._row_strip(self._order[index], base)
             if index == self.cursor_row:  # the cursor's colours over the cells' own
