@@ -48,7 +48,7 @@ from tui.widgets.orders_table import OrdersTable
 from tui.widgets.services_panel import ServicesPanel
 from tui.widgets.status_line import StatusLine
 
-WIDE = 140  # columns from which the tabs sit beside the table instead of below it
+WIDE = 130  # columns from which the tabs sit beside the table: both fit, typical ids and reasons whole
 
 
 class StackLike(Protocol):

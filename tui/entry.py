@@ -13,9 +13,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from temporalio.exceptions import ApplicationError
+
 from engine.config import Settings
 from engine.errors import CheckoutError
 from tui.config import dashboard_settings
+
+
+class ExpectedFaultsInOneLine(logging.Filter):
+    """An activity failing with an ApplicationError is a service's answer (a decline, an injected
+    error, a timeout): expected, so one line with the error. Tracebacks stay for the unexpected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ApplicationError):
+            kind = f"{error.type}: " if error.type else ""
+            record.msg, record.args = f"{record.getMessage()}: {kind}{error.message}", None
+            record.exc_info = record.exc_text = None
+        return True
 
 
 @contextmanager
@@ -24,6 +39,7 @@ def logging_to(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(ExpectedFaultsInOneLine())
     root = logging.getLogger()
     saved, root.handlers = root.handlers, [handler]
     try:

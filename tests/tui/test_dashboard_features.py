@@ -180,3 +180,19 @@ async def test_filters_say_n_of_m_and_when_nothing_matches(fake_stack: FakeStack
         await pilot.press("slash", "ctrl+u", *"kiwi", "enter")
         await wait_until(pilot, lambda: app.orders_table.row_count == 0)
         assert "no matching orders" in visible_lines(app.orders_table)[1]
+
+
+async def test_side_by_side_from_130_columns_with_both_fitting(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await started(pilot, app)
+        await fake_stack.facade.submit(an_order("abcdef-0001", customer="customer-0042"))
+        await wait_until(pilot, lambda: app.book.is_terminal("abcdef-0001"))
+        assert app.body.has_class("-wide")
+        table = app.orders_table
+        assert table.virtual_size.width <= table.scrollable_content_region.width, "the table fits: no sideways scroll"
+        assert table.cell_text("abcdef-0001", "id") in visible_lines(table)[1], "a typical id is whole"
+        await pilot.press("f")
+        await pilot.pause(0.2)
+        down = app.query_one("#shipping-down")
+        assert down.region.right <= app.tabs.region.right, "the faults grid fits beside the table"

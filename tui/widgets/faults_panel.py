@@ -42,7 +42,7 @@ class FaultsPanel(VerticalScroll):
     FaultsPanel { height: 1fr; padding: 0 1; }
     FaultsPanel .fault-row { height: 1; width: 1fr; }
     FaultsPanel .fault-row > Label { width: 10; }
-    FaultsPanel .fault-row > Input, FaultsPanel .fault-row > .no-field { width: 8; margin-right: 1; }
+    FaultsPanel .fault-row > Input, FaultsPanel .fault-row > .no-field { width: 7; margin-right: 1; }
     FaultsPanel .fault-row > .no-field { color: $text-disabled; }
     FaultsPanel .fault-row > Input:focus, FaultsPanel .fault-row > Checkbox:focus {
         background: $accent; color: $text; text-style: bold;
@@ -52,7 +52,7 @@ class FaultsPanel(VerticalScroll):
     FaultsPanel .fault-row > Checkbox.-on { color: $error; text-style: bold; }
     FaultsPanel .fault-head { height: 1; color: $text-muted; text-style: bold; }
     FaultsPanel .fault-head > Label { width: 10; }
-    FaultsPanel .fault-head > .col { width: 9; }
+    FaultsPanel .fault-head > .col { width: 8; }
     FaultsPanel #presets { height: 1; margin-top: 1; width: 1fr; }
     FaultsPanel #presets > Button { margin-right: 1; }
     FaultsPanel #presets > Button:focus { text-style: bold reverse; }

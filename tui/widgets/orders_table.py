@@ -36,7 +36,7 @@ class Column:
 
 COLUMNS = (
     Column("id", "id", 8, 24, 8),
-    Column("customer", "customer", 9, 16, 9),
+    Column("customer", "customer", 9, 16, 8),
     Column("total", "total", 7, 12, 7),
     Column("status", "status", 14, 14, 14),  # "↺ COMPENSATING"
     Column("step / reason", "step", 13, 48, 10),  # also takes the width left over
