@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shlex
 import signal
 import sys
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from temporalio.exceptions import ApplicationError
 
-from engine.config import Settings
+from engine.config import EmbeddedMode, Settings
 from engine.errors import CheckoutError
 from tui.config import dashboard_settings
 
@@ -82,3 +84,40 @@ def run_dashboard(settings: Settings, attach: bool = False) -> int:
     if app.start_error is not None:
         print(f"{app.start_error.title}: {app.start_error.message}", file=sys.stderr)
     return app.return_code or 0
+
+
+def run_web(settings: Settings, *, host: str, port: int, attach: bool = False) -> int:
+    """`checkout dashboard --web`: serve the dashboard to browsers with textual-serve, on loopback by default.
+
+    This process runs the stack (servers when needed, worker and services unless `attach`);
+    each browser tab gets its own `checkout dashboard --attach` process over it."""
+    from aiohttp import web
+    from textual_serve.server import Server
+
+    from engine.stack import Stack
+
+    try:
+        dashboard_settings(settings.dashboard)
+    except CheckoutError as error:
+        print(error.message, file=sys.stderr)
+        return error.exit_code
+    stack = Stack(settings, worker=not attach, services=not attach)
+    command = shlex.join([sys.executable, "-m", "tui.cli", "dashboard", "--attach"])
+
+    class DashboardServer(Server):
+        async def on_startup(self, app: web.Application) -> None:
+            await stack.start()
+            # The tabs' dashboards use the servers this process runs (or found): they only connect.
+            os.environ["CHECKOUT_EMBEDDED__MODE"] = EmbeddedMode.NEVER.value
+            self.console.print(f"checkout-ops dashboard on {self.public_url} (Ctrl-C stops)", highlight=False)
+
+        async def on_shutdown(self, app: web.Application) -> None:
+            await stack.stop()
+
+    server = DashboardServer(command, host=host, port=port, title="checkout-ops")
+    try:
+        with logging_to(settings.embedded.data_dir / "logs" / "web.log"):
+            server.serve()
+    finally:
+        asyncio.run(stack.stop())  # idempotent: covers a failed start
+    return 0

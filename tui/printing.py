@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engine.models import FaultSettings, OrderStatus, OrderSummary, SagaState, ServiceName, StepStatus
+from engine.config import CatalogueItem
+from engine.models import AuditReport, FaultSettings, OrderStatus, OrderSummary, SagaState, ServiceName, StepStatus
 from tui.format import money
 
 console = Console(highlight=False)
@@ -36,7 +37,8 @@ STEP_STYLE = {
 
 
 def when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%H:%M:%S") if moment else "-"
+    """Local date and time: listings span days."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
 def print_json(value: BaseModel | Iterable[BaseModel] | Mapping[Any, Any]) -> None:
@@ -90,6 +92,29 @@ def print_state(state: SagaState) -> None:
             step.last_error or "",
         )
     console.print(table)
+
+
+def print_stock(stock: dict[str, int], catalogue: dict[str, CatalogueItem]) -> None:
+    table = Table("sku", "units", "initial", box=None, header_style="bold")
+    for sku in sorted(set(stock) | set(catalogue)):
+        units = stock.get(sku)
+        initial = catalogue[sku].stock if sku in catalogue else None
+        shown = "-" if units is None else f"[red]{units}[/]" if units == 0 else str(units)
+        table.add_row(sku, shown, "-" if initial is None else str(initial))
+    console.print(table)
+
+
+def print_audit(report: AuditReport) -> None:
+    """One line per discrepancy, then the notes; a clean audit says what it checked."""
+    checked = f"{report.orders} orders ({report.ended} ended, {report.in_flight} in flight), {report.records} records"
+    if report.clean:
+        console.print(f"[green]audit clean[/]: {checked}")
+    else:
+        for discrepancy in report.discrepancies:
+            console.print(escape(discrepancy.message), soft_wrap=True)
+        console.print(f"[red]{len(report.discrepancies)} discrepancies[/] in {checked}")
+    for note in report.notes:
+        console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
 
 
 def print_faults(faults: dict[ServiceName, FaultSettings]) -> None:

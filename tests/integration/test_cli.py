@@ -128,7 +128,8 @@ def test_bad_config_value_names_the_key() -> None:
 
 
 def test_help_for_every_command() -> None:
-    for command in ("dashboard", "worker", "servers", "trigger", "orders", "show", "cancel", "faults"):
+    commands = ("dashboard", "worker", "servers", "trigger", "orders", "show", "cancel", "faults", "stock", "audit")
+    for command in commands:
         result = checkout(None, command, "--help")
         assert result.returncode == 0 and "usage: checkout" in result.stdout
 
