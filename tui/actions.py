@@ -1,24 +1,31 @@
-"""The operator's actions: forms and confirmations, and the facade calls behind them.
+"""The operator's actions on orders: forms and confirmations, and the facade calls behind them.
 
-A base of the dashboard App: it holds what the operator does to orders and faults,
-while `tui/app.py` holds the stack's lifecycle and how events reach the screen.
+A base of the dashboard App: new orders, bulk submit, cancel (one, or every order the
+filter shows), terminate, retry, and opening an order in the Temporal Web UI.
 """
 
 from __future__ import annotations
 
-from textual import on, work
+import asyncio
+import os
+import re
+import sys
+import webbrowser
 
-from engine.errors import CheckoutError
+from textual import work
+
+from engine.errors import CheckoutError, InvalidInput
 from engine.facade import CheckoutFacade
-from engine.models import FaultSettings, OrderInput, OrderStatus, OrderSummary, ServiceName, Step
+from engine.models import OrderInput, OrderStatus, OrderSummary, Step
 from tui.format import duration
-from tui.messages import ActionDone, FaultChanged, FaultsRefused, PresetChosen, ResetRequested
+from tui.messages import ActionDone
 from tui.navigation import Navigation
-from tui.presets import PRESETS, describe
 from tui.screens.bulk_submit import BulkPlan, BulkResult, BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.new_order import NewOrderScreen
 from tui.state import Clock
+
+RETRYABLE = (OrderStatus.COMPENSATED, OrderStatus.FAILED, OrderStatus.TERMINATED)
 
 
 class OperatorActions(Navigation):
@@ -168,44 +175,120 @@ class OperatorActions(Navigation):
         text = f"Order {order_id} terminated: no compensation ran"
         self.post_message(ActionDone(text, title="Terminate", severity="warning", order_id=order_id))
 
-    # --- faults -------------------------------------------------------------------------------
+    # --- retry, cancel what matches, open in the Web UI ---------------------------------------
 
-    @on(FaultChanged)
-    def _fault_changed(self, message: FaultChanged) -> None:
-        self._set_faults({message.service: message.settings}, f"{message.service.value}: {describe(message.settings)}")
+    def action_retry_order(self) -> None:
+        """Submit an order that did not complete again, as a new order with the same items (id `<old>-r1`)."""
+        if self._need_facade() is None or self.selected_order is None:
+            if self.facade is not None:
+                self.say("Select an order to retry first", severity="warning")
+            return
+        row = self.book.orders.get(self.selected_order)
+        if row is None or row.status not in RETRYABLE:
+            state = row.status.value if row else "unknown"
+            self.say(f"Only a compensated, failed or terminated order can be retried ({state})", severity="warning")
+            return
+        self._retry(self.selected_order)
 
-    @on(PresetChosen)
-    def _preset(self, message: PresetChosen) -> None:
-        self.apply_preset(message.name)
-
-    def apply_preset(self, name: str) -> None:
-        if self._need_facade() is not None:
-            self._set_faults(PRESETS[name], f"preset {name!r} applied")
-
-    @on(ResetRequested)
-    def action_reset_faults(self) -> None:
-        if self._need_facade() is not None:
-            self._clear_faults()
-
-    @work(group="faults", exit_on_error=False)
-    async def _set_faults(self, faults: dict[ServiceName, FaultSettings], what: str) -> None:
+    @work(group="operate", exit_on_error=False)
+    async def _retry(self, order_id: str) -> None:
         assert self.facade is not None
-        for service, settings in faults.items():
+        old = (await self.facade.state(order_id)).order
+        for attempt in range(1, 10):
+            new_id = retry_id(order_id, attempt)
+            if new_id in self.book.orders:
+                continue
+            order = OrderInput(order_id=new_id, customer_id=old.customer_id, items=old.items)
             try:
-                await self.facade.set_faults(service, settings)
-            except CheckoutError as error:
-                self.post_message(FaultsRefused(service, error))
-                return
-        self.post_message(ActionDone(what, title="Faults", refresh=True))
+                await self.submit(order)
+            except InvalidInput:  # taken by an order the table does not show
+                continue
+            text = f"Order {order_id} retried as {new_id}"
+            self.post_message(ActionDone(text, title="Retry", select=new_id))
+            return
+        self.post_message(ActionDone(f"Order {order_id}: no free retry id", title="Retry", severity="error"))
 
-    @on(FaultsRefused)
-    def _faults_refused(self, message: FaultsRefused) -> None:
-        self.say(message.error.message, title=message.error.title, severity="error")
-        self.faults_panel.restore(message.service)
-        self.refresh_now()
+    def action_cancel_matching(self) -> None:
+        """Cancel every order in flight that the table shows (the current filter), after saying how many."""
+        if self._need_facade() is None:
+            return
+        order_ids = [i for i in self.orders_table.shown_ids() if not self.book.orders[i].status.is_terminal]
+        if not order_ids:
+            self.say("No order in flight matches the filter", severity="warning")
+            return
+        described = describe_filter(self.orders_table.status_filter.label, self.orders_table.text_filter)
 
-    @work(group="faults", exit_on_error=False)
-    async def _clear_faults(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel_many(order_ids)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Cancel {len(order_ids)} orders?",
+                f"The {len(order_ids)} orders in flight that match {described} compensate: payments refunded, "
+                "stock returned. Orders already shipping refuse.",
+                confirm=f"Cancel {len(order_ids)} orders",
+                keep="Keep",
+            ),
+            answered,
+        )
+
+    @work(group="operate", exit_on_error=False)
+    async def _cancel_many(self, order_ids: list[str]) -> None:
         assert self.facade is not None
-        await self.facade.clear_faults()
-        self.post_message(ActionDone("every fault cleared", title="Faults", refresh=True))
+        facade = self.facade
+        slots = asyncio.Semaphore(8)
+        results: list[bool] = []
+
+        async def one(order_id: str) -> None:
+            async with slots:
+                try:
+                    results.append((await facade.cancel(order_id)).accepted)
+                except CheckoutError:
+                    results.append(False)
+
+        await asyncio.gather(*(one(order_id) for order_id in order_ids))
+        accepted = sum(results)
+        text = f"{len(order_ids)} cancels: {accepted} accepted, {len(order_ids) - accepted} refused"
+        self.post_message(ActionDone(text, title="Cancel", severity="information" if accepted else "warning"))
+
+    def action_open_web_ui(self) -> None:
+        """The selected order's history in the Temporal Web UI: in a browser, else its link on the clipboard."""
+        if self._need_facade() is None:
+            return
+        assert self.facade is not None
+        url = self.facade.web_ui_url(self.selected_order)
+        if url is None:
+            self.say("No Temporal Web UI address is known (temporal.ui_url)", severity="warning")
+            return
+        if self.is_web:
+            self.open_url(url)  # the browser showing the dashboard opens it
+            self.say(f"Opened {url}", title="Web UI")
+            return
+        try:
+            opened = can_open_a_browser() and webbrowser.open(url)
+        except webbrowser.Error:
+            opened = False
+        if opened:
+            self.say(f"Opened {url}", title="Web UI")
+        else:
+            self.copy_to_clipboard(url)
+            self.say(f"Copied to the clipboard (no browser here): {url}", title="Web UI")
+
+
+def retry_id(order_id: str, attempt: int) -> str:
+    """`<order>-r<n>`: the retry's id says what it retries (an id is at most 64 characters)."""
+    base = re.sub(r"-r\d+$", "", order_id)
+    suffix = f"-r{attempt}"
+    return base[: 64 - len(suffix)] + suffix
+
+
+def describe_filter(status: str, text: str) -> str:
+    return f"'{status}' and '{text.strip()}'" if text.strip() else f"'{status}'"
+
+
+def can_open_a_browser() -> bool:
+    """A console browser (lynx, w3m) would take over the dashboard's terminal: only a graphical one will do."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER"))

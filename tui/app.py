@@ -31,14 +31,16 @@ from engine.config import Settings
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
 from engine.models import OrderStatus, StepEvent
-from tui.actions import OperatorActions
+from tui.admin import Administration
 from tui.commands import DashboardCommands
 from tui.config import DashboardSettings, dashboard_settings
 from tui.feed import TICK_SECONDS, EventFeed
 from tui.format import terminated_line
+from tui.history import History
 from tui.keys import BINDINGS
 from tui.messages import ActionDone, FailureExplained, StackFailed, StackStarted
 from tui.state import BatchResult, Clock, OrderBook, utc_now
+from tui.widgets.charts_panel import ChartsPanel
 from tui.widgets.event_log import EventLog
 from tui.widgets.faults_panel import FaultsPanel
 from tui.widgets.filter_bar import FilterBar
@@ -74,7 +76,7 @@ class Metrics:
     """Per batch of live events: from its oldest event's time to the screen redrawn."""
 
 
-class CheckoutApp(OperatorActions):
+class CheckoutApp(Administration):
     """The dashboard. `stack` is started on mount (when `owns_stack`) and stopped on quit."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
@@ -94,6 +96,7 @@ class CheckoutApp(OperatorActions):
         self.book = OrderBook(clock=clock, max_orders=self.dashboard.max_rows)
         self.feed = EventFeed(replay_hours=self.dashboard.replay_hours, batch_ms=self.dashboard.batch_ms, clock=clock)
         self.metrics = Metrics()
+        self.history = History()
         self.facade: CheckoutFacade | None = None
         self.start_error: CheckoutError | None = None
         self.selected_order: str | None = None
@@ -116,6 +119,8 @@ class CheckoutApp(OperatorActions):
                     yield ServicesPanel(self.settings.catalogue, id="services-panel")
                 with TabPane("Log", id="log"):
                     yield EventLog(id="event-log")
+                with TabPane("Charts", id="charts"):
+                    yield ChartsPanel(self.history, id="charts-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -130,6 +135,7 @@ class CheckoutApp(OperatorActions):
         self.faults_panel = self.query_one(FaultsPanel)
         self.services_panel = self.query_one(ServicesPanel)
         self.event_log = self.query_one(EventLog)
+        self.charts_panel = self.query_one(ChartsPanel)
         self._apply_keymap()
         self._layout_for(self.size.width)
         self.status_line.phase = "starting servers…" if self.owns_stack else "connecting…"
@@ -271,6 +277,8 @@ class CheckoutApp(OperatorActions):
         self._show_numbers()
         if self.detail_view.is_live:
             self.detail_view.redraw(layout=False)  # ages and the hold countdown only
+        self.history.tick(time.monotonic(), self.book.counts())
+        self.charts_panel.redraw()
         self.sync_tick()
 
     @on(FailureExplained)
@@ -287,3 +295,5 @@ class CheckoutApp(OperatorActions):
             self.request_detail(message.order_id)
         if message.refresh:
             self.refresh_now()
+        if message.select is not None:
+            self.show_order(message.select)

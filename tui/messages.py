@@ -13,6 +13,7 @@ from textual.widget import Widget
 
 from engine.errors import CheckoutError
 from engine.models import (
+    AuditReport,
     FaultSettings,
     Health,
     OrderSummary,
@@ -159,8 +160,10 @@ class ActionDone(Message):
         severity: Severity = "information",
         order_id: str | None = None,
         refresh: bool = False,
+        select: str | None = None,
     ) -> None:
         super().__init__()
+        self.select = select  # an order to show (e.g. the one just submitted)
         self.text = text
         self.title = title
         self.severity = severity
@@ -176,3 +179,18 @@ class CellMove(Message):
         self.cell = cell
         self.rows = rows
         self.columns = columns
+
+
+class StockRequested(Message):
+    """The operator wants to set or add stock (the Services tab's button)."""
+
+
+class AuditRequested(Message):
+    """The operator wants the audit run (the Services tab's button)."""
+
+
+class AuditDone(Message):
+    def __init__(self, report: AuditReport | None, error: CheckoutError | None = None) -> None:
+        super().__init__()
+        self.report = report
+        self.error = error

@@ -5,9 +5,11 @@ A base of the dashboard App; what it shows is kept by the widgets, which it tell
 
 from __future__ import annotations
 
+import re
+
 from textual import on
 from textual.binding import Binding
-from textual.widgets import Input, Select, TabbedContent
+from textual.widgets import Input, TabbedContent
 
 from tui.commands import TABS
 from tui.messages import FilterChanged, OrderChosen, OrderSelected, SortChosen
@@ -17,6 +19,18 @@ from tui.sync import ServerSync
 from tui.widgets.event_log import EventLog
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.orders_table import OrdersTable
+
+
+def retry_links(order_id: str, book: OrderBook) -> str:
+    """What links an order to its retries: their ids are `<order>-r<n>`."""
+    parts = []
+    match = re.fullmatch(r"(.+)-r\d+", order_id)
+    if match:
+        parts.append(f"retry of {match.group(1)}")
+    retries = sorted(other for other in book.orders if re.fullmatch(re.escape(order_id) + r"-r\d+", other))
+    if retries:
+        parts.append(f"retried as {', '.join(retries)}")
+    return "; ".join(parts)
 
 
 class Navigation(ServerSync):
@@ -42,6 +56,7 @@ class Navigation(ServerSync):
             self.detail_view.show(None)
             return
         web_url = self.facade.web_ui_url(message.order_id) if self.facade else None
+        self.detail_view.links = retry_links(message.order_id, self.book)
         self.detail_view.show(message.order_id, None, web_url=web_url)
         self.request_detail(message.order_id)
 
@@ -88,7 +103,7 @@ class Navigation(ServerSync):
         self.set_sort(self.orders_table.sort_mode.next())
 
     def set_status_filter(self, status: StatusFilter) -> None:
-        self.filter_bar.query_one("#filter-status", Select).value = status
+        self.filter_bar.set_status(status)
 
     @on(SortChosen)
     def _sort_chosen(self, message: SortChosen) -> None:

@@ -20,6 +20,7 @@ from engine.facade import CheckoutFacade
 from engine.models import Health, SagaState, StepEvent
 from tui.config import DashboardSettings
 from tui.feed import EventFeed
+from tui.history import History
 from tui.live_saga import fold
 from tui.messages import DetailLoaded, FailureExplained, OrdersListed, Refreshed
 from tui.notices import Notices
@@ -43,6 +44,7 @@ class ServerSync(Notices):
     faults_panel: FaultsPanel
     services_panel: ServicesPanel
     detail_view: OrderDetail
+    history: History
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,6 +125,7 @@ class ServerSync(Notices):
             )
         if message.snapshot is not None:
             self.services_panel.show(message.snapshot)
+            self.history.add_snapshot(message.snapshot)
 
     def reconcile(self, *, initial: bool = False) -> None:
         self._last_reconcile = time.monotonic()
@@ -189,20 +192,34 @@ class ServerSync(Notices):
             return
         self._events_since_asked.extend(mine)
         detail = self.detail_view
-        if detail.order_id == order_id and detail.saga is not None:
-            detail.show(order_id, fold(detail.saga, mine), web_url=detail.web_url)
+        if detail.order_id == order_id:
+            detail.add_events(mine)
+            if detail.saga is not None:
+                detail.show(order_id, fold(detail.saga, mine), web_url=detail.web_url)
 
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def _load_detail(self, order_id: str) -> None:
         assert self.facade is not None
+        events = await self._order_events(order_id)
         try:
             saga = await asyncio.wait_for(self.facade.state(order_id), CALL_TIMEOUT)
         except CheckoutError as error:
-            self.post_message(DetailLoaded(order_id, None, error.message))
+            self.post_message(DetailLoaded(order_id, None, error.message, events))
         except TimeoutError:
-            self.post_message(DetailLoaded(order_id, None, f"no answer in {CALL_TIMEOUT:g}s (is a worker running?)"))
+            problem = f"no answer in {CALL_TIMEOUT:g}s (is a worker running?)"
+            self.post_message(DetailLoaded(order_id, None, problem, events))
         else:
-            self.post_message(DetailLoaded(order_id, saga, None))
+            self.post_message(DetailLoaded(order_id, saga, None, events))
+
+    async def _order_events(self, order_id: str) -> list[StepEvent] | None:
+        """The order's step history, read once per selection (later ones come live)."""
+        if self.detail_view.order_id == order_id and self.detail_view.events:
+            return None
+        assert self.facade is not None
+        try:
+            return await asyncio.wait_for(self.facade.order_events(order_id), CALL_TIMEOUT)
+        except (CheckoutError, TimeoutError):
+            return None
 
     @on(DetailLoaded)
     def _detail_loaded(self, message: DetailLoaded) -> None:
@@ -216,6 +233,6 @@ class ServerSync(Notices):
         else:
             saga = detail.saga if detail.order_id == message.order_id else None
         web_url = self.facade.web_ui_url(message.order_id) if self.facade else None
-        detail.show(message.order_id, saga, error=message.error, web_url=web_url)
+        detail.show(message.order_id, saga, error=message.error, web_url=web_url, events=message.events)
         if self._detail_again:
             self.request_detail(message.order_id)

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import re
+import webbrowser
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, Static
 
 from engine.models import FaultSettings, OrderInput, ServiceName, Step
 from tests.support.dashboard import fake_settings, visible_lines, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
+from tui.export import export_orders
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.export import ExportScreen
+from tui.screens.stock import StockScreen
+from tui.state import SortMode
+from tui.widgets.orders_table import OrdersTable
 
 
 def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1, customer: str = "cust-x") -> OrderInput:
@@ -196,3 +206,207 @@ async def test_side_by_side_from_130_columns_with_both_fitting(fake_stack: FakeS
         await pilot.pause(0.2)
         down = app.query_one("#shipping-down")
         assert down.region.right <= app.tabs.region.right, "the faults grid fits beside the table"
+
+
+async def test_open_in_the_web_ui_or_copy_the_link(fake_stack: FakeStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await fake_stack.facade.submit(an_order("web-1"))
+        await wait_until(pilot, lambda: app.orders_table.shown("web-1"))
+        app.show_order("web-1")
+        await wait_until(pilot, lambda: app.selected_order == "web-1")
+        monkeypatch.setenv("DISPLAY", ":0")
+        await pilot.press("w")
+        assert opened == ["http://127.0.0.1:8233/namespaces/default/workflows/order-web-1"]
+        monkeypatch.delenv("DISPLAY")
+        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+        monkeypatch.delenv("BROWSER", raising=False)
+        await pilot.press("w")
+        assert len(opened) == 1, "no graphical browser: nothing is opened in the terminal"
+        assert app.clipboard == opened[0]
+        assert "Copied to the clipboard" in app.notices[-1][2]
+
+
+async def test_export_the_orders_shown(fake_stack: FakeStack, tmp_path: Path) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        for order_id in ("exp-1", "exp-2", "other-1"):
+            await fake_stack.facade.submit(an_order(order_id))
+        await wait_until(pilot, lambda: app.book.counts().completed == 3)
+        await pilot.press("slash", *"exp", "enter")
+        await wait_until(pilot, lambda: app.orders_table.row_count == 2)
+        await pilot.press("e")
+        form = app.screen
+        assert isinstance(form, ExportScreen)
+        form.query_one("#path", Input).value = str(tmp_path / "orders.txt")
+        await pilot.press("enter")
+        assert isinstance(app.screen, ExportScreen) and "csv or .json" in str(form.query_one("#path-problem").render())
+        form.query_one("#path", Input).value = str(tmp_path / "no-such-dir" / "orders.csv")
+        await pilot.press("enter")
+        assert isinstance(app.screen, ExportScreen), "a path that cannot be written is explained in the form"
+        form.query_one("#path", Input).value = str(tmp_path / "orders.json")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ExportScreen))
+        exported = json.loads((tmp_path / "orders.json").read_text())
+        assert sorted(row["order_id"] for row in exported) == ["exp-1", "exp-2"]
+        assert exported[0]["status"] == "COMPLETED" and exported[0]["total_cents"] == 999
+        assert export_orders([app.book.orders["exp-1"]], tmp_path / "one.csv") == 1
+        assert (tmp_path / "one.csv").read_text().splitlines()[0].startswith("order_id,customer_id,total_cents")
+
+
+async def test_stock_set_and_add_from_the_services_tab(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await wait_until(pilot, lambda: app.services_panel.snapshot is not None)
+        await pilot.press("v")
+        await pilot.click("#change-stock")
+        form = app.screen
+        assert isinstance(form, StockScreen)
+        form.query_one("#sku", Select).value = "golang-book"
+        form.query_one("#mode", Select).value = "set"
+        form.query_one("#units", Input).value = "-4"
+        await pilot.press("enter")
+        assert "0 or more" in form.problem and not [c for c in fake_stack.facade.calls if c.startswith("stock")]
+        form.query_one("#units", Input).value = "0"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, StockScreen))
+        assert fake_stack.facade.stock["golang-book"] == 0
+        await wait_until(
+            pilot, lambda: app.services_panel.snapshot and app.services_panel.snapshot.stock["golang-book"] == 0
+        )
+        await pilot.press("k")
+        form = app.screen
+        assert isinstance(form, StockScreen)
+        form.query_one("#sku", Select).value = "golang-book"
+        form.query_one("#units", Input).value = "-1"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "below 0" in form.problem, what="the facade's refusal in the form")
+        form.query_one("#units", Input).value = "25"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, StockScreen))
+        assert fake_stack.facade.stock["golang-book"] == 25
+        assert app.notices[-1][2] == "golang-book: 25 units (+25)"
+
+
+async def test_the_audit_verdict_shows_what_a_terminate_left_behind() -> None:
+    settings = fake_settings(saga={"hold_seconds": 30})
+    stack = FakeStack(settings, FakeFacade(settings, step_seconds=0.01))
+    app = CheckoutApp(stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: app.services_panel.audit is not None)
+        assert "clean" in str(app.query_one("#audit-verdict").render())
+        await stack.facade.submit(an_order("left-1"))
+        await wait_until(pilot, lambda: app.book.orders.get("left-1") and app.book.orders["left-1"].step == "hold")
+        await stack.facade.terminate("left-1", "test")
+        app.action_run_audit()
+        await wait_until(pilot, lambda: app.services_panel.audit is not None and not app.services_panel.audit.clean)
+        verdict = str(app.query_one("#audit-verdict").render())
+        assert "1 discrepancies" in verdict and "left-1" in verdict
+        assert any(severity == "error" and "left-1" in message for severity, _, message in app.notices)
+
+
+async def test_retry_a_compensated_order_as_a_linked_new_order() -> None:
+    settings = fake_settings(saga={"hold_seconds": 30})
+    stack = FakeStack(settings, FakeFacade(settings, step_seconds=0.01))
+    app = CheckoutApp(stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await stack.facade.submit(an_order("again", sku="python-book", quantity=2))
+        await wait_until(pilot, lambda: app.book.orders.get("again") and app.book.orders["again"].step == "hold")
+        app.show_order("again")
+        await wait_until(pilot, lambda: app.selected_order == "again")
+        await pilot.press("R")
+        assert "can be retried" in app.notices[-1][2], "a running order is not retried"
+        await stack.facade.cancel("again")
+        await wait_until(pilot, lambda: app.book.is_terminal("again"))
+        await pilot.press("R")
+        await wait_until(pilot, lambda: "again-r1" in stack.facade.states)
+        assert stack.facade.states["again-r1"].order.items == stack.facade.states["again"].order.items
+        await wait_until(pilot, lambda: app.selected_order == "again-r1")
+        await wait_until(pilot, lambda: "retry of again" in app.detail_view.plain)
+        app.show_order("again")
+        await wait_until(pilot, lambda: "retried as again-r1" in app.detail_view.plain)
+
+
+async def test_cancel_every_order_the_filter_shows_after_saying_how_many() -> None:
+    settings = fake_settings(saga={"hold_seconds": 30})
+    stack = FakeStack(settings, FakeFacade(settings, step_seconds=0.01))
+    app = CheckoutApp(stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        for order_id in ("mass-1", "mass-2", "mass-3", "keep-1"):
+            await stack.facade.submit(an_order(order_id))
+        await wait_until(
+            pilot,
+            lambda: all(
+                app.book.orders.get(o) and app.book.orders[o].step == "hold"
+                for o in ("mass-1", "mass-2", "mass-3", "keep-1")
+            ),
+        )
+        await pilot.press("slash", *"mass", "enter")
+        await wait_until(pilot, lambda: app.orders_table.row_count == 3)
+        await pilot.press("C")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmScreen) and dialog.title_text == "Cancel 3 orders?"
+        await pilot.press("y")
+        await wait_until(pilot, lambda: all(app.book.is_terminal(f"mass-{n}") for n in (1, 2, 3)))
+        assert not app.book.is_terminal("keep-1")
+        await wait_until(pilot, lambda: "3 cancels: 3 accepted, 0 refused" in app.notices[-1][2])
+
+
+async def test_the_detail_has_step_times_and_the_order_s_events(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await started(pilot, app)
+        await fake_stack.facade.submit(an_order("timed-1"))
+        await wait_until(pilot, lambda: app.book.is_terminal("timed-1"))
+        app.show_order("timed-1")
+        await wait_until(pilot, lambda: app.detail_view.saga is not None and app.detail_view.events)
+        plain = app.detail_view.plain
+        assert "started" in plain and "finished" in plain
+        reserve = next(line for line in plain.splitlines() if line.strip().startswith("reserve"))
+        assert len(re.findall(r"\d\d:\d\d:\d\d", reserve)) == 2, reserve
+        assert "step events" in plain and "timed-1      order    succeeded" in plain
+
+
+async def test_a_click_on_a_column_header_sorts_by_it(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        for order_id, customer in (("s-1", "carol"), ("s-2", "alice"), ("s-3", "bob")):
+            await fake_stack.facade.submit(an_order(order_id, customer=customer))
+        await wait_until(pilot, lambda: app.book.counts().completed == 3)
+        header = visible_lines(app.orders_table)[0]
+        await pilot.click(OrdersTable, offset=(header.index("customer") + 1, 0))
+        assert app.orders_table.sort_mode is SortMode.CUSTOMER
+        assert [app.orders_table.order_at(n) for n in range(3)] == ["s-2", "s-3", "s-1"]
+        header = visible_lines(app.orders_table)[0]
+        assert "↑" in header[header.index("cust") : header.index("total")], header
+        assert "sort: customer" in str(app.filter_bar.query_one("#sort-label").render())
+        await pilot.click(OrdersTable, offset=(visible_lines(app.orders_table)[0].index("age") + 1, 0))
+        assert app.orders_table.sort_mode is SortMode.NEWEST
+
+
+async def test_the_charts_tab_draws_orders_and_error_rates(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    app.history.bucket_seconds = 1
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("g")
+        await fake_stack.facade.set_faults(ServiceName.PAYMENT, FaultSettings(error_rate=0.5))
+        for n in range(5):
+            await fake_stack.facade.submit(an_order(f"chart-{n}"))
+        await wait_until(pilot, lambda: app.book.counts().completed == 5, timeout=15)
+        await wait_until(pilot, lambda: sum(app.history.finished["completed"]) == 5, timeout=5)
+        await wait_until(pilot, lambda: any(any(s) for s in app.history.error_rate.values()), timeout=5)
+        await pilot.pause(1.1)
+        text = "\n".join(visible_lines(app.charts_panel.query_one(Static)))
+        assert "completed" in text and "in flight" in text and "payment" in text
+        assert any(bar in text for bar in "▂▃▄▅▆▇█")

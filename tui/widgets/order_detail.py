@@ -12,8 +12,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.models import FORWARD_STEPS, OrderStatus, SagaState, StepState, StepStatus
-from tui.format import duration, money, one_line, status_text, step_status_text
+from engine.models import FORWARD_STEPS, OrderStatus, SagaState, StepEvent, StepState, StepStatus
+from tui.format import KIND_STYLE, clock_time, duration, event_line, money, one_line, status_text, step_status_text
 from tui.state import Clock, utc_now
 
 
@@ -40,7 +40,9 @@ def timeline(saga: SagaState) -> list[StepState]:
     return forward + compensations
 
 
-def render_saga(saga: SagaState, now: datetime, web_url: str | None) -> Group:
+def render_saga(
+    saga: SagaState, now: datetime, web_url: str | None, *, events: list[StepEvent] | None = None, links: str = ""
+) -> Group:
     order = saga.order
     items = ", ".join(f"{item.quantity}× {item.sku}" for item in order.items)
     head = Text.assemble(
@@ -70,6 +72,8 @@ def render_saga(saga: SagaState, now: datetime, web_url: str | None) -> Group:
     table.add_column("step", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("att", justify="right", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("finished", no_wrap=True)
     table.add_column("took", justify="right", no_wrap=True)
     table.add_column("last error", ratio=1, overflow="fold")
     # A terminated order's steps stopped where they were: none of them runs on.
@@ -82,13 +86,25 @@ def render_saga(saga: SagaState, now: datetime, web_url: str | None) -> Group:
             name,
             _step_status(saga, step),
             str(step.attempts) if step.attempts else "",
+            _at(step.started_at),
+            _at(step.finished_at),
             _took(step, now_or_end),
             Text(one_line(step.last_error), style="red") if step.last_error else "",
         )
-    parts: list[RenderableType] = [head, Text(items, style="dim"), status, table]
+    parts: list[RenderableType] = [head, Text(items, style="dim"), status]
+    if links:
+        parts.append(Text(links, style="magenta"))
+    parts.append(table)
     if web_url:
         parts.append(Text.assemble(("Temporal UI ", "dim"), (web_url, "underline")))
+    if events:
+        parts.append(Text(f"\nstep events ({len(events)}, oldest first)", style="bold dim"))
+        parts.extend(Text(event_line(event), style=KIND_STYLE.get(event.kind, "")) for event in events)
     return Group(*parts)
+
+
+def _at(moment: datetime | None) -> Text:
+    return Text(clock_time(moment), style="dim") if moment else Text("")
 
 
 class OrderDetail(VerticalScroll):
@@ -106,6 +122,8 @@ class OrderDetail(VerticalScroll):
         self.saga: SagaState | None = None
         self.error: str | None = None
         self.web_url: str | None = None
+        self.events: list[StepEvent] = []  # the order's step events, oldest first
+        self.links = ""  # e.g. "retry of a1b2; retried as a1b2-r1"
         self._shown: Text | Group = Text("")
 
     def compose(self) -> ComposeResult:
@@ -119,11 +137,21 @@ class OrderDetail(VerticalScroll):
         *,
         error: str | None = None,
         web_url: str | None = None,
+        events: list[StepEvent] | None = None,
     ) -> None:
+        """`events`: the order's step events (None keeps the ones shown, for the same order)."""
         if order_id != self.order_id:
             self.scroll_home(animate=False)
+            self.events = []
+        if events is not None:
+            self.events = events
         self.order_id, self.saga, self.error, self.web_url = order_id, saga, error, web_url
         self.redraw()
+
+    def add_events(self, events: list[StepEvent]) -> None:
+        """Live events of the order shown, after the ones read with its state (none twice)."""
+        seen = {(e.step, e.kind, e.attempt, e.time) for e in self.events}
+        self.events.extend(e for e in events if (e.step, e.kind, e.attempt, e.time) not in seen)
 
     def redraw(self, *, layout: bool = True) -> None:
         """Show the current saga; `layout=False` when only times changed (same lines, same height)."""
@@ -136,7 +164,7 @@ class OrderDetail(VerticalScroll):
             if self.web_url:  # the history in Temporal says what happened, also when the state cannot
                 shown.append_text(Text.assemble("\n", ("Temporal UI ", "dim"), (self.web_url, "underline")))
         else:
-            shown = render_saga(self.saga, self.clock(), self.web_url)
+            shown = render_saga(self.saga, self.clock(), self.web_url, events=self.events, links=self.links)
             if self.error:
                 shown.renderables.append(Text(f"not refreshed: {self.error}", style="red"))
         self._shown = shown

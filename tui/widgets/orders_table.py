@@ -220,6 +220,10 @@ class OrdersTable(ScrollView, can_focus=True):
         """The id of the order shown at row `index` (0 is the top)."""
         return self._order[index]
 
+    def shown_ids(self) -> list[str]:
+        """The ids shown, top to bottom (as filtered and sorted)."""
+        return list(self._order)
+
     def shown(self, order_id: str) -> bool:
         return order_id in self._cells
 
@@ -292,7 +296,10 @@ class OrdersTable(ScrollView, can_focus=True):
     def _header(self) -> Strip:
         style = self.get_component_rich_style("orders-table--header")
         sorted_key, arrow = ARROW_OF_SORT[self.sort_mode]
-        labels = [f"{column.label} {arrow}" if column.key == sorted_key else column.label for column in COLUMNS]
+        labels = [
+            fit(column.label, width - 2).rstrip() + " " + arrow if column.key == sorted_key else column.label
+            for column, width in zip(COLUMNS, self._widths, strict=True)
+        ]
         text = " " + (" " * GAP).join(fit(label, width) for label, width in zip(labels, self._widths, strict=True))
         return Strip([Segment(fit(text, self._line_width()), style)])
 
