@@ -102,7 +102,6 @@ class FakeFacade:
             nats=True,
             worker=True,
             services={"inventory": True, "payment": True, "shipping": True},
-            web_ui_url="http://127.0.0.1:8233",
         )
         self.extra_discrepancies: list[Discrepancy] = []
         self.failures: dict[str, str] = {}  # order -> why it failed before it started
