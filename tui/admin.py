@@ -112,7 +112,7 @@ class Administration(OperatorActions):
             self.post_message(AuditDone(None, error))
             return
         except Exception as error:  # the engine's audit may not be there yet: say so, never crash
-            self.post_message(AuditDone(None, CheckoutError(f"audit failed: {type(error).__name__}: {error}")))
+            self.post_message(AuditDone(None, CheckoutError(f"failed: {type(error).__name__}: {error}")))
             return
         self.post_message(AuditDone(report))
 

@@ -19,15 +19,15 @@ def charts(history: History, width: int) -> Table:
     table.add_column(no_wrap=True)
     table.add_column(no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
-    minutes = history.bucket_seconds * bars / 60
-    table.add_row(Text(f"per {history.bucket_seconds} s, last {minutes:g} min", style="bold dim"), "", "")
+    minutes = history.bucket_seconds * min(bars, history.in_flight.maxlen or bars) / 60
+    table.add_row(Text(f"orders per {history.bucket_seconds} s, last {minutes:.0f} min", style="bold dim"), "", "")
     for name, series in history.finished.items():
         values = list(series)
         table.add_row(name, Text(spark(values, bars), style=STYLE[name]), str(int(values[-1])) if values else "—")
     flight = list(history.in_flight)
     table.add_row("in flight", Text(spark(flight, bars), style="yellow"), str(int(flight[-1])) if flight else "—")
     table.add_row("", "", "")
-    table.add_row(Text("error rate per endpoint, per read", style="bold dim"), "", "")
+    table.add_row(Text("errors per request", style="bold dim"), "", "")
     for endpoint, series in sorted(history.error_rate.items()):
         values = list(series)
         last = values[-1] if values else 0.0
