@@ -187,7 +187,7 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         settings = settings_for(Path(data_dir), args.hold)
         if args.fake:
-            from tests.tui.fake_facade import FakeFacade, FakeStack
+            from tests.support.fake_facade import FakeFacade, FakeStack
 
             await measure(
                 FakeStack(settings, FakeFacade(settings, step_seconds=0.05)), args.rate, args.seconds, args.warmup

@@ -16,6 +16,7 @@ from nats.aio.client import Client as NATS
 from temporalio.client import Client
 
 from engine.config import Settings
+from engine.facade import CheckoutFacade
 from engine.nats_client import connect_nats
 from engine.operations import Operations
 from engine.temporal_client import connect_temporal
@@ -50,7 +51,7 @@ async def open_connections(settings: Settings, *, name: str = "checkout") -> Con
 
 
 @asynccontextmanager
-async def connect(settings: Settings, *, name: str = "checkout-cli") -> AsyncIterator[Operations]:
+async def connect(settings: Settings, *, name: str = "checkout-cli") -> AsyncIterator[CheckoutFacade]:
     """The facade over fresh connections, closed on exit."""
     connections = await open_connections(settings, name=name)
     try:

@@ -42,6 +42,13 @@ class OrderNotFound(CheckoutError):
     exit_code = 4
 
 
+class OrderEnded(CheckoutError):
+    """The order has already ended: there is nothing left to stop or undo."""
+
+    title = "Order already ended"
+    exit_code = 1
+
+
 class ServerStartError(CheckoutError):
     title = "Server did not start"
     exit_code = 3

@@ -10,7 +10,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from engine.models import StepEvent
 
@@ -53,6 +53,21 @@ class EventPublisher:
     async def publish_all(self, events: list[StepEvent]) -> None:
         for event in events:
             await self.publish(event)
+
+
+async def read_order_events(js: JetStreamContext, order_id: str) -> list[StepEvent]:
+    """The step events of one order still in the stream, oldest first (at most `max_msgs_per_subject`)."""
+    events: list[StepEvent] = []
+    sequence = 1
+    while True:
+        try:
+            message = await js.get_msg(STREAM, seq=sequence, subject=subject_for(order_id), next=True)
+        except NotFoundError:
+            return events
+        if message.data:
+            with suppress(ValueError):  # not ours to show; an external publisher wrote garbage
+                events.append(StepEvent.model_validate_json(message.data))
+        sequence = (message.seq or sequence) + 1
 
 
 async def subscribe_events(nc: NATS, since_hours: float | None = None) -> AsyncIterator[StepEvent]:

@@ -9,6 +9,7 @@ to be shown to the user as it is.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
 from engine.config import CatalogueItem, Settings
@@ -45,19 +46,33 @@ class CheckoutFacade(Protocol):
         ...
 
     async def terminate(self, order_id: str, reason: str) -> None:
-        """Terminate the workflow: unsafe, no compensation runs. Raises OrderNotFound, Unreachable."""
+        """Terminate the workflow: unsafe, no compensation runs. Raises OrderEnded, OrderNotFound, Unreachable."""
         ...
 
     async def state(self, order_id: str) -> SagaState:
-        """The saga state (query `state`). Raises OrderNotFound, Unreachable."""
+        """The saga state (query `state`); a terminated order's status is TERMINATED, from Temporal.
+
+        Raises OrderNotFound, InvalidInput (the order failed before it started), Unreachable."""
         ...
 
     async def result(self, order_id: str) -> SagaState:
         """Wait until the order ends; its final saga state. Raises OrderNotFound, Unreachable."""
         ...
 
-    async def list_orders(self, status: OrderStatus | None = None, limit: int | None = 1000) -> list[OrderSummary]:
-        """Orders known to Temporal, newest first. Raises Unreachable."""
+    async def list_orders(
+        self,
+        status: OrderStatus | None = None,
+        limit: int | None = 1000,
+        *,
+        customer: str | None = None,
+        since: datetime | None = None,
+    ) -> list[OrderSummary]:
+        """Orders known to Temporal, strictly newest first by start time; filtered (status,
+        customer, started at or after `since`) before the first `limit` are taken. Raises Unreachable."""
+        ...
+
+    async def order_events(self, order_id: str) -> list[StepEvent]:
+        """The step events of one order still kept in the event stream, oldest first. Raises Unreachable."""
         ...
 
     def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:

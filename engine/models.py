@@ -351,7 +351,6 @@ class Health(BaseModel):
     nats: bool = False
     worker: bool = False  # a worker polls the task queue (this process or another)
     services: dict[str, bool] = Field(default_factory=dict)  # micro service name -> answers $SRV.PING
-    web_ui_url: str | None = None
 
 
 # --- `checkout audit` and stock administration ----------------------------------------------

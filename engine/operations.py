@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -28,8 +29,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.audit import check, read_state
 from engine.config import CatalogueItem, Settings
-from engine.errors import CheckoutError, InvalidInput, OrderNotFound, Unreachable
-from engine.events import subscribe_events
+from engine.errors import CheckoutError, InvalidInput, OrderEnded, OrderNotFound, Unreachable
+from engine.events import read_order_events, subscribe_events
 from engine.models import (
     AuditReport,
     CancelResult,
@@ -49,9 +50,21 @@ from engine.models import (
 )
 from engine.services import FaultsClient, StockClient, ping_services, services_snapshot
 from engine.services.store import jetstream_errors
-from engine.workflows import WORKFLOW_TYPE
+from engine.workflows import WORKFLOW_TYPE, OrderWorkflow
 
 RPC_TIMEOUT = timedelta(seconds=5)
+NATS_PROBE_SUBJECT = "checkout.health.probe"  # nothing subscribes to it
+NATS_PROBE_SECONDS = 1.0
+# Temporal's execution statuses an order status can have (the memo tells RUNNING from COMPENSATING,
+# and COMPENSATED from FAILED; the memo cannot be queried, the execution status can).
+EXECUTION_STATUSES: dict[OrderStatus, tuple[str, ...]] = {
+    OrderStatus.RUNNING: ("Running",),
+    OrderStatus.COMPENSATING: ("Running",),
+    OrderStatus.COMPLETED: ("Completed",),
+    OrderStatus.COMPENSATED: ("Failed", "Canceled"),
+    OrderStatus.FAILED: ("Failed", "TimedOut", "ContinuedAsNew"),
+    OrderStatus.TERMINATED: ("Terminated",),
+}
 
 
 class Operations:
@@ -82,7 +95,7 @@ class Operations:
     async def submit(self, order: OrderInput) -> None:
         try:
             await self._client.start_workflow(
-                WORKFLOW_TYPE,
+                OrderWorkflow.run,
                 order,
                 id=workflow_id_for(order.order_id),
                 task_queue=self.settings.temporal.task_queue,
@@ -98,9 +111,7 @@ class Operations:
 
     async def cancel(self, order_id: str) -> CancelResult:
         try:
-            return await self._handle(order_id).execute_update(
-                "cancel", result_type=CancelResult, rpc_timeout=RPC_TIMEOUT
-            )
+            return await self._handle(order_id).execute_update(OrderWorkflow.cancel, rpc_timeout=RPC_TIMEOUT)
         except WorkflowUpdateFailedError as error:
             return CancelResult(accepted=False, reason=str(error.cause or error))
         except WorkflowUpdateRPCTimeoutOrCancelledError:
@@ -118,12 +129,17 @@ class Operations:
         try:
             await self._handle(order_id).terminate(reason=reason or "terminated by operator", rpc_timeout=RPC_TIMEOUT)
         except RPCError as error:
+            # Temporal answers NOT_FOUND for a closed workflow too ("already completed").
+            if error.status is RPCStatusCode.NOT_FOUND:
+                ended = await self._closed_status(order_id)
+                if ended is not None:
+                    raise OrderEnded(f"order {order_id} has already ended ({ended.value})") from None
             raise self._rpc_error(error, order_id) from None
 
     async def state(self, order_id: str) -> SagaState:
         handle = self._handle(order_id)
         try:
-            state = await handle.query("state", result_type=SagaState, rpc_timeout=RPC_TIMEOUT)
+            state = await handle.query(OrderWorkflow.state, rpc_timeout=RPC_TIMEOUT)
         except WorkflowQueryFailedError as error:
             raise InvalidInput(f"order {order_id}: {error}") from None
         except RPCError as error:
@@ -135,7 +151,10 @@ class Operations:
             if state is None:
                 raise self._rpc_error(error, order_id) from None
         if state is None:
-            raise InvalidInput(f"order {order_id} was rejected before it started (invalid input)")
+            raise InvalidInput(f"order {order_id} failed before it started: {await self._failure_message(handle)}")
+        if not state.status.is_terminal:
+            # A terminated workflow still answers queries (a worker replays it) with the state it had.
+            state = await self._unless_terminated(handle, state)
         return state
 
     async def result(self, order_id: str) -> SagaState:
@@ -151,17 +170,69 @@ class Operations:
         except RPCError as error:
             raise self._rpc_error(error, order_id) from None
 
-    async def list_orders(self, status: OrderStatus | None = None, limit: int | None = 1000) -> list[OrderSummary]:
+    async def list_orders(
+        self,
+        status: OrderStatus | None = None,
+        limit: int | None = 1000,
+        *,
+        customer: str | None = None,
+        since: datetime | None = None,
+    ) -> list[OrderSummary]:
+        """Newest first by start time, filtered before the limit.
+
+        Visibility on SQL stores cannot sort (no ORDER BY) and lists running orders first, so
+        orders are read in start-time windows, newest window first, each sorted here; the
+        windows widen while they hold few orders and stop once `limit` orders match."""
         query = f"WorkflowType = '{WORKFLOW_TYPE}'"
-        summaries: list[OrderSummary] = []
+        if status is not None:
+            query += " AND (" + " OR ".join(f"ExecutionStatus = '{s}'" for s in EXECUTION_STATUSES[status]) + ")"
+        if since is not None:
+            query += f" AND StartTime >= '{_rfc3339(since)}'"
+
+        def wanted(summary: OrderSummary) -> bool:
+            return (status is None or summary.status is status) and (
+                customer is None or summary.customer_id == customer
+            )
+
+        if limit is None:  # every order: one pass
+            try:
+                return sorted([s async for s in self._summaries(query) if wanted(s)], key=_newest_first)
+            except RPCError as error:
+                raise self._rpc_error(error, None) from None
+        found: list[OrderSummary] = []
+        upper: datetime | None = None  # the first window is open-ended: clocks may differ
+        span = timedelta(minutes=1)
         try:
-            async for execution in self._client.list_workflows(query, limit=limit, rpc_timeout=RPC_TIMEOUT):
-                summary = _summary_of(execution, await execution.memo())
-                if status is None or summary.status is status:
-                    summaries.append(summary)
+            while len(found) < limit:
+                lower = datetime.now(UTC) - span if upper is None else upper - span
+                if since is not None:
+                    lower = max(lower, since)
+                window = f"{query} AND StartTime >= '{_rfc3339(lower)}'"
+                if upper is not None:
+                    window += f" AND StartTime < '{_rfc3339(upper)}'"
+                batch = [summary async for summary in self._summaries(window) if wanted(summary)]
+                batch.sort(key=_newest_first)
+                found.extend(batch)
+                if len(found) >= limit or (since is not None and lower <= since):
+                    break
+                older = await self._client.count_workflows(
+                    f"{query} AND StartTime < '{_rfc3339(lower)}'", rpc_timeout=RPC_TIMEOUT
+                )
+                if older.count == 0:
+                    break
+                # Widen the next window by how many orders are still wanted at the density just seen.
+                missing = limit - len(found)
+                growth = 16.0 if not batch else min(16.0, max(1.5, 1.2 * missing / len(batch)))
+                upper, span = lower, span * growth
         except RPCError as error:
             raise self._rpc_error(error, None) from None
-        return summaries
+        return found[:limit]
+
+    async def order_events(self, order_id: str) -> list[StepEvent]:
+        try:
+            return await read_order_events(self._nc.jetstream(), order_id)
+        except Exception as error:  # NATS gone or the stream missing: the caller shows it, never a crash
+            raise Unreachable(f"step events of {order_id} unreadable over NATS ({type(error).__name__})") from None
 
     def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
         return subscribe_events(self._nc, since_hours)
@@ -186,15 +257,14 @@ class Operations:
             raise Unreachable(f"services unreachable over NATS ({type(error).__name__})") from None
 
     async def health(self) -> Health:
-        temporal, worker, services = await asyncio.gather(
-            self._temporal_up(), self._worker_polling(), self._services_up()
+        temporal, nats, worker, services = await asyncio.gather(
+            self._temporal_up(), self._nats_up(), self._worker_polling(), self._services_up()
         )
         return Health(
             temporal=temporal,
-            nats=self._nc.is_connected,
+            nats=nats,
             worker=worker,
             services=services,
-            web_ui_url=self._web_ui,
         )
 
     # --- stock and audit -------------------------------------------------------------------
@@ -224,8 +294,55 @@ class Operations:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _handle(self, order_id: str) -> WorkflowHandle[Any, SagaState]:
-        return self._client.get_workflow_handle(workflow_id_for(order_id), result_type=SagaState)
+    async def _summaries(self, query: str) -> AsyncIterator[OrderSummary]:
+        async for execution in self._client.list_workflows(query, rpc_timeout=RPC_TIMEOUT):
+            yield _summary_of(execution, await execution.memo())
+
+    async def _closed_status(self, order_id: str) -> OrderStatus | None:
+        """The order's status when its workflow has closed; None when it runs or does not exist."""
+        try:
+            description = await self._handle(order_id).describe(rpc_timeout=RPC_TIMEOUT)
+        except RPCError:
+            return None
+        if description.status in (None, WorkflowExecutionStatus.RUNNING):
+            return None
+        return _summary_of(description, await description.memo()).status
+
+    async def _unless_terminated(self, handle: WorkflowHandle[Any, Any], state: SagaState) -> SagaState:
+        try:
+            description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+        except RPCError:
+            return state
+        if description.status is not WorkflowExecutionStatus.TERMINATED:
+            return state
+        return _terminated(state, description.close_time)
+
+    async def _started_with(self, handle: WorkflowHandle[Any, Any]) -> OrderInput | None:
+        """The order the workflow was started with, from the first event of its history."""
+        async for event in handle.fetch_history_events(rpc_timeout=RPC_TIMEOUT):
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            if not payloads:
+                return None
+            (value,) = await self._client.data_converter.decode(payloads[:1], [dict])
+            try:
+                return OrderInput.model_validate(value)
+            except ValueError:
+                return None
+        return None
+
+    async def _failure_message(self, handle: WorkflowHandle[Any, Any]) -> str:
+        """Why the workflow failed, in its own words (e.g. which field of the input was invalid)."""
+        try:
+            await handle.result(rpc_timeout=RPC_TIMEOUT)
+        except WorkflowFailureError as failure:
+            cause = failure.cause
+            return str(cause.message if isinstance(cause, ApplicationError) else cause)
+        except RPCError:
+            pass
+        return "invalid input"
+
+    def _handle(self, order_id: str) -> WorkflowHandle[OrderWorkflow, SagaState]:
+        return self._client.get_workflow_handle_for(OrderWorkflow.run, workflow_id_for(order_id))
 
     async def _exists(self, order_id: str) -> bool:
         try:
@@ -234,11 +351,16 @@ class Operations:
         except RPCError:
             return False
 
-    async def _final_state(self, handle: WorkflowHandle[Any, Any]) -> SagaState | None:
+    async def _final_state(self, handle: WorkflowHandle[OrderWorkflow, SagaState]) -> SagaState | None:
         try:
             description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
             if description.status in (None, WorkflowExecutionStatus.RUNNING):
                 return None
+            if description.status is WorkflowExecutionStatus.TERMINATED:
+                order = await self._started_with(handle)
+                if order is None:
+                    return None
+                return _terminated(SagaState(order=order, started_at=description.start_time), description.close_time)
             return await handle.result(rpc_timeout=RPC_TIMEOUT)
         except WorkflowFailureError as failure:
             return _state_from_failure(failure)
@@ -257,6 +379,21 @@ class Operations:
             return await self._client.service_client.check_health(timeout=timedelta(seconds=2))
         except Exception:
             return False
+
+    async def _nats_up(self) -> bool:
+        """Connected and answering: a frozen server keeps the connection open but answers nothing.
+
+        A request nobody listens to comes back at once as 'no responders' from a live server.
+        (Not a flush: a PONG arriving after its ping timed out breaks nats-py's read loop.)"""
+        if not self._nc.is_connected:
+            return False
+        try:
+            await self._nc.request(NATS_PROBE_SUBJECT, b"", timeout=NATS_PROBE_SECONDS)
+        except NoRespondersError:
+            return True
+        except Exception:
+            return False
+        return True
 
     async def _worker_polling(self) -> bool:
         if self._local_worker_running is not None and self._local_worker_running():
@@ -281,6 +418,20 @@ class Operations:
             return {}
 
 
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _newest_first(summary: OrderSummary) -> tuple[float, str]:
+    started = summary.started_at.timestamp() if summary.started_at else 0.0
+    return (-started, summary.order_id)
+
+
+def _terminated(state: SagaState, closed_at: datetime | None) -> SagaState:
+    """The state a terminated order was left in: its steps as they were, the order TERMINATED."""
+    return state.model_copy(update={"status": OrderStatus.TERMINATED, "current_step": None, "finished_at": closed_at})
+
+
 def _state_from_failure(failure: WorkflowFailureError) -> SagaState | None:
     cause = failure.cause
     if isinstance(cause, ApplicationError) and cause.type == "OrderCompensated" and cause.details:
@@ -297,13 +448,13 @@ _STATUS_OF_EXECUTION = {
 }
 
 
-def _summary_of(execution: WorkflowExecution, memo: dict[str, Any]) -> OrderSummary:
+def _summary_of(execution: WorkflowExecution, memo: Mapping[str, Any]) -> OrderSummary:
     memo_status = memo.get("status")
     if execution.status in _STATUS_OF_EXECUTION:
         status = _STATUS_OF_EXECUTION[execution.status]
     elif memo_status in OrderStatus.__members__:
         # Running (RUNNING or COMPENSATING), or failed after compensating (COMPENSATED).
-        status = OrderStatus(memo_status)
+        status = OrderStatus(str(memo_status))
         if execution.status is WorkflowExecutionStatus.FAILED and not status.is_terminal:
             status = OrderStatus.FAILED
     else:
@@ -316,7 +467,7 @@ def _summary_of(execution: WorkflowExecution, memo: dict[str, Any]) -> OrderSumm
         customer_id=memo.get("customer_id"),
         total_cents=memo.get("total_cents"),
         status=status,
-        reason=Reason(reason) if reason in Reason._value2member_map_ else None,
+        reason=Reason(str(reason)) if reason in Reason._value2member_map_ else None,
         started_at=execution.start_time,
         closed_at=execution.close_time,
     )

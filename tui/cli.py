@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import re
 import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -24,9 +26,11 @@ from engine.bench.programs import PROGRAMS
 from engine.config import CONFIG_ENV, Settings, load_settings
 from engine.connect import connect
 from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
-from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, parse_service
+from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, ServiceName, parse_service
 from tui import bench_report, printing
 from tui.bench_report import CHECKOUT_COMMAND
+from tui.config import dashboard_settings
+from tui.format import money
 
 EXIT_COMPENSATED = 1
 
@@ -60,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument(
         "--attach", action="store_true", help="run no worker or services: observe and operate a cluster"
     )
+    dashboard.add_argument(
+        "--web", action="store_true", help="serve the dashboard to a browser (each tab its own dashboard)"
+    )
+    dashboard.add_argument("--port", type=int, default=8000, help="with --web: the port (default: 8000)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="with --web: the address (default: 127.0.0.1)")
 
     worker = commands.add_parser("worker", help="headless worker and services, with embedded servers when needed")
     worker.add_argument(
@@ -70,13 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     trigger = commands.add_parser("trigger", help="start one order and print its result")
     trigger.add_argument("--sku", default="golang-book", help="catalogue SKU (default: golang-book)")
     trigger.add_argument("--quantity", type=_whole_number, default=1, help="units to order (default: 1)")
-    trigger.add_argument("--customer", default="customer-1", help="customer id (default: customer-1)")
+    trigger.add_argument("--customer", help="customer id (default: dashboard.customer, customer-1)")
     trigger.add_argument("--order-id", help="order id (default: a new random id)")
     trigger.add_argument("--no-wait", action="store_true", help="start the order and return at once")
     trigger.add_argument("--json", action="store_true", help="print the final saga state as JSON")
 
     orders = commands.add_parser("orders", help="list orders, newest first")
     orders.add_argument("--status", type=str.upper, choices=[s.value for s in OrderStatus], help="only this status")
+    orders.add_argument("--customer", help="only this customer's orders")
+    orders.add_argument(
+        "--since", metavar="WHEN", help="only orders started since: 2026-03-02, 2026-03-02T14:00, or 30m, 2h, 1d ago"
+    )
     orders.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
     orders.add_argument("--json", action="store_true", help="print JSON")
 
@@ -91,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     terminate = commands.add_parser("terminate", help="UNSAFE: stop an order without compensation")
     terminate.add_argument("order_id", metavar="ID")
     terminate.add_argument("--reason", default="terminated by operator")
+
+    stock = commands.add_parser("stock", help="show stock per SKU, or set or add units (an audited change)")
+    stock.add_argument("action", nargs="?", default="show", choices=["show", "set", "add"])
+    stock.add_argument("sku", nargs="?", metavar="SKU", help="with set and add: a catalogue SKU")
+    stock.add_argument(
+        "units", nargs="?", type=int, metavar="N", help="with set: the new level; with add: units (< 0 removes)"
+    )
+    stock.add_argument("--json", action="store_true", help="print JSON")
+
+    audit = commands.add_parser("audit", help="check that no money or stock was lost; exit 1 on a discrepancy")
+    audit.add_argument("--json", action="store_true", help="print the report as JSON")
 
     faults = commands.add_parser("faults", help="show, set or clear injected faults")
     faults.add_argument("action", nargs="?", default="show", choices=["show", "set", "clear"])
@@ -137,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         command = args.command or "dashboard"
         if command == "dashboard":
-            from tui.app import run_dashboard  # Textual is loaded only here
+            from tui.entry import run_dashboard, run_web  # Textual is loaded only there
 
+            if getattr(args, "web", False):
+                return run_web(settings, host=args.host, port=args.port, attach=args.attach)
             return run_dashboard(settings, attach=getattr(args, "attach", False))
         return asyncio.run(COMMANDS[command](settings, args))
     except CheckoutError as error:
@@ -226,7 +252,7 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
     try:
         order = OrderInput(
             order_id=uuid.uuid4().hex[:12] if args.order_id is None else args.order_id,
-            customer_id=args.customer,
+            customer_id=args.customer or dashboard_settings(settings.dashboard).customer,
             items=[{"sku": args.sku, "quantity": args.quantity, "unit_price_cents": item.price_cents}],
         )
     except ValidationError as error:
@@ -240,7 +266,7 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
         await ops.submit(order)
         if not args.json:
             printing.console.print(
-                f"order {order.order_id} started ({args.quantity} x {args.sku}, {printing.money(order.total_cents)})"
+                f"order {order.order_id} started ({args.quantity} x {args.sku}, {money(order.total_cents)})"
             )
         if args.no_wait:
             if args.json:
@@ -254,12 +280,26 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if state.status is OrderStatus.COMPLETED else EXIT_COMPENSATED
 
 
+def parse_since(text: str, now: datetime) -> datetime:
+    """`2026-03-02`, `2026-03-02T14:00` (local time unless it says otherwise), or `30m`, `2h`, `1d` ago."""
+    relative = re.fullmatch(r"(\d+)\s*([smhd])", text.strip())
+    if relative:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[relative.group(2)]
+        return now - timedelta(**{unit: int(relative.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"--since {text!r}: a date (2026-03-02), a time (2026-03-02T14:00) or 30m, 2h, 1d") from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
 async def run_orders(settings: Settings, args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InvalidInput("--limit must be at least 1")
+    since = parse_since(args.since, datetime.now(UTC)) if args.since else None
     async with connect(settings) as ops:
         status = OrderStatus(args.status) if args.status else None
-        orders = await ops.list_orders(status=status, limit=args.limit)
+        orders = await ops.list_orders(status=status, limit=args.limit, customer=args.customer, since=since)
     if args.json:
         printing.print_json(orders)
     else:
@@ -316,6 +356,43 @@ async def run_faults(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_stock(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "show":
+        if args.sku is not None or args.units is not None:
+            raise InvalidInput("`stock show` takes no arguments; `stock set SKU N` or `stock add SKU N` change it")
+        async with connect(settings) as ops:
+            snapshot = await ops.services_snapshot()
+        if args.json:
+            print(json.dumps(snapshot.stock, indent=2))
+        else:
+            printing.print_stock(snapshot.stock, settings.catalogue)
+        return 0
+    if args.sku is None or args.units is None:
+        raise InvalidInput(
+            f"stock {args.action} needs a SKU and a number, e.g. `checkout stock {args.action} golang-book 10`"
+        )
+    async with connect(settings) as ops:
+        if args.action == "set":
+            change = await ops.set_stock(args.sku, args.units)
+        else:
+            change = await ops.add_stock(args.sku, args.units)
+    if args.json:
+        printing.print_json(change)
+    else:
+        printing.console.print(f"{change.sku}: {change.units} units ({change.delta:+d})")
+    return 0
+
+
+async def run_audit(settings: Settings, args: argparse.Namespace) -> int:
+    async with connect(settings) as ops:
+        report = await ops.audit()
+    if args.json:
+        printing.print_json(report)
+    else:
+        printing.print_audit(report)
+    return 0 if report.clean else 1
+
+
 def apply_assignments(service: ServiceName, current: FaultSettings, assignments: list[str]) -> FaultSettings:
     if not assignments:
         raise InvalidInput("faults set needs KEY=VALUE, e.g. `checkout faults set payment decline_rate=1`")
@@ -335,14 +412,14 @@ def apply_assignments(service: ServiceName, current: FaultSettings, assignments:
         raise InvalidInput(f"{service.value}.{first_validation_error(error)}") from None
 
 
-def _print_state(state, as_json: bool) -> None:
+def _print_state(state: SagaState, as_json: bool) -> None:
     if as_json:
         printing.print_json(state)
     else:
         printing.print_state(state)
 
 
-COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "worker": run_worker,
     "servers": run_servers,
     "trigger": run_trigger,
@@ -352,6 +429,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "terminate": run_terminate,
     "faults": run_faults,
     "bench": bench_report.run_bench,
+    "stock": run_stock,
+    "audit": run_audit,
 }
 
 

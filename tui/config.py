@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import ConfigError
 
+DEFAULT_CUSTOMER = "customer-1"
+
 
 class DashboardSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -28,8 +30,8 @@ class DashboardSettings(BaseModel):
     """Bulk submit: default number of orders."""
     bulk_rate: float = Field(5.0, gt=0, le=500)
     """Bulk submit: default orders per second."""
-    customer: str = "cust-1"
-    """Default customer id in the new order form."""
+    customer: str = DEFAULT_CUSTOMER
+    """Default customer id of the new order form and of `checkout trigger`."""
     theme: str | None = None
     """A Textual theme name, e.g. textual-dark, nord, gruvbox."""
 

@@ -40,6 +40,7 @@ KIND_STYLE: dict[EventKind, str] = {
 
 
 def money(cents: int | None) -> str:
+    """Integer cents as `$1,234.56` (`-$0.50` below zero), in integer arithmetic: no float rounding."""
     if cents is None:
         return "—"
     sign = "-" if cents < 0 else ""
@@ -80,6 +81,11 @@ def event_line(event: StepEvent) -> str:
     attempt = f" #{event.attempt}" if event.attempt > 1 else ""
     error = f"  {event.error}" if event.error else ""
     return f"{clock_time(event.time)} {event.order_id:<12} {event.step:<8} {event.kind.value}{attempt}{error}"
+
+
+def terminated_line(order_id: str, moment: datetime | None) -> str:
+    """The event log's line for a terminated order (a terminate publishes no step event)."""
+    return f"{clock_time(moment)} {order_id:<12} order    terminated: no compensation ran"
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engine.models import FaultSettings, OrderStatus, OrderSummary, SagaState, ServiceName, StepStatus
+from engine.config import CatalogueItem
+from engine.models import AuditReport, FaultSettings, OrderStatus, OrderSummary, SagaState, ServiceName, StepStatus
+from tui.format import money
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -33,18 +36,16 @@ STEP_STYLE = {
 }
 
 
-def money(cents: int | None) -> str:
-    return "-" if cents is None else f"{cents / 100:,.2f}"
-
-
 def when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%H:%M:%S") if moment else "-"
+    """Local date and time: listings span days."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
-def print_json(value: BaseModel | Iterable[BaseModel] | dict) -> None:
+def print_json(value: BaseModel | Iterable[BaseModel] | Mapping[Any, Any]) -> None:
+    data: Any
     if isinstance(value, BaseModel):
         data = value.model_dump(mode="json")
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):
         data = {str(k): v.model_dump(mode="json") if isinstance(v, BaseModel) else v for k, v in value.items()}
     else:
         data = [item.model_dump(mode="json") for item in value]
@@ -91,6 +92,29 @@ def print_state(state: SagaState) -> None:
             step.last_error or "",
         )
     console.print(table)
+
+
+def print_stock(stock: dict[str, int], catalogue: dict[str, CatalogueItem]) -> None:
+    table = Table("sku", "units", "initial", box=None, header_style="bold")
+    for sku in sorted(set(stock) | set(catalogue)):
+        units = stock.get(sku)
+        initial = catalogue[sku].stock if sku in catalogue else None
+        shown = "-" if units is None else f"[red]{units}[/]" if units == 0 else str(units)
+        table.add_row(sku, shown, "-" if initial is None else str(initial))
+    console.print(table)
+
+
+def print_audit(report: AuditReport) -> None:
+    """One line per discrepancy, then the notes; a clean audit says what it checked."""
+    checked = f"{report.orders} orders ({report.ended} ended, {report.in_flight} in flight), {report.records} records"
+    if report.clean:
+        console.print(f"[green]audit clean[/]: {checked}")
+    else:
+        for discrepancy in report.discrepancies:
+            console.print(escape(discrepancy.message), soft_wrap=True)
+        console.print(f"[red]{len(report.discrepancies)} discrepancies[/] in {checked}")
+    for note in report.notes:
+        console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
 
 
 def print_faults(faults: dict[ServiceName, FaultSettings]) -> None:

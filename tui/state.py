@@ -39,6 +39,11 @@ class StatusFilter(StrEnum):
     COMPENSATED = "compensated"
     FAILED = "failed"  # FAILED or TERMINATED
 
+    @property
+    def label(self) -> str:
+        """How the filter bar and the palette name it."""
+        return _FILTER_LABELS[self]
+
     def accepts(self, status: OrderStatus) -> bool:
         match self:
             case StatusFilter.ALL:
@@ -56,11 +61,23 @@ class StatusFilter(StrEnum):
         return True
 
 
+_FILTER_LABELS = {
+    StatusFilter.ALL: "all orders",
+    StatusFilter.IN_FLIGHT: "in flight",
+    StatusFilter.COMPENSATING: "compensating",
+    StatusFilter.COMPLETED: "completed",
+    StatusFilter.COMPENSATED: "compensated",
+    StatusFilter.FAILED: "failed or terminated",
+}
+
+
 class SortMode(StrEnum):
     NEWEST = "newest"
     OLDEST = "oldest"
     STATUS = "status"
     TOTAL = "total"
+    ID = "id"
+    CUSTOMER = "customer"
 
     def next(self) -> SortMode:
         modes = list(SortMode)
@@ -89,7 +106,7 @@ class OrderRow:
     reason: Reason | None = None
     step: str | None = None
     step_kind: EventKind | None = None
-    attempts: int = 0
+    attempts: int = 0  # the most attempts any step took so far
     last_error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -97,11 +114,10 @@ class OrderRow:
     start_known: bool = False  # started_at is the real start, not the first event seen
 
     def age_seconds(self, now: datetime) -> float | None:
-        """Seconds since the order started; for a finished order, how long it took."""
+        """Seconds since the order started, whether it runs or ended (how long it took is in the Detail)."""
         if self.started_at is None:
             return None
-        end = self.finished_at if self.status.is_terminal and self.finished_at else now
-        return max(0.0, (end - self.started_at).total_seconds())
+        return max(0.0, (now - self.started_at).total_seconds())
 
 
 @dataclass
@@ -185,22 +201,6 @@ class OrderBook:
         result.status_changed -= result.evicted
         return result
 
-    def apply_event(self, event: StepEvent) -> BatchResult:
-        return self.apply([event])
-
-    def apply_summary(self, summary: OrderSummary) -> BatchResult:
-        return self.apply([summary])
-
-    def mark_terminated(self, order_id: str) -> BatchResult:
-        """The dashboard terminated the order itself: no event will say so."""
-        result = BatchResult()
-        row = self.orders.get(order_id)
-        if row is not None and not row.status.is_terminal:
-            self._set_status(row, OrderStatus.TERMINATED, self.clock(), result, record_latency=False)
-            row.step = None
-            result.changed.add(order_id)
-        return result
-
     def _row(self, order_id: str, result: BatchResult) -> OrderRow | None:
         row = self.orders.get(order_id)
         if row is None:
@@ -234,7 +234,7 @@ class OrderBook:
             if event.step != ORDER_STEP:
                 row.step = event.step
                 row.step_kind = event.kind
-                row.attempts = event.attempt
+                row.attempts = max(row.attempts, event.attempt)
                 if event.error:
                     row.last_error = event.error
                 elif event.kind is EventKind.SUCCEEDED:
@@ -264,10 +264,10 @@ class OrderBook:
         if summary.reason is not None:
             row.reason = summary.reason
         if summary.status.is_terminal:
+            # Temporal's start and close times: a latency sample when both are known (at start
+            # the listing goes before the replayed events, so it is the one that ends the order).
             closed = _aware(summary.closed_at)
-            # A summary knows a terminal status but not the exact finish event: no latency sample
-            # unless this order's start was seen live.
-            self._set_status(row, summary.status, closed, result, record_latency=False)
+            self._set_status(row, summary.status, closed, result, record_latency=closed is not None)
         elif row.order_id in result.added:
             # Temporal says it runs; events (if any) know the finer status.
             self._set_status(row, summary.status, None, result, record_latency=False)
@@ -368,11 +368,11 @@ class OrderBook:
         ).lower()
         return needle in haystack
 
-    def sort_key(self, mode: SortMode) -> Callable[[str], object]:
-        def key(order_id: str) -> object:
+    def sort_key(self, mode: SortMode) -> Callable[[str], tuple[float | str, ...]]:
+        def key(order_id: str) -> tuple[float | str, ...]:
             row = self.orders.get(order_id)
             if row is None:
-                return (0, 0.0, 0)
+                return ()
             started = row.started_at.timestamp() if row.started_at else 0.0
             match mode:
                 case SortMode.NEWEST:
@@ -383,6 +383,10 @@ class OrderBook:
                     return (_STATUS_RANK.get(row.status, 9), -started, -row.seq)
                 case SortMode.TOTAL:
                     return (-(row.total_cents or 0), -row.seq)
+                case SortMode.ID:
+                    return (row.order_id,)
+                case SortMode.CUSTOMER:
+                    return (row.customer_id or "", -started, -row.seq)
             return (row.seq,)
 
         return key

@@ -2,47 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from engine.config import Settings
 from engine.stack import Stack
-from tests.conftest import free_port
-
-
-def stack_settings(data_dir: Path, **overrides: object) -> Settings:
-    """Settings for a private stack: free ports, its own data dir and task queue, short timings."""
-    values: dict[str, object] = {
-        "temporal": {
-            "host": f"127.0.0.1:{free_port()}",
-            "ui_port": free_port(),
-            "task_queue": f"orders-{uuid.uuid4().hex[:8]}",
-        },
-        "nats": {"url": f"nats://127.0.0.1:{free_port()}", "request_timeout_seconds": 1},
-        "embedded": {"mode": "always", "data_dir": data_dir},
-        "saga": {"hold_seconds": 1.5, "step_timeout_seconds": 2},
-        "retry": {
-            "initial_interval_seconds": 0.1,
-            "maximum_interval_seconds": 0.3,
-            "maximum_attempts": 3,
-            "compensation_maximum_interval_seconds": 0.3,
-        },
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+from tests.support.servers import pid_alive
+from tests.support.stack import stack_settings
 
 
 @pytest.fixture(scope="module")

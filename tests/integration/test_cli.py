@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.models import OrderStatus, Step
+from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, Step
 from engine.processes import is_alive
+from engine.runtime import free_port
 from engine.stack import Stack
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -62,15 +62,20 @@ async def test_trigger_waits_and_prints_json(stack: Stack) -> None:
     assert state["order"]["items"][0] == {"sku": "golang-book", "quantity": 2, "unit_price_cents": 3999}
 
 
+async def wait_for_hold(stack: Stack, order_id: str) -> None:
+    for _ in range(100):
+        state = await stack.facade.state(order_id)
+        if state.current_step == Step.HOLD:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order {order_id} never reached the hold")
+
+
 async def test_show_orders_and_cancel(stack: Stack) -> None:
     order_id = f"cli-{uuid.uuid4().hex[:8]}"
     started = await in_thread(stack, "trigger", "--order-id", order_id, "--no-wait")
     assert started.returncode == 0, started.stderr
-    for _ in range(100):
-        state = await stack.facade.state(order_id)
-        if state.current_step == Step.HOLD:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_hold(stack, order_id)
     cancelled = await in_thread(stack, "cancel", order_id)
     assert cancelled.returncode == 0 and "accepted" in cancelled.stdout
     final = await stack.facade.result(order_id)
@@ -125,7 +130,8 @@ def test_bad_config_value_names_the_key() -> None:
 
 
 def test_help_for_every_command() -> None:
-    for command in ("dashboard", "worker", "servers", "trigger", "orders", "show", "cancel", "faults"):
+    commands = ("dashboard", "worker", "servers", "trigger", "orders", "show", "cancel", "faults", "stock", "audit")
+    for command in commands:
         result = checkout(None, command, "--help")
         assert result.returncode == 0 and "usage: checkout" in result.stdout
 
@@ -168,3 +174,69 @@ async def test_worker_with_more_processes_shares_the_queue_and_stops_them_all(st
         await asyncio.to_thread(worker.wait, 30)
     assert worker.returncode == 0
     assert not [pid for pid in children if is_alive(pid)], "a worker process was left running"
+
+
+async def test_a_terminated_order_shows_terminated(stack: Stack) -> None:
+    order_id = f"term-{uuid.uuid4().hex[:8]}"
+    started = await in_thread(stack, "trigger", "--order-id", order_id, "--no-wait")
+    assert started.returncode == 0, started.stderr
+    await wait_for_hold(stack, order_id)
+    terminated = await in_thread(stack, "terminate", order_id)
+    assert terminated.returncode == 0, terminated.stderr
+    shown = await in_thread(stack, "show", order_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    state = json.loads(shown.stdout)
+    assert state["status"] == "TERMINATED"
+    assert state["current_step"] is None and state["finished_at"] is not None
+    text = await in_thread(stack, "show", order_id)
+    assert "status TERMINATED" in text.stdout
+    again = await in_thread(stack, "terminate", order_id)
+    assert_one_line_error(again, 1, f"order {order_id} has already ended (TERMINATED)")
+
+
+async def test_terminate_on_a_completed_order_says_it_has_ended(stack: Stack) -> None:
+    order_id = f"done-{uuid.uuid4().hex[:8]}"
+    await stack.facade.submit(
+        OrderInput.model_validate(
+            {
+                "order_id": order_id,
+                "customer_id": "cli-user",
+                "items": [{"sku": "usb-cable", "quantity": 1, "unit_price_cents": 999}],
+            }
+        )
+    )
+    hold = stack.settings.saga.hold_seconds
+    assert (await asyncio.wait_for(stack.facade.result(order_id), hold + 20)).status is OrderStatus.COMPLETED
+    result = await in_thread(stack, "terminate", order_id)
+    assert_one_line_error(result, 1, f"order {order_id} has already ended (COMPLETED)")
+
+
+async def test_orders_filter_by_status_before_the_limit_and_list_strictly_newest_first(stack: Stack) -> None:
+    def order(order_id: str) -> OrderInput:
+        return OrderInput.model_validate(
+            {
+                "order_id": order_id,
+                "customer_id": "lister",
+                "items": [{"sku": "usb-cable", "quantity": 1, "unit_price_cents": 999}],
+            }
+        )
+
+    tag = uuid.uuid4().hex[:6]
+    held, declined, newest = f"held-{tag}", [f"declined-{tag}-{n}" for n in range(3)], f"newest-{tag}"
+    await stack.facade.submit(order(held))  # runs on through the hold, ends after the declined ones
+    await wait_for_hold(stack, held)
+    await stack.facade.set_faults(ServiceName.PAYMENT, FaultSettings(decline_rate=1))
+    try:
+        for order_id in declined:
+            await stack.facade.submit(order(order_id))
+            await asyncio.sleep(0.05)
+            assert (await stack.facade.result(order_id)).status is OrderStatus.COMPENSATED
+    finally:
+        await stack.facade.clear_faults()
+    await stack.facade.submit(order(newest))
+
+    compensated = await in_thread(stack, "orders", "--status", "compensated", "--limit", "3", "--json")
+    assert compensated.returncode == 0, compensated.stderr
+    assert [row["order_id"] for row in json.loads(compensated.stdout)] == declined[::-1]
+    listed = await in_thread(stack, "orders", "--limit", "5", "--json")
+    assert [row["order_id"] for row in json.loads(listed.stdout)] == [newest, *declined[::-1], held]

@@ -179,7 +179,7 @@ async def test_health_reports_everything_up(stack: Stack) -> None:
     health = await stack.facade.health()
     assert health.temporal and health.nats and health.worker
     assert health.services == {"inventory": True, "payment": True, "shipping": True, "control": True}
-    assert health.web_ui_url and health.web_ui_url.startswith("http://127.0.0.1:")
+    assert (stack.facade.web_ui_url() or "").startswith("http://127.0.0.1:")
 
 
 async def test_cancel_while_shipping_is_in_flight_is_rejected(stack: Stack) -> None:

@@ -12,7 +12,7 @@ from engine.config import NatsSettings
 from engine.events import EventPublisher, ensure_stream, subject_for, subscribe_events
 from engine.models import EventKind, OrderStatus, StepEvent
 from engine.nats_client import connect_nats
-from tests.conftest import NatsServer
+from tests.support.servers import NatsServer
 
 pytestmark = pytest.mark.integration
 

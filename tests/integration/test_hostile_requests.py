@@ -21,8 +21,7 @@ from engine.config import Settings
 from engine.models import LedgerTotals, ServiceName
 from engine.services import FAULTS_SUBJECT, start_services
 from engine.services.queries import ledger_totals, read_stock
-from tests.conftest import NatsServer
-from tests.hostile import (
+from tests.support.hostile import (
     JSON_NUMBERS_OVERFLOW,
     REQUEST_KEYS,
     hostile_ids,
@@ -32,6 +31,7 @@ from tests.hostile import (
     total_cents,
     valid_ids,
 )
+from tests.support.servers import NatsServer
 
 pytestmark = pytest.mark.integration
 

@@ -17,12 +17,12 @@ from engine.errors import ConfigError
 from engine.events import STREAM, ensure_stream
 from engine.models import OrderInput, OrderStatus, SagaState
 from engine.nats_client import connect_nats, replica_errors
+from engine.runtime import free_port
 from engine.services.queries import ledger_totals, read_stock
 from engine.services.store import FAULTS_BUCKET, LEDGER_BUCKET, REQUESTS_BUCKET, STOCK_BUCKET
 from engine.stack import Stack
-from tests.conftest import free_port
 from tests.integration.conftest import pid_alive
-from tests.nats_servers import NatsCluster
+from tests.support.nats_servers import NatsCluster
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,7 @@ from temporalio.client import Client
 
 from engine.config import Settings
 from engine.errors import ServerStartError
-from engine.runtime import EmbeddedServers, is_listening, is_local
-from tests.conftest import free_port
+from engine.runtime import EmbeddedServers, free_port, is_listening, is_local
 
 pytestmark = pytest.mark.integration
 

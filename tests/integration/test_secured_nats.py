@@ -18,11 +18,10 @@ import pytest
 from engine.config import NatsSettings, Settings
 from engine.errors import AccessDenied, Unreachable
 from engine.nats_client import connect_nats
-from engine.runtime import EmbeddedServers
-from tests.conftest import free_port
+from engine.runtime import EmbeddedServers, free_port
 from tests.integration.conftest import pid_alive
-from tests.nats_servers import ConfiguredNatsServer
-from tests.tls_certs import Certificates, make_certificates
+from tests.support.nats_servers import ConfiguredNatsServer
+from tests.support.tls_certs import Certificates, make_certificates
 
 pytestmark = pytest.mark.integration
 

@@ -1,35 +1,11 @@
-"""Dashboard test helpers: settings, a fake stack, and waiting on the Pilot."""
+"""Dashboard fixtures: a fake stack over the in-memory facade."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import pytest
-from fake_facade import FakeFacade, FakeStack
-from textual.pilot import Pilot
 
-from engine.config import Settings
-
-
-def fake_settings(**overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "embedded": {"mode": "never"},
-        "saga": {"hold_seconds": 0.6},
-        "dashboard": {"replay_hours": 1},
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-async def wait_until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
-    """Let the app run until `predicate()` is true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        await pilot.pause(0.05)
+from tests.support.dashboard import fake_settings
+from tests.support.fake_facade import FakeFacade, FakeStack
 
 
 @pytest.fixture

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import fake_settings, wait_until
-from fake_facade import FakeFacade, FakeStack
 from textual.widgets import Button, Input, Select
 
 from engine.errors import ServerStartError
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, StepStatus
+from tests.support.dashboard import fake_settings, wait_until
+from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
+from tui.commands import palette_commands
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
@@ -161,7 +162,7 @@ async def test_cancel_during_the_hold_compensates_and_says_accepted() -> None:
         assert table(app).cell_text("hold-1", "step") == "cancelled"
         await pilot.press("c")  # finished: refused before asking
         assert not isinstance(app.screen, ConfirmScreen)
-        assert "already finished" in app.notices[-1][2]
+        assert "has already ended" in app.notices[-1][2]
 
 
 async def test_terminate_asks_an_unsafe_confirmation_without_shortcut() -> None:
@@ -221,7 +222,8 @@ async def test_bulk_submit_can_be_stopped() -> None:
         count = len(bulk.submitted)
         await pilot.pause(0.3)
         assert len(bulk.submitted) == count < 500
-        assert bulk.planned == count
+        assert bulk.planned == 500
+        assert f"stopped: {count} of 500 submitted" in str(bulk.query_one("#progress-text").render())
         bulk.query_one("#rate", Input).value = "0"
         await pilot.click("#start")
         assert "rate" in str(bulk.query_one("#problem").render())
@@ -352,7 +354,7 @@ async def test_filter_sort_and_palette_commands(fake_stack: FakeStack) -> None:
         assert table(app).sort_mode.value == "oldest"
         first = table(app).order_at(0)
         assert first == "apple-1"
-        titles = [command.title for command in app.palette_commands()]
+        titles = [command.title for command in palette_commands(app)]
         for expected in ("New order", "Bulk submit", "Fault preset: flaky payments", "Reset all faults", "Quit"):
             assert expected in titles
         assert any(title.startswith("Cancel order") for title in titles)
@@ -422,6 +424,7 @@ async def test_table_keys_and_clicks_move_the_selection_and_open_the_detail(fake
 
         await pilot.press("f")
         assert app.query_one("TabbedContent").active == "faults"
+        await pilot.press("escape")  # out of the faults grid, back to the table
         await pilot.press("home", "enter")
         assert app.query_one("TabbedContent").active == "detail"
 

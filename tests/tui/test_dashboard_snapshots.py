@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import fake_settings, wait_until
-from fake_facade import FakeFacade, FakeStack
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName
+from tests.support.dashboard import fake_settings, wait_until
+from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 
 NOW = datetime(2026, 3, 2, 14, 30, 0, tzinfo=UTC)
@@ -78,6 +78,7 @@ async def loaded(pilot: Pilot) -> None:
     await wait_until(pilot, lambda: app.orders_table.row_count == 3 and app.status_line.health is not None)
     await wait_until(pilot, lambda: app.detail_view.saga is not None)
     await wait_until(pilot, lambda: app.faults_panel.current)
+    await wait_until(pilot, lambda: not app.numbers_bar.catching_up, what="caught up")
     await pilot.pause(0.2)
 
 

@@ -8,20 +8,20 @@ leaves no server process behind.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from conftest import wait_until
 from textual.widgets import Input, Select
 
 from engine.config import Settings
 from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName, StepStatus
 from engine.stack import Stack
-from tests.integration.conftest import stack_settings as integration_stack_settings
+from tests.support.dashboard import wait_until
+from tests.support.servers import pid_alive
+from tests.support.stack import stack_settings as integration_stack_settings
 from tui.app import CheckoutApp
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
@@ -41,15 +41,6 @@ def stack_settings(data_dir: Path) -> Settings:
         saga={"hold_seconds": 2, "step_timeout_seconds": 2},
         dashboard={"replay_hours": 1, "reconcile_seconds": 2},
     )
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text().lower()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -197,6 +188,25 @@ async def test_cancel_during_the_hold_shows_refund_and_restock(stack: Stack) -> 
         assert detail.step_status("ship") in (None, StepStatus.PENDING, StepStatus.SKIPPED)
         await pilot.press("c")  # finished now: refused before asking
         assert not isinstance(app.screen, ConfirmScreen)
+
+
+@pytest.mark.usefixtures("clear_faults")
+async def test_a_terminated_order_shows_terminated_in_table_detail_and_log(stack: Stack) -> None:
+    app = CheckoutApp(stack, owns_stack=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        order_id = await submit_from_form(pilot, app)
+        await wait_until(
+            pilot, lambda: app.book.orders.get(order_id) and app.book.orders[order_id].step == "hold", timeout=15
+        )
+        await pilot.press("T")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: status_of(app, order_id) is OrderStatus.TERMINATED, timeout=10)
+        await wait_until(pilot, lambda: saga_status(app) is OrderStatus.TERMINATED, timeout=10, what="detail")
+        detail = app.query_one(OrderDetail)
+        assert "RUNNING" not in detail.plain.splitlines()[2], detail.plain
+        assert any(order_id in line and "terminated" in line for line in app.event_log.tail)
 
 
 @pytest.mark.usefixtures("clear_faults")

@@ -155,12 +155,12 @@ def test_filters_and_sort_keys() -> None:
     assert newest == ["b", "a"]
     assert sorted(b.orders, key=b.sort_key(SortMode.TOTAL)) == ["a", "b"]
     assert sorted(b.orders, key=b.sort_key(SortMode.STATUS)) == ["b", "a"]
-    assert SortMode.TOTAL.next() is SortMode.NEWEST
+    assert SortMode.CUSTOMER.next() is SortMode.NEWEST
 
 
-def test_mark_terminated() -> None:
+def test_a_terminated_summary_ends_a_running_order() -> None:
     b = book()
-    b.apply([ev("a", ORDER_STEP, EventKind.STARTED, 0)])
-    result = b.mark_terminated("a")
-    assert result.changed == {"a"} and b.orders["a"].status is OrderStatus.TERMINATED
+    b.apply([ev("a", ORDER_STEP, EventKind.STARTED, 0), ev("a", "hold", EventKind.STARTED, 1)])
+    result = b.apply([OrderSummary(order_id="a", status=OrderStatus.TERMINATED, closed_at=T0)])
+    assert result.status_changed == {"a"} and b.orders["a"].status is OrderStatus.TERMINATED
     assert b.is_terminal("a") and not b.is_terminal("missing")

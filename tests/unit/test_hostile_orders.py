@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from engine.errors import first_validation_error
 from engine.models import MAX_QUANTITY, OrderInput
-from tests.hostile import hostile_ids, is_id, is_order, orders, valid_ids
+from tests.support.hostile import hostile_ids, is_id, is_order, orders, valid_ids
 from tui import cli
 
 

@@ -14,7 +14,7 @@ from engine.config import EmbeddedMode, NatsSettings, Settings, TemporalSettings
 from engine.errors import AccessDenied, ConfigError, ServerStartError
 from engine.nats_client import connect_options
 from engine.runtime import EmbeddedServers
-from tests.tls_certs import Certificates, make_certificates
+from tests.support.tls_certs import Certificates, make_certificates
 from tui import cli
 
 SECRET = "pa55-w0rd-XYZ"

@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 
 from engine.models import SagaSettings, ServiceReply, StepEvent
 from engine.workflows import ACTIVITY_OF, WORKFLOW_TYPE, OrderWorkflow
-from tests.hostile import is_order, orders
+from tests.support.hostile import is_order, orders
 
 
 def counting_activities(calls: Counter[str]) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Select
+from textual.worker import Worker
 
 from engine.config import CatalogueItem
 from engine.errors import CheckoutError
@@ -25,6 +27,28 @@ ANY_SKU = "*"
 MAX_COUNT = 10_000
 MAX_RATE = 500.0
 MAX_CONCURRENT = 64
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    """What the form asks for; the dashboard hands the last one back next time."""
+
+    count: int = 20
+    rate: float = 5.0
+    sku: str = ANY_SKU
+
+
+@dataclass
+class BulkResult:
+    plan: BulkPlan
+    planned: int = 0  # orders asked for, over every run of the form
+    submitted: list[str] = field(default_factory=list)
+    stopped: bool = False
+
+    def summary(self) -> str:
+        if self.stopped:
+            return f"Bulk submit stopped: {len(self.submitted)} of {self.planned} orders submitted"
+        return f"{len(self.submitted)} orders submitted"
 
 
 def parse_plan(count: str, rate: str) -> tuple[int, float]:
@@ -44,8 +68,9 @@ def parse_plan(count: str, rate: str) -> tuple[int, float]:
     return number, per_second
 
 
-class BulkSubmitScreen(ModalScreen[list[str]]):
-    """Dismisses with the ids of the orders it submitted."""
+class BulkSubmitScreen(ModalScreen[BulkResult]):
+    """Dismisses with what it submitted. Stopping (or closing) starts no new order; the ones on
+    their way are waited for and counted, since they exist in Temporal whatever happens here."""
 
     DEFAULT_CSS = """
     BulkSubmitScreen { align: center middle; }
@@ -73,16 +98,13 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
         catalogue: dict[str, CatalogueItem],
         submit: Submit,
         is_terminal: IsTerminal,
-        *,
-        count: int = 20,
-        rate: float = 5.0,
+        plan: BulkPlan | None = None,
     ) -> None:
         super().__init__()
         self.catalogue = catalogue
         self.submit = submit
         self.is_terminal = is_terminal
-        self.default_count = count
-        self.default_rate = rate
+        self.plan = plan or BulkPlan()
         self.planned = 0
         self.submitted: list[str] = []
         self.failed = 0
@@ -90,6 +112,7 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
         self.running = False
         self.stopped = False
         self._stop = asyncio.Event()
+        self._runner: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         options = [("any (round robin)", ANY_SKU)] + [(item.name, sku) for sku, item in self.catalogue.items()]
@@ -97,13 +120,14 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
             dialog.border_title = "Bulk submit"
             with Horizontal(classes="field"):
                 yield Label("orders")
-                yield Input(str(self.default_count), id="count", compact=True)
+                yield Input(str(self.plan.count), id="count", compact=True)
             with Horizontal(classes="field"):
                 yield Label("per sec")
-                yield Input(f"{self.default_rate:g}", id="rate", compact=True)
+                yield Input(f"{self.plan.rate:g}", id="rate", compact=True)
             with Horizontal(classes="field"):
                 yield Label("SKU")
-                yield Select(options, value=ANY_SKU, allow_blank=False, id="sku", compact=True)
+                sku = self.plan.sku if self.plan.sku in self.catalogue else ANY_SKU
+                yield Select(options, value=sku, allow_blank=False, id="sku", compact=True)
             yield Label("", id="problem")
             with Horizontal(classes="bar"):
                 yield Label("submitted")
@@ -142,7 +166,7 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
         )
         self.query_one("#finished-bar", ProgressBar).update(total=max(1, len(self.submitted)), progress=finished)
         state = "running" if self.running else ("stopped" if self.stopped else "submitted")
-        text = f"{state}: {len(self.submitted)}/{self.planned} submitted, {finished} finished"
+        text = f"{state}: {len(self.submitted)} of {self.planned} submitted, {finished} finished"
         if self.failed:
             text += f", {self.failed} refused ({self.last_error})"
         if self.done:
@@ -165,11 +189,12 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
             return
         problem.display = False
         sku = self.query_one("#sku", Select).value
+        self.plan = BulkPlan(count, rate, sku if isinstance(sku, str) else ANY_SKU)
         self.planned += count
         self.stopped = False
         self._stop = asyncio.Event()
         self._set_running(True)
-        self._run(count, rate, sku if isinstance(sku, str) else ANY_SKU)
+        self._runner = self._run(count, rate, self.plan.sku)
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
@@ -178,9 +203,11 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
             self._stop.set()  # orders already on their way finish; no new ones start
 
     @on(Button.Pressed, "#close")
-    def action_close(self) -> None:
+    async def action_close(self) -> None:
         self.action_stop()
-        self.dismiss(list(self.submitted))
+        if self._runner is not None:
+            await self._runner.wait()  # the orders on their way: they exist, so they count
+        self.dismiss(BulkResult(self.plan, self.planned, list(self.submitted), self.stopped))
 
     def _set_running(self, running: bool) -> None:
         self.running = running
@@ -229,7 +256,6 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
                     except TimeoutError:
                         pass
                 if stop.is_set():
-                    self.planned -= count - index
                     break
                 await slots.acquire()
                 task = asyncio.create_task(one(self._order(batch, index, sku)))
@@ -238,7 +264,7 @@ class BulkSubmitScreen(ModalScreen[list[str]]):
             if pending:
                 await asyncio.gather(*pending)
         finally:
-            for task in pending:
+            for task in pending:  # only when this worker itself is cancelled (the app quits)
                 task.cancel()
             self.running = False
             if self.is_mounted:

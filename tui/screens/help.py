@@ -11,25 +11,38 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 PANELS = (
-    ("status line", "Temporal, NATS, worker and each service: ● up, ○ down; the Temporal Web UI address."),
+    (
+        "status line",
+        "Temporal, NATS, worker and each service: ● up, ○ down; endpoints with faults; the Temporal Web UI address.",
+    ),
     (
         "numbers",
         "in flight, ✔ completed, ↩ compensated, ↺ compensating (retrying), ✘ failed or terminated; "
-        "finished orders per second with the last minute as a sparkline; saga latency p50/p95 (started → finished).",
+        "finished orders per second with the last minute as a sparkline; saga latency p50/p95 (started → finished). "
+        "'catching up…' while the history is replayed after a start.",
     ),
-    ("orders", "one row per order, updated in place; filter by text and status, sort with the sort key."),
+    (
+        "orders",
+        "one row per order, updated in place; filter by text and status ('N of M'), sort with s or a click on a "
+        "column header (the arrow shows which); att is the most attempts any step took; age counts from the start.",
+    ),
     (
         "detail",
-        "the selected order's saga: each step and compensation with status, attempts, time taken "
-        "and last error; the order's Temporal Web UI link.",
+        "the selected order's saga: each step and compensation with status, attempts, started, finished, time "
+        "taken and last error; its step events; retry links; the order's Temporal Web UI link.",
     ),
     (
         "faults",
-        "per endpoint: error rate and decline rate (0..1), latency and jitter (ms), down. "
-        "Enter applies a value; presets and reset below.",
+        "per endpoint: error rate and decline rate (0..1), latency and jitter (ms), down. Arrows move, Enter "
+        "applies a value; presets and reset below; a latency above the request timeout is called out.",
     ),
-    ("services", "stock per SKU, ledger charged/refunded/net, requests/errors/declines per endpoint."),
-    ("log", "the tail of step events."),
+    (
+        "services",
+        "stock per SKU, ledger charged/refunded/net, requests/errors/declines per endpoint; stock changes; "
+        "the audit's verdict.",
+    ),
+    ("log", "the tail of step events: p pauses or follows, o shows only the selected order's."),
+    ("charts", "orders finished by status and in flight per 10 s, error rate per endpoint."),
 )
 
 

@@ -55,7 +55,7 @@ def build_order(
             field = next((FIELD_OF[name] for name in reversed(names) if name in FIELD_OF), "customer")
             message = item.get("msg", "invalid")
             if "pattern" in message:
-                message = "1-64 letters, digits, '-' or '_'"
+                message = "1-64 ASCII letters, digits, '-' or '_'"
             problems.setdefault(field, message)
         return None, problems
     return (None, problems) if problems else (order, {})
@@ -83,7 +83,7 @@ class NewOrderScreen(ModalScreen[OrderInput | None]):
         Binding("escape", "close", "Close", id="dialog.close", tooltip="Close without submitting"),
     ]
 
-    def __init__(self, catalogue: dict[str, CatalogueItem], submit: Submit, *, customer: str = "cust-1") -> None:
+    def __init__(self, catalogue: dict[str, CatalogueItem], submit: Submit, *, customer: str) -> None:
         super().__init__()
         self.catalogue = catalogue
         self.submit = submit
@@ -179,7 +179,7 @@ class NewOrderScreen(ModalScreen[OrderInput | None]):
             self.query_one("#submit", Button).disabled = False
             field = "order-id" if "id" in error.message.lower() and "order" in error.message.lower() else "customer"
             self._show_problems({field: error.message})
-            self.notify(error.message, title=error.title, severity="error")
+            self.notify(error.message, title=error.title, severity="error", markup=False)
             return
         self.submitted = order
         self.dismiss(order)

@@ -1,19 +1,30 @@
-"""Fault injection per service endpoint: error rate, decline rate, latency, down; presets; reset."""
+"""Fault injection per service endpoint: error rate, decline rate, latency, down; presets; reset.
+
+A grid of fields: the arrow keys move between them, Enter (or leaving a changed field)
+applies the row, the down box applies at once. Only forward steps can be declined, so
+refund and restock have no decline field. A latency above the request timeout is called
+out: such calls time out and are retried, and the orders end `retries_exhausted`.
+"""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
+from rich.text import Text
+from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
-from textual.widgets import Button, Checkbox, Input, Label
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from engine.errors import first_validation_error
 from engine.models import FaultSettings, ServiceName
+from tui.messages import CellMove, FaultChanged, PresetChosen, ResetRequested
 from tui.presets import PRESETS
+from tui.widgets.grid_input import GridInput
 
 FIELDS = ("error_rate", "decline_rate", "latency_ms", "jitter_ms")
-HEADINGS = ("error", "decline", "lat ms", "jitter")
+HEADINGS = ("error", "decline", "lat ms", "jitter", "")
 
 
 def _shown(value: float | int) -> str:
@@ -22,101 +33,151 @@ def _shown(value: float | int) -> str:
     return str(value)
 
 
+def _offered(service: ServiceName, field: str) -> bool:
+    return field != "decline_rate" or service.endpoint.decline is not None
+
+
 class FaultsPanel(VerticalScroll):
     DEFAULT_CSS = """
     FaultsPanel { height: 1fr; padding: 0 1; }
     FaultsPanel .fault-row { height: 1; width: 1fr; }
     FaultsPanel .fault-row > Label { width: 10; }
-    FaultsPanel .fault-row > Input { width: 9; margin-right: 1; }
-    FaultsPanel .fault-row > Input.-invalid { color: $error; }
+    FaultsPanel .fault-row > Input, FaultsPanel .fault-row > .no-field { width: 7; margin-right: 1; }
+    FaultsPanel .fault-row > .no-field { color: $text-disabled; }
+    FaultsPanel .fault-row > Input:focus, FaultsPanel .fault-row > Checkbox:focus {
+        background: $accent; color: $text; text-style: bold;
+    }
     FaultsPanel .fault-row > Input.-active { text-style: bold; color: $warning; }
     FaultsPanel .fault-row > Checkbox { width: auto; height: 1; }
     FaultsPanel .fault-row > Checkbox.-on { color: $error; text-style: bold; }
     FaultsPanel .fault-head { height: 1; color: $text-muted; text-style: bold; }
-    FaultsPanel .fault-head > Label { width: 10; margin-right: 0; }
-    FaultsPanel .fault-head > .col { width: 10; }
+    FaultsPanel .fault-head > Label { width: 10; }
+    FaultsPanel .fault-head > .col { width: 8; }
     FaultsPanel #presets { height: 1; margin-top: 1; width: 1fr; }
     FaultsPanel #presets > Button { margin-right: 1; }
+    FaultsPanel #presets > Button:focus { text-style: bold reverse; }
+    FaultsPanel #latency-warning { color: $warning; height: auto; }
     FaultsPanel #faults-hint { color: $text-muted; height: auto; }
     """
 
-    class Changed(Message):
-        """The operator set one endpoint's faults."""
+    BINDINGS = [
+        Binding("up", "move(-1, 0)", "Up", show=False),
+        Binding("down", "move(1, 0)", "Down", show=False),
+        Binding("left", "move(0, -1)", "Left", show=False),
+        Binding("right", "move(0, 1)", "Right", show=False),
+    ]
 
-        def __init__(self, service: ServiceName, settings: FaultSettings) -> None:
-            super().__init__()
-            self.service = service
-            self.settings = settings
-
-    class PresetChosen(Message):
-        def __init__(self, name: str, faults: dict[ServiceName, FaultSettings]) -> None:
-            super().__init__()
-            self.name = name
-            self.faults = faults
-
-    class ResetRequested(Message):
-        pass
-
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, request_timeout_seconds: float = 2.0, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.current: dict[ServiceName, FaultSettings] = {}
+        self.request_timeout_ms = int(request_timeout_seconds * 1000)
+        self.current: dict[ServiceName, FaultSettings] = {}  # as the operator set them, sent or on their way
+        self.in_force: dict[ServiceName, FaultSettings] = {}  # as last read from the services
         self._dirty: set[str] = set()
         self._inputs: dict[tuple[ServiceName, str], Input] = {}
         self._down: dict[ServiceName, Checkbox] = {}
+        self._grid: list[list[Widget | None]] = []  # rows of cells: the fields, then the down box
+        self._last_cell: Widget | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="fault-head"):
-            yield Label("service")
+            yield Label("endpoint")
             for heading in HEADINGS:
                 yield Label(heading, classes="col")
         for service in ServiceName:
+            row: list[Widget | None] = []
             with Horizontal(classes="fault-row", id=f"row-{service.value}"):
                 yield Label(service.value)
                 for field in FIELDS:
-                    self._inputs[service, field] = Input(
+                    if not _offered(service, field):
+                        yield Label("—", classes="no-field")
+                        row.append(None)
+                        continue
+                    cell = GridInput(
                         "0",
                         id=f"{service.value}-{field}",
                         compact=True,
                         select_on_focus=True,
-                        tooltip=f"{service.value} {field}: Enter to apply",
+                        tooltip=f"{service.value} {field}: Enter applies",
                     )
-                    yield self._inputs[service, field]
-                self._down[service] = Checkbox(
+                    self._inputs[service, field] = cell
+                    row.append(cell)
+                    yield cell
+                down = Checkbox(
                     "up", False, id=f"{service.value}-down", compact=True, tooltip=f"{service.value}: no replies at all"
                 )
-                yield self._down[service]
+                self._down[service] = down
+                row.append(down)
+                yield down
+            self._grid.append(row)
         with Horizontal(id="presets"):
             for index, name in enumerate(PRESETS):
                 yield Button(name, id=f"preset-{index}", compact=True, variant="warning")
             yield Button("reset all", id="reset-faults", compact=True, variant="success")
-        yield Label("rates 0..1, latency in ms; Enter applies a value", id="faults-hint")
+        self._warning = Static("", id="latency-warning")
+        yield self._warning
+        yield Label("rates 0..1, latency in ms · arrows move, Enter applies, space toggles down", id="faults-hint")
 
     # --- the app pushes the live settings here ----------------------------------------------
 
     def show(self, faults: dict[ServiceName, FaultSettings]) -> None:
+        """The settings in force (read from the services): every field not being edited shows them."""
         for service, settings in faults.items():
             self.current[service] = settings
+            self.in_force[service] = settings
             for field in FIELDS:
-                widget = self._inputs[service, field]
-                if widget.has_focus or widget.id in self._dirty:
+                widget = self._inputs.get((service, field))
+                if widget is None or widget.has_focus or widget.id in self._dirty:
                     continue
                 value = _shown(getattr(settings, field))
                 if widget.value != value:
                     with widget.prevent(Input.Changed):
                         widget.value = value
                 widget.set_class(bool(getattr(settings, field)), "-active")
-                widget.remove_class("-invalid")
             down = self._down[service]
             if down.value != settings.down:
                 with down.prevent(Checkbox.Changed):
                     down.value = settings.down
             self._show_down(down)
+        self._warn_about_latency()
+
+    def restore(self, service: ServiceName) -> None:
+        """A refused value goes: the row shows the settings in force again."""
+        settings = self.in_force.get(service, FaultSettings())
+        self.current[service] = settings
+        for field in FIELDS:
+            widget = self._inputs.get((service, field))
+            if widget is None:
+                continue
+            self._dirty.discard(widget.id or "")
+            with widget.prevent(Input.Changed):
+                widget.value = _shown(getattr(settings, field))
+        down = self._down[service]
+        with down.prevent(Checkbox.Changed):
+            down.value = settings.down
+        self._show_down(down)
+
+    def focus_grid(self) -> None:
+        """Into the grid: the field focused last, else the first one."""
+        focused = self.screen.focused
+        if focused is not None and self in focused.ancestors:
+            return
+        cell = self._last_cell or self._grid[0][0]
+        if cell is not None:
+            cell.focus()
+
+    def on_mount(self) -> None:
+        self._warning.display = False
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if any(event.widget in row for row in self._grid):
+            self._last_cell = event.widget
 
     def settings_from_inputs(self, service: ServiceName) -> FaultSettings:
         """The row's values as FaultSettings; raises ValueError with a one-line message."""
         values: dict[str, object] = {"down": self._down[service].value}
         for field in FIELDS:
-            raw = self._inputs[service, field].value.strip() or "0"
+            widget = self._inputs.get((service, field))
+            raw = (widget.value.strip() if widget is not None else "") or "0"
             try:
                 values[field] = int(raw) if field.endswith("_ms") else float(raw)
             except ValueError:
@@ -126,20 +187,65 @@ class FaultsPanel(VerticalScroll):
         except ValidationError as error:
             raise ValueError(f"{service.value} {first_validation_error(error)}") from None
 
-    def _apply_row(self, service: ServiceName, input_id: str | None = None) -> None:
+    # --- inside -------------------------------------------------------------------------
+
+    def _apply_row(self, service: ServiceName) -> None:
         try:
             settings = self.settings_from_inputs(service)
         except ValueError as error:
-            if input_id:
-                self.query_one(f"#{input_id}", Input).add_class("-invalid")
-            self.notify(str(error), title="Bad fault value", severity="error")
+            self.notify(str(error), title="Bad fault value", severity="error", markup=False)
+            self.restore(service)
             return
         for field in FIELDS:
             self._dirty.discard(f"{service.value}-{field}")
-            self._inputs[service, field].remove_class("-invalid")
         if settings != self.current.get(service):
             self.current[service] = settings
-            self.post_message(self.Changed(service, settings))
+            self.post_message(FaultChanged(service, settings))
+        self._warn_about_latency()
+
+    def _warn_about_latency(self) -> None:
+        slow = [
+            f"{service.value} {settings.latency_ms + settings.jitter_ms} ms"
+            for service, settings in self.current.items()
+            if settings.latency_ms + settings.jitter_ms >= self.request_timeout_ms
+        ]
+        warning = self._warning
+        if slow:
+            timeout = self.request_timeout_ms / 1000
+            warning.update(
+                Text(
+                    f"⚠ latency {', '.join(slow)} reaches the {timeout:g} s request timeout "
+                    "(nats.request_timeout_seconds): those calls time out and are retried, "
+                    "and the orders end retries_exhausted",
+                )
+            )
+        warning.display = bool(slow)
+
+    def action_move(self, rows: int, columns: int) -> None:
+        focused = self.screen.focused
+        if focused is not None:
+            self._move_from(focused, rows, columns)
+
+    @on(CellMove)
+    def _cell_move(self, message: CellMove) -> None:
+        message.stop()
+        self._move_from(message.cell, message.rows, message.columns)
+
+    def _move_from(self, cell: Widget, rows: int, columns: int) -> None:
+        where = next(
+            ((r, c) for r, row in enumerate(self._grid) for c, widget in enumerate(row) if widget is cell), None
+        )
+        if where is None:
+            return
+        row, column = where
+        while True:
+            row, column = row + rows, column + columns
+            if not (0 <= row < len(self._grid) and 0 <= column < len(self._grid[row])):
+                return
+            target = self._grid[row][column]
+            if target is not None:
+                target.focus()
+                return
 
     @staticmethod
     def _service_of(widget_id: str | None) -> ServiceName | None:
@@ -158,13 +264,13 @@ class FaultsPanel(VerticalScroll):
         event.stop()
         service = self._service_of(event.input.id)
         if service is not None:
-            self._apply_row(service, event.input.id)
+            self._apply_row(service)
 
     def on_input_blurred(self, event: Input.Blurred) -> None:
         event.stop()
         service = self._service_of(event.input.id)
         if service is not None and event.input.id in self._dirty:
-            self._apply_row(service, event.input.id)
+            self._apply_row(service)
 
     @staticmethod
     def _show_down(box: Checkbox) -> None:
@@ -183,7 +289,7 @@ class FaultsPanel(VerticalScroll):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "reset-faults":
-            self.post_message(self.ResetRequested())
+            self.post_message(ResetRequested())
         elif event.button.id and event.button.id.startswith("preset-"):
             name = list(PRESETS)[int(event.button.id.removeprefix("preset-"))]
-            self.post_message(self.PresetChosen(name, PRESETS[name]))
+            self.post_message(PresetChosen(name))

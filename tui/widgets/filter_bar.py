@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.widgets import Input, Label, Select
 
+from tui.messages import FilterChanged
 from tui.state import SortMode, StatusFilter
 
-STATUS_CHOICES = (
-    ("all", StatusFilter.ALL),
-    ("in flight", StatusFilter.IN_FLIGHT),
-    ("compensating", StatusFilter.COMPENSATING),
-    ("completed", StatusFilter.COMPLETED),
-    ("compensated", StatusFilter.COMPENSATED),
-    ("failed/terminated", StatusFilter.FAILED),
-)
+STATUS_CHOICES = [(status.label, status) for status in StatusFilter]
 
 
 class FilterBar(Horizontal):
@@ -30,46 +23,55 @@ class FilterBar(Horizontal):
     FilterBar > Label { width: auto; padding: 0 1; color: $text-muted; }
     """
 
-    class Changed(Message):
-        def __init__(self, status: StatusFilter, text: str) -> None:
-            super().__init__()
-            self.status = status
-            self.text = text
-
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: id, customer, step…", id="filter-text", compact=True)
-        yield Select(STATUS_CHOICES, value=StatusFilter.ALL, allow_blank=False, id="filter-status", compact=True)
-        yield Label("sort: newest", id="sort-label")
+        # Kept: a batch may be shown while the app shuts down, when queries no longer find them.
+        self._text = Input(placeholder="filter: id, customer, step…", id="filter-text", compact=True)
+        self._status = Select(
+            STATUS_CHOICES, value=StatusFilter.ALL, allow_blank=False, id="filter-status", compact=True
+        )
+        self._count = Label("", id="count-label")
+        self._sort = Label("sort: newest", id="sort-label")
+        yield from (self._text, self._status, self._count, self._sort)
 
     @property
     def status(self) -> StatusFilter:
-        value = self.query_one("#filter-status", Select).value
+        value = self._status.value
         return value if isinstance(value, StatusFilter) else StatusFilter.ALL
 
     @property
     def text(self) -> str:
-        return self.query_one("#filter-text", Input).value
+        return self._text.value
 
     def focus_text(self) -> None:
-        self.query_one("#filter-text", Input).focus()
+        self._text.focus()
 
     def cycle_status(self) -> StatusFilter:
         choices = [value for _, value in STATUS_CHOICES]
         following = choices[(choices.index(self.status) + 1) % len(choices)]
-        self.query_one("#filter-status", Select).value = following
+        self._status.value = following
         return following
 
+    def set_status(self, status: StatusFilter) -> None:
+        self._status.value = status
+
     def clear(self) -> None:
-        self.query_one("#filter-text", Input).value = ""
-        self.query_one("#filter-status", Select).value = StatusFilter.ALL
+        self._text.value = ""
+        self._status.value = StatusFilter.ALL
+
+    def show_count(self, shown: int, total: int) -> None:
+        """How many orders the table shows: `N of M` while a filter hides some."""
+        text = f"{shown} of {total}" if shown != total else f"{total} orders"
+        label = self._count
+        if str(label.content) != text:
+            label.update(text)
 
     def show_sort(self, mode: SortMode) -> None:
-        self.query_one("#sort-label", Label).update(f"sort: {mode.value}")
+        self._sort.update(f"sort: {mode.value}")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.post_message(self.Changed(self.status, event.value))
+        self.post_message(FilterChanged(self.status, event.value))
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        self.post_message(self.Changed(self.status, self.text))
+        self.post_message(FilterChanged(self.status, self.text))

@@ -22,17 +22,51 @@ class Numbers:
     p95: float | None = None
 
 
+WORDS_FROM = 130  # columns from which the counts are named in words rather than by the status symbols
+
+
+def counts_text(counts: Counts, *, words: bool) -> Text:
+    failed = counts.failed + counts.terminated
+    compensating = "bold magenta" if counts.compensating else "bold"
+    if words:
+        parts = [
+            ("in flight ", counts.in_flight, "bold yellow"),
+            ("  completed ", counts.completed, "bold green"),
+            ("  compensated ", counts.compensated, "bold cyan"),
+            ("  compensating ", counts.compensating, compensating),
+        ]
+        if failed:
+            parts.append(("  failed ", failed, "bold red"))
+    else:  # the status column's symbols stand for the words (see the help screen)
+        parts = [
+            ("in flight ", counts.in_flight, "bold yellow"),
+            ("  ✔ ", counts.completed, "bold green"),
+            ("  ↩ ", counts.compensated, "bold cyan"),
+            ("  ↺ ", counts.compensating, compensating),
+        ]
+        if failed:
+            parts.append(("  ✘ ", failed, "bold red"))
+    line = Text(no_wrap=True)
+    for label, value, style in parts:
+        line.append(label, style="dim").append(str(value), style=style)
+    return line
+
+
 class NumbersBar(Horizontal):
+    """The counts take the width they need; the sparkline takes what is left."""
+
     DEFAULT_CSS = """
     NumbersBar {
         height: 1;
         width: 1fr;
     }
-    NumbersBar > #counts { width: 3fr; min-width: 20; }
+    NumbersBar > #counts { width: 28; }
     NumbersBar > #throughput { width: 10; padding: 0 1; }
-    NumbersBar > Sparkline { width: 2fr; min-width: 6; max-width: 60; height: 1; }
-    NumbersBar > #latency { width: 23; padding: 0 0 0 1; }
+    NumbersBar > Sparkline { width: 1fr; min-width: 4; height: 1; }
+    NumbersBar > #latency { width: 20; padding: 0 0 0 1; }
     """
+
+    catching_up = False
 
     def compose(self) -> ComposeResult:
         self._counts = Static(id="counts")
@@ -41,34 +75,22 @@ class NumbersBar(Horizontal):
         self._latency = Static(id="latency")
         yield from (self._counts, self._throughput, self._sparkline, self._latency)
 
-    def show(self, numbers: Numbers) -> None:
-        counts = numbers.counts
-        failed = counts.failed + counts.terminated
-        line = Text(no_wrap=True, overflow="ellipsis")
-        if self._counts.size.width >= 64:
-            parts = [
-                ("in flight ", counts.in_flight, "bold yellow"),
-                ("  completed ", counts.completed, "bold green"),
-                ("  compensated ", counts.compensated, "bold cyan"),
-                ("  compensating ", counts.compensating, "bold magenta" if counts.compensating else "bold"),
-            ]
-            if failed:
-                parts.append(("  failed ", failed, "bold red"))
-        else:  # narrow: the status column's symbols stand for the words (see the help screen)
-            parts = [
-                ("in flight ", counts.in_flight, "bold yellow"),
-                ("  ✔ ", counts.completed, "bold green"),
-                ("  ↩ ", counts.compensated, "bold cyan"),
-                ("  ↺ ", counts.compensating, "bold magenta" if counts.compensating else "bold"),
-            ]
-            if failed:
-                parts.append(("  ✘ ", failed, "bold red"))
-        for label, value, style in parts:
-            line.append(label, style="dim").append(str(value), style=style)
-        self._counts.update(line, layout=False)  # fixed sizes: no reflow of the screen per batch
+    def show(self, numbers: Numbers, *, catching_up: bool = False) -> None:
+        """While catching up (after a start, the history is being replayed) the counts are not shown yet."""
+        self.catching_up = catching_up
+        if catching_up:
+            self._fitted(self._counts, Text("catching up…", style="bold yellow"))
+        else:
+            self._fitted(self._counts, counts_text(numbers.counts, words=self.size.width >= WORDS_FROM))
         self._throughput.update(Text.assemble(("│ ", "dim"), f"{numbers.throughput:.1f}/s"), layout=False)
         self._sparkline.data = numbers.per_second or [0.0]
-        self._latency.update(
-            Text.assemble(("p50 ", "dim"), duration(numbers.p50), ("  p95 ", "dim"), duration(numbers.p95)),
-            layout=False,
-        )
+        latency = Text.assemble(("p50 ", "dim"), duration(numbers.p50), ("  p95 ", "dim"), duration(numbers.p95))
+        self._fitted(self._latency, latency)
+
+    @staticmethod
+    def _fitted(widget: Static, text: Text) -> None:
+        """Show `text` whole: the widget's width follows it (a re-layout only when the width changes)."""
+        width = text.cell_len + widget.styles.gutter.width
+        if widget.styles.width is None or widget.styles.width.value != width:
+            widget.styles.width = width
+        widget.update(text, layout=False)

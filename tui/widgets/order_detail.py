@@ -5,15 +5,16 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.models import FORWARD_STEPS, OrderStatus, SagaState, StepState, StepStatus
-from tui.format import duration, money, one_line, status_text, step_status_text
-from tui.state import utc_now
+from engine.models import FORWARD_STEPS, OrderStatus, SagaState, StepEvent, StepState, StepStatus
+from tui.format import KIND_STYLE, clock_time, duration, event_line, money, one_line, status_text, step_status_text
+from tui.state import Clock, utc_now
 
 
 def _took(step: StepState, now: datetime) -> str:
@@ -21,6 +22,14 @@ def _took(step: StepState, now: datetime) -> str:
         return ""
     end = step.finished_at or now
     return duration(max(0.0, (end - step.started_at).total_seconds()))
+
+
+def _step_status(saga: SagaState, step: StepState) -> Text:
+    if saga.status.is_terminal and step.status is StepStatus.PENDING:
+        return Text("· not run", style="dim")
+    if saga.status is OrderStatus.TERMINATED and step.status in (StepStatus.RUNNING, StepStatus.RETRYING):
+        return Text("■ stopped", style="bold red")
+    return step_status_text(step.status)
 
 
 def timeline(saga: SagaState) -> list[StepState]:
@@ -31,7 +40,9 @@ def timeline(saga: SagaState) -> list[StepState]:
     return forward + compensations
 
 
-def render_saga(saga: SagaState, now: datetime, web_url: str | None) -> Group:
+def render_saga(
+    saga: SagaState, now: datetime, web_url: str | None, *, events: list[StepEvent] | None = None, links: str = ""
+) -> Group:
     order = saga.order
     items = ", ".join(f"{item.quantity}× {item.sku}" for item in order.items)
     head = Text.assemble(
@@ -61,24 +72,39 @@ def render_saga(saga: SagaState, now: datetime, web_url: str | None) -> Group:
     table.add_column("step", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("att", justify="right", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("finished", no_wrap=True)
     table.add_column("took", justify="right", no_wrap=True)
     table.add_column("last error", ratio=1, overflow="fold")
+    # A terminated order's steps stopped where they were: none of them runs on.
+    now_or_end = saga.finished_at if saga.status is OrderStatus.TERMINATED and saga.finished_at else now
     for step in timeline(saga):
         name = Text(("↩ " if step.compensation else "  ") + step.name.value)
         if step.compensation:
             name.stylize("cyan")
-        not_run = saga.status.is_terminal and step.status is StepStatus.PENDING
         table.add_row(
             name,
-            Text("· not run", style="dim") if not_run else step_status_text(step.status),
+            _step_status(saga, step),
             str(step.attempts) if step.attempts else "",
-            _took(step, now),
+            _at(step.started_at),
+            _at(step.finished_at),
+            _took(step, now_or_end),
             Text(one_line(step.last_error), style="red") if step.last_error else "",
         )
-    parts: list = [head, Text(items, style="dim"), status, table]
+    parts: list[RenderableType] = [head, Text(items, style="dim"), status]
+    if links:
+        parts.append(Text(links, style="magenta"))
+    parts.append(table)
     if web_url:
         parts.append(Text.assemble(("Temporal UI ", "dim"), (web_url, "underline")))
+    if events:
+        parts.append(Text(f"\nstep events ({len(events)}, oldest first)", style="bold dim"))
+        parts.extend(Text(event_line(event), style=KIND_STYLE.get(event.kind, "")) for event in events)
     return Group(*parts)
+
+
+def _at(moment: datetime | None) -> Text:
+    return Text(clock_time(moment), style="dim") if moment else Text("")
 
 
 class OrderDetail(VerticalScroll):
@@ -89,16 +115,18 @@ class OrderDetail(VerticalScroll):
     OrderDetail > Static { width: 1fr; }
     """
 
-    def __init__(self, *, id: str | None = None, clock=utc_now) -> None:
+    def __init__(self, *, id: str | None = None, clock: Clock = utc_now) -> None:
         super().__init__(id=id)
         self.clock = clock
         self.order_id: str | None = None
         self.saga: SagaState | None = None
         self.error: str | None = None
         self.web_url: str | None = None
+        self.events: list[StepEvent] = []  # the order's step events, oldest first
+        self.links = ""  # e.g. "retry of a1b2; retried as a1b2-r1"
         self._shown: Text | Group = Text("")
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         self._body = Static(Text("No order selected: pick one in the table, or press n for a new order.", style="dim"))
         yield self._body
 
@@ -109,11 +137,21 @@ class OrderDetail(VerticalScroll):
         *,
         error: str | None = None,
         web_url: str | None = None,
+        events: list[StepEvent] | None = None,
     ) -> None:
+        """`events`: the order's step events (None keeps the ones shown, for the same order)."""
         if order_id != self.order_id:
             self.scroll_home(animate=False)
+            self.events = []
+        if events is not None:
+            self.events = events
         self.order_id, self.saga, self.error, self.web_url = order_id, saga, error, web_url
         self.redraw()
+
+    def add_events(self, events: list[StepEvent]) -> None:
+        """Live events of the order shown, after the ones read with its state (none twice)."""
+        seen = {(e.step, e.kind, e.attempt, e.time) for e in self.events}
+        self.events.extend(e for e in events if (e.step, e.kind, e.attempt, e.time) not in seen)
 
     def redraw(self, *, layout: bool = True) -> None:
         """Show the current saga; `layout=False` when only times changed (same lines, same height)."""
@@ -123,8 +161,10 @@ class OrderDetail(VerticalScroll):
             message = self.error or "loading…"
             style = "red" if self.error else "dim"
             shown = Text.assemble(("order ", "dim"), (self.order_id, "bold"), "\n", (message, style))
+            if self.web_url:  # the history in Temporal says what happened, also when the state cannot
+                shown.append_text(Text.assemble("\n", ("Temporal UI ", "dim"), (self.web_url, "underline")))
         else:
-            shown = render_saga(self.saga, self.clock(), self.web_url)
+            shown = render_saga(self.saga, self.clock(), self.web_url, events=self.events, links=self.links)
             if self.error:
                 shown.renderables.append(Text(f"not refreshed: {self.error}", style="red"))
         self._shown = shown

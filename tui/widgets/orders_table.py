@@ -7,6 +7,7 @@ row keeps its rendered strip until one of its own cells changes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from rich.cells import cell_len
@@ -15,26 +16,69 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from engine.models import EventKind
+from engine.models import EventKind, OrderStatus
 from tui.format import Cell, cached_style, duration, fit, money, status_cell
+from tui.messages import OrderChosen, OrderSelected, SortChosen
 from tui.state import BatchResult, OrderBook, OrderRow, SortMode, StatusFilter
 
-# (label, key, width, widest): with `widest`, the column grows to its widest value up to that.
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    key: str
+    width: int  # at least this wide
+    widest: int  # grows to its widest value up to this
+    floor: int  # when the row does not fit, shrinks down to this (flexible columns only)
+
+
 COLUMNS = (
-    ("id", "id", 8, 24),
-    ("customer", "customer", 8, 12),
-    ("total", "total", 6, 12),
-    ("status", "status", 13, None),
-    ("step / reason", "step", 17, None),
-    ("att", "attempts", 3, None),
-    ("age", "age", 6, None),
+    Column("id", "id", 8, 24, 8),
+    Column("customer", "customer", 9, 16, 8),
+    Column("total", "total", 7, 12, 7),
+    Column("status", "status", 14, 14, 14),  # "↺ COMPENSATING"
+    Column("step / reason", "step", 13, 48, 10),  # also takes the width left over
+    Column("att", "attempts", 3, 3, 3),
+    Column("age", "age", 6, 6, 6),
 )
-KEYS = [key for _, key, _, _ in COLUMNS]
-GAP = 1  # space between columns: the whole row fits 80 columns with a scrollbar
+KEYS = [column.key for column in COLUMNS]
+GAP = 1  # space between columns
+SHRINK_ORDER = ("customer", "id", "step")  # which columns give way first when the row does not fit
+GROWS = "step"
+# The sort a click on a column header chooses (the age column toggles newest and oldest).
+SORT_OF_COLUMN = {"id": SortMode.ID, "customer": SortMode.CUSTOMER, "total": SortMode.TOTAL, "status": SortMode.STATUS}
+# Per sort: its column and arrow (↑: the shown values ascend down the table).
+ARROW_OF_SORT = {
+    SortMode.NEWEST: ("age", "↑"),
+    SortMode.OLDEST: ("age", "↓"),
+    SortMode.STATUS: ("status", "↑"),
+    SortMode.TOTAL: ("total", "↓"),
+    SortMode.ID: ("id", "↑"),
+    SortMode.CUSTOMER: ("customer", "↑"),
+}
+
+
+def fit_widths(natural: list[int], available: int) -> list[int]:
+    """Column widths for `available` cells of content: the flexible columns shrink (customer first,
+    then id, then step / reason) towards their floors until the row fits; the step / reason column
+    takes what is left over, up to its widest."""
+    widths = list(natural)
+    over = sum(widths) - available
+    for key in SHRINK_ORDER:
+        if over <= 0:
+            break
+        index = KEYS.index(key)
+        give = min(over, widths[index] - COLUMNS[index].floor)
+        if give > 0:
+            widths[index] -= give
+            over -= give
+    grows = KEYS.index(GROWS)
+    if over < 0:
+        widths[grows] += min(-over, COLUMNS[grows].widest - widths[grows])
+    return widths
+
 
 _KIND_STYLE = {
     EventKind.STARTED: "yellow",
@@ -47,7 +91,13 @@ _KIND_STYLE = {
 
 def _step_cell(row: OrderRow) -> Cell:
     if row.status.is_terminal:
-        return Cell(row.reason.value, "") if row.reason else Cell("—", "dim")
+        if row.reason:
+            return Cell(row.reason.value, "")
+        if row.status is OrderStatus.TERMINATED:
+            return Cell("terminated", "red")
+        if row.status is OrderStatus.FAILED:  # no reason of the saga's: why Temporal says it failed
+            return Cell(row.last_error or "failed", "red")
+        return Cell("—", "dim")
     if not row.step:
         return Cell("…", "dim")
     return Cell(row.step, _KIND_STYLE.get(row.step_kind, "") if row.step_kind else "")
@@ -64,7 +114,7 @@ def cells(row: OrderRow, now: datetime) -> list[Cell]:
         Cell(money(row.total_cents), right=True),
         status_cell(row.status),
         _step_cell(row),
-        Cell(str(row.attempts) if row.attempts > 1 else "", "bold magenta", right=True),
+        Cell(str(row.attempts) if row.attempts else "", "bold magenta" if row.attempts > 1 else "", right=True),
         _age_cell(row, now),
     ]
 
@@ -85,6 +135,7 @@ class OrdersTable(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     OrdersTable {
         height: 1fr;
+        scrollbar-size-vertical: 1;
         background: $surface;
         color: $foreground;
         & > .orders-table--header { text-style: bold; background: $panel; color: $foreground; }
@@ -101,20 +152,6 @@ class OrdersTable(ScrollView, can_focus=True):
     }
     """
 
-    class SelectionChanged(Message):
-        """The order under the cursor changed (None: the table is empty)."""
-
-        def __init__(self, order_id: str | None) -> None:
-            super().__init__()
-            self.order_id = order_id
-
-    class Chosen(Message):
-        """Enter, or a click on the selected row: show this order's detail."""
-
-        def __init__(self, order_id: str) -> None:
-            super().__init__()
-            self.order_id = order_id
-
     def __init__(self, book: OrderBook, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.book = book
@@ -127,7 +164,8 @@ class OrdersTable(ScrollView, can_focus=True):
         self._cells: dict[str, list[Cell]] = {}
         self._strips: dict[str, Strip] = {}  # rendered rows, without the cursor
         self._strips_base: Style | None = None
-        self._widths = [width for _, _, width, _ in COLUMNS]
+        self._natural = [column.width for column in COLUMNS]  # each column's widest value, within its bounds
+        self._widths = list(self._natural)
 
     # --- what the app calls -----------------------------------------------------------------
 
@@ -148,11 +186,11 @@ class OrdersTable(ScrollView, can_focus=True):
         self.refresh()
 
     def tick_ages(self) -> None:
-        """Once a second: the age of every order still in flight."""
+        """Once a second: the age of every order shown (a row is drawn again only when its age reads differently)."""
         now = self.book.clock()
-        for order_id in self.book.in_flight_ids():
-            if order_id in self._cells:
-                self._set(order_id, KEYS.index("age"), _age_cell(self.book.orders[order_id], now))
+        column = KEYS.index("age")
+        for order_id in self._order:
+            self._set(order_id, column, _age_cell(self.book.orders[order_id], now))
         self.refresh()
 
     def set_filter(self, status: StatusFilter | None = None, text: str | None = None) -> None:
@@ -169,7 +207,7 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def set_sort(self, mode: SortMode) -> None:
         self.sort_mode = mode
-        self._resort()
+        self._resort()  # the header's arrow too
 
     def select_order(self, order_id: str) -> bool:
         """Put the cursor on `order_id` if it is shown."""
@@ -181,6 +219,10 @@ class OrdersTable(ScrollView, can_focus=True):
     def order_at(self, index: int) -> str:
         """The id of the order shown at row `index` (0 is the top)."""
         return self._order[index]
+
+    def shown_ids(self) -> list[str]:
+        """The ids shown, top to bottom (as filtered and sorted)."""
+        return list(self._order)
 
     def shown(self, order_id: str) -> bool:
         return order_id in self._cells
@@ -201,11 +243,14 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def action_choose(self) -> None:
         if self.selected is not None:
-            self.post_message(self.Chosen(self.selected))
+            self.post_message(OrderChosen(self.selected))
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
-        if offset is None or offset.y == 0:  # the header
+        if offset is None:
+            return
+        if offset.y == 0:
+            self._header_clicked(self.scroll_offset.x + offset.x)
             return
         index = self.scroll_offset.y + offset.y - 1
         if index >= self.row_count:
@@ -214,6 +259,19 @@ class OrdersTable(ScrollView, can_focus=True):
             self.action_choose()
         else:
             self._move_cursor(index)
+
+    def _header_clicked(self, x: int) -> None:
+        left = 1
+        for column, width in zip(COLUMNS, self._widths, strict=True):
+            if left <= x < left + width + GAP:
+                if column.key == "age":
+                    mode = SortMode.OLDEST if self.sort_mode is SortMode.NEWEST else SortMode.NEWEST
+                else:
+                    mode = SORT_OF_COLUMN.get(column.key, self.sort_mode)
+                if mode is not self.sort_mode:
+                    self.post_message(SortChosen(mode))
+                return
+            left += width + GAP
 
     # --- drawing ----------------------------------------------------------------------------
 
@@ -225,6 +283,9 @@ class OrdersTable(ScrollView, can_focus=True):
         else:
             index = scroll_y + y - 1
             if index >= self.row_count:
+                if index == 0:  # nothing shown: say why
+                    empty = "  no matching orders" if self.book.orders else "  no orders yet: n submits one"
+                    return Strip([Segment(fit(empty, self.size.width), base + Style(dim=True))])
                 return Strip.blank(self.size.width, base)
             strip = self._row_strip(self._order[index], base)
             if index == self.cursor_row:  # the cursor's colours over the cells' own
@@ -234,9 +295,12 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def _header(self) -> Strip:
         style = self.get_component_rich_style("orders-table--header")
-        text = " " + (" " * GAP).join(
-            fit(label, width) for (label, *_), width in zip(COLUMNS, self._widths, strict=True)
-        )
+        sorted_key, arrow = ARROW_OF_SORT[self.sort_mode]
+        labels = [
+            fit(column.label, width - 2).rstrip() + " " + arrow if column.key == sorted_key else column.label
+            for column, width in zip(COLUMNS, self._widths, strict=True)
+        ]
+        text = " " + (" " * GAP).join(fit(label, width) for label, width in zip(labels, self._widths, strict=True))
         return Strip([Segment(fit(text, self._line_width()), style)])
 
     def _row_strip(self, order_id: str, base: Style) -> Strip:
@@ -285,12 +349,29 @@ class OrdersTable(ScrollView, can_focus=True):
             self._widen(row)
 
     def _widen(self, values: list[Cell]) -> None:
-        """Grow a column to a wider value (up to its limit); every row is drawn again."""
-        for column, (cell, (_, _, _, widest)) in enumerate(zip(values, COLUMNS, strict=True)):
-            if widest and self._widths[column] < widest and cell_len(cell.plain) > self._widths[column]:
-                self._widths[column] = min(widest, cell_len(cell.plain))
-                self._strips.clear()
-                self._sync_size()
+        """Grow a column's natural width to a wider value (up to its widest); then fit the row again."""
+        grown = False
+        for column, (cell, spec) in enumerate(zip(values, COLUMNS, strict=True)):
+            width = cell_len(cell.plain)
+            if self._natural[column] < width and self._natural[column] < spec.widest:
+                self._natural[column] = min(spec.widest, width)
+                grown = True
+        if grown:
+            self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Fit the columns to the width shown (a vertical scrollbar's column kept free): no sideways scrolling."""
+        shown = self.size.width - self.styles.scrollbar_size_vertical
+        available = shown - 1 - GAP * len(COLUMNS) if shown > 0 else sum(self._natural)
+        widths = fit_widths(self._natural, available)
+        if widths != self._widths:
+            self._widths = widths
+            self._strips.clear()
+            self._sync_size()
+            self.refresh()
+
+    def on_resize(self, _: events.Resize) -> None:
+        self._fit_columns()
 
     def _sync_size(self) -> None:
         size = Size(self._line_width(), self.row_count + 1)  # + the header
@@ -329,4 +410,4 @@ class OrdersTable(ScrollView, can_focus=True):
         current = self._order[self.cursor_row] if self.row_count else None
         if current != self.selected:
             self.selected = current
-            self.post_message(self.SelectionChanged(current))
+            self.post_message(OrderSelected(current))

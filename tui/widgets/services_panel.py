@@ -1,19 +1,27 @@
-"""Stock per SKU, the payment ledger and request counts per endpoint (from `$SRV.STATS`)."""
+"""Stock per SKU, the payment ledger, requests per endpoint (from `$SRV.STATS`), stock changes and the audit.
+
+The tables stack when the tab is narrow and sit side by side when it is wide.
+"""
 
 from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual.containers import Horizontal
-from textual.widgets import Static
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Static
 
 from engine.config import CatalogueItem
-from engine.models import ServicesSnapshot
-from tui.format import money
+from engine.models import AuditReport, ServicesSnapshot
+from tui.format import clock_time, money, one_line
+from tui.messages import AuditRequested, StockRequested
+
+SIDE_BY_SIDE_FROM = 76  # columns
 
 
 def stock_and_ledger(snapshot: ServicesSnapshot, catalogue: dict[str, CatalogueItem]) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold dim", expand=True)
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold dim")
     table.add_column("SKU", no_wrap=True, overflow="ellipsis")
     table.add_column("stock", justify="right", no_wrap=True)
     for sku in sorted(set(snapshot.stock) | set(catalogue)):
@@ -32,7 +40,7 @@ def stock_and_ledger(snapshot: ServicesSnapshot, catalogue: dict[str, CatalogueI
 
 
 def endpoints(snapshot: ServicesSnapshot) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold dim", expand=True)
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold dim")
     table.add_column("endpoint", no_wrap=True)
     table.add_column("req", justify="right", no_wrap=True)
     table.add_column("err", justify="right", no_wrap=True)
@@ -51,23 +59,50 @@ def endpoints(snapshot: ServicesSnapshot) -> Table:
     return table
 
 
-class ServicesPanel(Horizontal):
+def audit_verdict(report: AuditReport | None, error: str | None = None) -> Text:
+    if error:
+        return Text(f"audit: {one_line(error, 120)}", style="red")
+    if report is None:
+        return Text("audit: not run yet (a runs it)", style="dim")
+    when = clock_time(report.at)
+    if report.clean:
+        return Text(f"audit {when}: clean, {report.orders} orders, {report.records} records", style="green")
+    first = one_line(report.discrepancies[0].message, 100)
+    verdict = Text(f"audit {when}: {len(report.discrepancies)} discrepancies", style="bold red")
+    return verdict.append(f"; {first}", style="red")
+
+
+class ServicesPanel(VerticalScroll):
     DEFAULT_CSS = """
     ServicesPanel { height: 1fr; padding: 0 1; }
-    ServicesPanel > #stock { width: 1fr; max-width: 40; margin-right: 2; }
-    ServicesPanel > #endpoints { width: 1fr; max-width: 48; }
+    ServicesPanel > #tables { height: auto; layout: vertical; }
+    ServicesPanel > #tables.-side { layout: horizontal; }
+    ServicesPanel > #tables > Static { width: auto; height: auto; margin: 0 2 1 0; }
+    ServicesPanel > #service-actions { height: 1; }
+    ServicesPanel > #service-actions > Button { margin-right: 1; }
+    ServicesPanel > #audit-verdict { height: auto; margin-top: 1; }
     """
 
     def __init__(self, catalogue: dict[str, CatalogueItem] | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.catalogue = catalogue or {}
         self.snapshot: ServicesSnapshot | None = None
+        self.audit: AuditReport | None = None
 
-    def compose(self):
-        self._stock = Static(Text("waiting for the services…", style="dim"), id="stock")
-        self._endpoints = Static(id="endpoints")
-        yield self._stock
-        yield self._endpoints
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="tables"):
+            self._stock = Static(Text("waiting for the services…", style="dim"), id="stock")
+            self._endpoints = Static(id="endpoints")
+            yield self._stock
+            yield self._endpoints
+        with Horizontal(id="service-actions"):
+            yield Button("stock…", id="change-stock", compact=True, tooltip="Set or add stock for a SKU (k)")
+            yield Button("audit", id="run-audit", compact=True, tooltip="Check that no money or stock was lost (a)")
+        self._verdict = Static(audit_verdict(None), id="audit-verdict")
+        yield self._verdict
+
+    def on_resize(self) -> None:
+        self.query_one("#tables").set_class(self.size.width >= SIDE_BY_SIDE_FROM, "-side")
 
     def show(self, snapshot: ServicesSnapshot) -> None:
         if snapshot == self.snapshot:
@@ -79,3 +114,17 @@ class ServicesPanel(Horizontal):
         self.snapshot = snapshot
         self._stock.update(stock_and_ledger(snapshot, self.catalogue), layout=not same_shape)
         self._endpoints.update(endpoints(snapshot), layout=not same_shape)
+
+    def show_audit(self, report: AuditReport | None, error: str | None = None) -> None:
+        self.audit = report
+        self._verdict.update(audit_verdict(report, error))
+
+    @on(Button.Pressed, "#change-stock")
+    def _change_stock(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(StockRequested())
+
+    @on(Button.Pressed, "#run-audit")
+    def _run_audit(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(AuditRequested())

@@ -1,4 +1,8 @@
-"""The top line: which servers, worker and services answer, and the Temporal Web UI address."""
+"""The top line: which servers, worker and services answer, faults injected, problems, and the Web UI address.
+
+Whatever the width, the Web UI address stays at the right end: the parts before it say
+the same thing in fewer columns first (short names, then symbols), and only then are cut.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,19 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from engine.models import Health
+from engine.models import SERVICE_ENDPOINTS, Health
 
-SERVICES = ("inventory", "payment", "shipping")
+SERVICES = tuple(SERVICE_ENDPOINTS)
+LEVELS = 4  # ways to say it, each shorter than the one before
+SHORT = {"Temporal": "T", "NATS": "N", "worker": "W", "inventory": "inv", "payment": "pay", "shipping": "ship"}
+
+
+def _name(name: str, level: int) -> str:
+    if level == 0:
+        return name
+    if name in ("Temporal", "NATS", "worker"):
+        return name if level < 3 else SHORT[name]
+    return name[:4] if level == 1 else SHORT.get(name, name[:3])
 
 
 class StatusLine(Static):
@@ -29,35 +43,49 @@ class StatusLine(Static):
     health: reactive[Health | None] = reactive(None)
     problem: reactive[str] = reactive("")
     faults: reactive[str] = reactive("")  # endpoints with faults injected, e.g. "payment, shipping"
+    web_ui: reactive[str] = reactive("")  # the Temporal Web UI address
 
     def render(self) -> Text:
-        line = Text(no_wrap=True, overflow="ellipsis")
+        width = self.content_size.width or 10_000
+        url = Text(f" {self.web_ui}", style="dim") if self.web_ui else Text()
+        room = width - url.cell_len
+        for level in range(LEVELS):
+            left = self._left(level)
+            if left.cell_len <= room:
+                break
+        if left.cell_len > room:
+            left.truncate(max(0, room), overflow="ellipsis")
+        else:
+            left.append(" " * (room - left.cell_len))
+        return Text.assemble(left, url, no_wrap=True)
+
+    def _left(self, level: int) -> Text:
+        line = Text(no_wrap=True)
         if self.phase:
-            line.append(self.phase, style="bold yellow")
+            line.append(self.phase + "  ", style="bold yellow")
         health = self.health
-        compact = bool(self.size.width) and self.size.width < 110
         if health is not None:
-            if self.phase:
-                line.append("  ")
-            self._part(line, "Temporal", health.temporal)
-            self._part(line, "NATS", health.nats)
-            self._part(line, "worker", health.worker)
+            self._part(line, "Temporal", health.temporal, level)
+            self._part(line, "NATS", health.nats, level)
+            self._part(line, "worker", health.worker, level)
             for name in sorted(set(SERVICES) | set(health.services)):
-                self._part(line, name[:4] if compact else name, health.services.get(name, False))
+                self._part(line, name, health.services.get(name, False), level)
         if self.faults:
-            line.append(f"⚡faults: {self.faults}", style="bold yellow")
+            shown = self.faults if level < 3 else f"{self.faults.count(',') + 1}"
+            line.append(("⚡faults: " if level == 0 else "⚡") + shown, style="bold yellow")
         if self.problem:
             line.append(f"  {self.problem}", style="bold red")
-        if health is not None and health.web_ui_url:  # last: the first thing to go on a narrow screen
-            line.append(f" {health.web_ui_url}" if compact else f" UI {health.web_ui_url}", style="dim")
         return line
 
     @staticmethod
-    def _part(line: Text, name: str, up: bool) -> None:
-        line.append("● " if up else "○ ", style="green" if up else "bold red")
-        line.append(name if up else f"{name} down", style="" if up else "bold red")
+    def _part(line: Text, name: str, up: bool, level: int) -> None:
+        shown = _name(name, level)
+        gap = " " if level < 2 else ""
+        line.append("●" + gap if up else "○" + gap, style="green" if up else "bold red")
+        line.append(shown if up or level == 3 else f"{shown} down", style="" if up else "bold red")
         line.append(" ")
 
     @property
     def plain(self) -> str:
-        return self.render().plain
+        """Everything the line says, unabbreviated and uncut (tests)."""
+        return Text.assemble(self._left(0), f" {self.web_ui}" if self.web_ui else "").plain

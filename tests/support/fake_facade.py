@@ -1,8 +1,10 @@
 """An in-memory CheckoutFacade: sagas run as asyncio tasks with short steps, for fast TUI tests.
 
 It follows the engine's contracts closely enough for the dashboard (events per step,
-compensations in reverse, cancel during the hold, faults per endpoint), and it can
-be frozen (no tasks, fixed times) for snapshot tests.
+compensations in reverse, cancel during the hold, faults per endpoint, stock changes,
+an audit that reports what a terminate left behind), and it can be frozen (no tasks,
+fixed times) for snapshot tests. `_typed` below makes mypy check it against
+`CheckoutFacade`, the Protocol it stands in for.
 """
 
 from __future__ import annotations
@@ -10,17 +12,20 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 from engine.config import CatalogueItem, Settings
-from engine.errors import InvalidInput, OrderNotFound, Unreachable
+from engine.errors import InvalidInput, OrderEnded, OrderNotFound, Unreachable
+from engine.facade import CheckoutFacade
 from engine.models import (
     COMPENSATION_OF,
     ENDPOINT_OF_STEP,
     FORWARD_STEPS,
     ORDER_STEP,
+    AuditReport,
     CancelResult,
+    Discrepancy,
     EndpointStats,
     EventKind,
     FaultSettings,
@@ -37,7 +42,10 @@ from engine.models import (
     StepEvent,
     StepState,
     StepStatus,
+    StockChange,
 )
+
+Clock = Callable[[], datetime]
 
 
 class _Declined(Exception):
@@ -52,18 +60,39 @@ class _Exhausted(Exception):
 
 
 class FakeFacade:
-    def __init__(self, settings: Settings, *, step_seconds: float = 0.02, seed: int = 7, clock=None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        step_seconds: float = 0.02,
+        seed: int = 7,
+        clock: Clock | None = None,
+        submit_delay: float = 0.0,
+        state_delay: float = 0.0,
+        replay_delay: float = 0.0,
+        list_delay: float = 0.0,
+    ) -> None:
+        """Delays that make the fake as slow as the real thing where a test needs it: `submit_delay`,
+        the order exists at once and the caller hears back after it (a slow RPC); `state_delay`, before
+        `state()` answers (a busy worker); `replay_delay`, between replayed events; `list_delay`,
+        before `list_orders()` answers."""
         self.settings = settings
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.step_seconds = step_seconds
+        self.submit_delay = submit_delay
+        self.state_delay = state_delay
+        self.replay_delay = replay_delay
+        self.list_delay = list_delay
         self.random = random.Random(seed)
         self.states: dict[str, SagaState] = {}
         self.history: list[StepEvent] = []
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.cancels: dict[str, asyncio.Event] = {}
+        self.effects: dict[str, set[Step]] = {}  # order -> steps whose effect landed (and not undone)
         self._subscribers: set[asyncio.Queue[StepEvent | None]] = set()
         self._faults = {service: FaultSettings() for service in ServiceName}
         self.stock = {sku: item.stock for sku, item in settings.catalogue.items()}
+        self.stock_changes: list[StockChange] = []
         self.ledger = LedgerTotals()
         self.requests: Counter[ServiceName] = Counter()
         self.errors: Counter[ServiceName] = Counter()
@@ -73,8 +102,9 @@ class FakeFacade:
             nats=True,
             worker=True,
             services={"inventory": True, "payment": True, "shipping": True},
-            web_ui_url="http://127.0.0.1:8233",
         )
+        self.extra_discrepancies: list[Discrepancy] = []
+        self.failures: dict[str, str] = {}  # order -> why it failed before it started
         self.unreachable = False
         self.calls: list[str] = []
 
@@ -97,6 +127,12 @@ class FakeFacade:
         self.history.append(event)
         for queue in list(self._subscribers):
             queue.put_nowait(event)
+
+    def add_failed(self, order: OrderInput, started: datetime, why: str) -> None:
+        """An order whose workflow failed before any step (e.g. invalid input): no events, no saga state."""
+        state = SagaState(order=order, status=OrderStatus.FAILED, started_at=started, finished_at=started)
+        self.states[order.order_id] = state
+        self.failures[order.order_id] = why
 
     def add_finished(
         self, order: OrderInput, status: OrderStatus, started: datetime, reason: Reason | None = None
@@ -122,7 +158,7 @@ class FakeFacade:
             self._event(state, step.value, EventKind.STARTED, 1, moment)
             moment += timedelta(milliseconds=120 if step is not Step.HOLD else self.settings.saga.hold_seconds * 1000)
             step_state.finished_at = moment
-            if step is declined:
+            if step is declined and reason is not None:
                 step_state.status = StepStatus.FAILED
                 step_state.last_error = f"{reason.value}: declined by the service"
                 self._event(state, step.value, EventKind.FAILED, 1, moment, error=step_state.last_error)
@@ -168,6 +204,8 @@ class FakeFacade:
         self.states[order.order_id] = state
         self.cancels[order.order_id] = asyncio.Event()
         self.tasks[order.order_id] = asyncio.create_task(self._run(state))
+        if self.submit_delay:
+            await asyncio.sleep(self.submit_delay)
 
     async def cancel(self, order_id: str) -> CancelResult:
         self._check()
@@ -182,15 +220,30 @@ class FakeFacade:
 
     async def terminate(self, order_id: str, reason: str) -> None:
         self._check()
+        self.calls.append(f"terminate {order_id}")
         state = self._state(order_id)
+        if state.status.is_terminal:
+            raise OrderEnded(f"order {order_id} has already ended ({state.status.value})")
         task = self.tasks.get(order_id)
         if task:
             task.cancel()
         state.status = OrderStatus.TERMINATED
+        state.current_step = None
         state.finished_at = datetime.now(UTC)
 
     async def state(self, order_id: str) -> SagaState:
         self._check()
+        if order_id in self.failures:
+            raise InvalidInput(f"order {order_id} failed before it started: {self.failures[order_id]}")
+        if self.state_delay:
+            await asyncio.sleep(self.state_delay)
+        return self._state(order_id).model_copy(deep=True)
+
+    async def result(self, order_id: str) -> SagaState:
+        self._check()
+        task = self.tasks.get(order_id)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
         return self._state(order_id).model_copy(deep=True)
 
     def _state(self, order_id: str) -> SagaState:
@@ -198,8 +251,17 @@ class FakeFacade:
             raise OrderNotFound(f"no order {order_id}")
         return self.states[order_id]
 
-    async def list_orders(self, status: OrderStatus | None = None, limit: int = 1000) -> list[OrderSummary]:
+    async def list_orders(
+        self,
+        status: OrderStatus | None = None,
+        limit: int | None = 1000,
+        *,
+        customer: str | None = None,
+        since: datetime | None = None,
+    ) -> list[OrderSummary]:
         self._check()
+        if self.list_delay:
+            await asyncio.sleep(self.list_delay)
         rows = [
             OrderSummary(
                 order_id=s.order.order_id,
@@ -212,9 +274,19 @@ class FakeFacade:
             )
             for s in self.states.values()
         ]
-        rows = [r for r in rows if status is None or r.status is status]
-        rows.sort(key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        rows = [
+            r
+            for r in rows
+            if (status is None or r.status is status)
+            and (customer is None or r.customer_id == customer)
+            and (since is None or (r.started_at is not None and r.started_at >= since))
+        ]
+        rows.sort(key=lambda r: (r.started_at or datetime.min.replace(tzinfo=UTC), r.order_id), reverse=True)
         return rows[:limit]
+
+    async def order_events(self, order_id: str) -> list[StepEvent]:
+        self._check()
+        return [event for event in self.history if event.order_id == order_id]
 
     async def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
         self._check()
@@ -225,12 +297,14 @@ class FakeFacade:
                 horizon = self.clock() - timedelta(hours=since_hours)
                 for event in list(self.history):
                     if event.time >= horizon:
+                        if self.replay_delay:
+                            await asyncio.sleep(self.replay_delay)
                         yield event
             while True:
-                event = await queue.get()
-                if event is None:
+                live = await queue.get()
+                if live is None:
                     raise Unreachable("lost the NATS connection (fake)")
-                yield event
+                yield live
         finally:
             self._subscribers.discard(queue)
 
@@ -263,6 +337,59 @@ class FakeFacade:
                 )
                 for s in ServiceName
             ],
+        )
+
+    async def set_stock(self, sku: str, units: int) -> StockChange:
+        self._check()
+        self._known_sku(sku)
+        if units < 0:
+            raise InvalidInput(f"stock of {sku} cannot be negative ({units})")
+        return self._change_stock(sku, units - self.stock.get(sku, 0))
+
+    async def add_stock(self, sku: str, delta: int) -> StockChange:
+        self._check()
+        self._known_sku(sku)
+        if self.stock.get(sku, 0) + delta < 0:
+            raise InvalidInput(f"stock of {sku} would go below 0 ({self.stock.get(sku, 0)} {delta:+d})")
+        return self._change_stock(sku, delta)
+
+    def _known_sku(self, sku: str) -> None:
+        if sku not in self.stock:
+            raise InvalidInput(f"unknown SKU {sku!r}: one of {', '.join(self.stock)}")
+
+    def _change_stock(self, sku: str, delta: int) -> StockChange:
+        self.calls.append(f"stock {sku} {delta:+d}")
+        self.stock[sku] = self.stock.get(sku, 0) + delta
+        change = StockChange(sku=sku, units=self.stock[sku], delta=delta)
+        self.stock_changes.append(change)
+        return change
+
+    async def audit(self) -> AuditReport:
+        """What a terminate left behind (money charged and not refunded, stock reserved and not
+        returned), plus whatever a test put in `extra_discrepancies`."""
+        self._check()
+        self.calls.append("audit")
+        states = list(self.states.values())
+        found: list[Discrepancy] = []
+        for state in states:
+            left = self.effects.get(state.order.order_id, set())
+            if state.status is OrderStatus.TERMINATED and left:
+                effects = ", ".join(step.value for step in sorted(left))
+                found.append(
+                    Discrepancy(
+                        kind="terminated",
+                        order_id=state.order.order_id,
+                        message=f"order {state.order.order_id} was terminated with effects left: {effects}",
+                    )
+                )
+        ended = sum(1 for state in states if state.status.is_terminal)
+        return AuditReport(
+            at=datetime.now(UTC),
+            orders=len(states),
+            ended=ended,
+            in_flight=len(states) - ended,
+            discrepancies=found + list(self.extra_discrepancies),
+            notes=["fake audit: terminated orders only"],
         )
 
     async def health(self) -> Health:
@@ -303,7 +430,8 @@ class FakeFacade:
     async def _call(self, state: SagaState, step: Step) -> None:
         """One service call with the endpoint's faults; retries transient errors."""
         service = ENDPOINT_OF_STEP[step].name
-        step_state = StepState(name=step, compensation=step in (Step.REFUND, Step.RESTOCK), status=StepStatus.RUNNING)
+        endpoint = ENDPOINT_OF_STEP[step]
+        step_state = StepState(name=step, compensation=endpoint.compensates is not None, status=StepStatus.RUNNING)
         step_state.started_at = datetime.now(UTC)
         state.steps.append(step_state)
         state.current_step = step
@@ -322,13 +450,13 @@ class FakeFacade:
                 self._event(state, step.value, EventKind.FAILED, attempt, error=step_state.last_error)
                 await asyncio.sleep(self.step_seconds)
                 continue
-            if not compensation and self.random.random() < faults.decline_rate:
+            if endpoint.decline is not None and self.random.random() < faults.decline_rate:
                 self.declines[service] += 1
                 step_state.status = StepStatus.FAILED
                 step_state.finished_at = datetime.now(UTC)
-                step_state.last_error = f"{ENDPOINT_OF_STEP[step].decline.value}: injected decline"
+                step_state.last_error = f"{endpoint.decline.value}: injected decline"
                 self._event(state, step.value, EventKind.FAILED, attempt, error=step_state.last_error)
-                raise _Declined(step, ENDPOINT_OF_STEP[step].decline)
+                raise _Declined(step, endpoint.decline)
             self._effect(state, step)
             step_state.status = StepStatus.SUCCEEDED
             step_state.finished_at = datetime.now(UTC)
@@ -340,6 +468,12 @@ class FakeFacade:
 
     def _effect(self, state: SagaState, step: Step) -> None:
         order = state.order
+        effects = self.effects.setdefault(order.order_id, set())
+        undone = ENDPOINT_OF_STEP[step].compensates
+        if undone is not None:
+            effects.discard(undone)
+        elif step is not Step.SHIP:
+            effects.add(step)
         for item in order.items:
             if step is Step.RESERVE:
                 self.stock[item.sku] = self.stock.get(item.sku, 0) - item.quantity
@@ -356,10 +490,11 @@ class FakeFacade:
 
     async def _hold(self, state: SagaState) -> bool:
         """True when the hold ran out, False when a cancel arrived."""
-        hold = StepState(name=Step.HOLD, status=StepStatus.RUNNING, attempts=1, started_at=datetime.now(UTC))
+        started = datetime.now(UTC)
+        hold = StepState(name=Step.HOLD, status=StepStatus.RUNNING, attempts=1, started_at=started)
         state.steps.append(hold)
         state.current_step = Step.HOLD
-        state.hold_until = hold.started_at + timedelta(seconds=self.settings.saga.hold_seconds)
+        state.hold_until = started + timedelta(seconds=self.settings.saga.hold_seconds)
         self._event(state, Step.HOLD.value, EventKind.STARTED, 1)
         try:
             await asyncio.wait_for(self.cancels[state.order.order_id].wait(), self.settings.saga.hold_seconds)
@@ -368,9 +503,8 @@ class FakeFacade:
             hold.finished_at = datetime.now(UTC)
             self._event(state, Step.HOLD.value, EventKind.SUCCEEDED, 1)
             return True
-        hold.status = StepStatus.CANCELLED
+        hold.status = StepStatus.CANCELLED  # as the workflow does: no event for it, the order's tells
         hold.finished_at = datetime.now(UTC)
-        self._event(state, Step.HOLD.value, EventKind.FAILED, 1, error="cancelled")
         return False
 
     async def _run(self, state: SagaState) -> None:
@@ -391,6 +525,7 @@ class FakeFacade:
         except _Exhausted:
             reason = Reason.RETRIES_EXHAUSTED
         if reason is None:
+            self.effects.pop(state.order.order_id, None)  # a completed order keeps its effects by design
             state.status = OrderStatus.COMPLETED
             state.current_step = None
             state.finished_at = datetime.now(UTC)
@@ -398,6 +533,7 @@ class FakeFacade:
             return
         state.status = OrderStatus.COMPENSATING
         state.reason = reason
+        self._event(state, ORDER_STEP, EventKind.COMPENSATING, 1)
         for step in reversed(done):
             await self._call(state, COMPENSATION_OF[step])
         state.status = OrderStatus.COMPENSATED
@@ -406,8 +542,12 @@ class FakeFacade:
         self._event(state, ORDER_STEP, EventKind.COMPENSATED, 1)
 
 
+def _typed(fake: FakeFacade) -> CheckoutFacade:
+    return fake  # mypy checks here that the fake has every method of the facade, with its types
+
+
 class FakeStack:
-    """Stands in for engine.stack.Stack."""
+    """Stands in for engine.stack.Stack (the dashboard's StackLike)."""
 
     def __init__(self, settings: Settings, facade: FakeFacade | None = None, *, fail: Exception | None = None) -> None:
         self.settings = settings

@@ -13,21 +13,8 @@ import nats
 from nats.js.api import StreamConfig
 
 from engine.binaries import find_binary
-from tests.conftest import free_port
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nats-server exited with {process.returncode}: {log.read_text()[-500:]}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on port {port}")
+from engine.runtime import free_port
+from tests.support.servers import wait_for_port
 
 
 class ConfiguredNatsServer:
@@ -51,7 +38,7 @@ class ConfiguredNatsServer:
             self.process = subprocess.Popen(
                 [str(find_binary("nats-server")), "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT
             )
-        _wait_for_port(self.port, self.process, self.log)
+        wait_for_port(self.port, 15.0, self.process)
         return self
 
     def stop(self) -> None:

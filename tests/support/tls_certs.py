@@ -76,7 +76,9 @@ def make_certificates(directory: Path, ca_name: str = "checkout-ops test CA") ->
         .sign(ca_key, hashes.SHA256())
     )
 
-    def leaf(subject: str, usage: x509.ObjectIdentifier, names: list[x509.GeneralName]):
+    def leaf(
+        subject: str, usage: x509.ObjectIdentifier, names: list[x509.GeneralName]
+    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         key = ec.generate_private_key(ec.SECP256R1())
         builder = (
             _builder(subject, ca_cert.subject, key.public_key())

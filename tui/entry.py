@@ -1,0 +1,123 @@
+"""Process entry of the dashboard: `checkout dashboard [--attach]` runs the App over a Stack it owns.
+
+While the dashboard owns the terminal, log records go to `<data_dir>/logs/dashboard.log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from temporalio.exceptions import ApplicationError
+
+from engine.config import EmbeddedMode, Settings
+from engine.errors import CheckoutError
+from tui.config import dashboard_settings
+
+
+class ExpectedFaultsInOneLine(logging.Filter):
+    """An activity failing with an ApplicationError is a service's answer (a decline, an injected
+    error, a timeout): expected, so one line with the error. Tracebacks stay for the unexpected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ApplicationError):
+            kind = f"{error.type}: " if error.type else ""
+            record.msg, record.args = f"{record.getMessage()}: {kind}{error.message}", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+@contextmanager
+def logging_to(path: Path) -> Iterator[None]:
+    """Log records go to `path` while the dashboard owns the terminal (stderr would draw over it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(ExpectedFaultsInOneLine())
+    root = logging.getLogger()
+    saved, root.handlers = root.handlers, [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+        handler.close()
+
+
+def run_dashboard(settings: Settings, attach: bool = False) -> int:
+    """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
+    from engine.stack import Stack
+    from tui.app import CheckoutApp
+
+    try:
+        dashboard_settings(settings.dashboard)
+    except CheckoutError as error:
+        print(error.message, file=sys.stderr)
+        return error.exit_code
+    stack = Stack(settings, worker=not attach, services=not attach)
+    app = CheckoutApp(stack, owns_stack=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(signum, lambda: app.call_later(app.action_quit))
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            await app.run_async()
+        finally:
+            await stack.stop()  # idempotent: also covers a crash or an exit before the quit action
+
+    try:
+        with logging_to(settings.embedded.data_dir / "logs" / "dashboard.log"):
+            asyncio.run(main())
+    except KeyboardInterrupt:
+        return 130
+    if app.start_error is not None:
+        print(f"{app.start_error.title}: {app.start_error.message}", file=sys.stderr)
+    return app.return_code or 0
+
+
+def run_web(settings: Settings, *, host: str, port: int, attach: bool = False) -> int:
+    """`checkout dashboard --web`: serve the dashboard to browsers with textual-serve, on loopback by default.
+
+    This process runs the stack (servers when needed, worker and services unless `attach`);
+    each browser tab gets its own `checkout dashboard --attach` process over it."""
+    from aiohttp import web
+    from textual_serve.server import Server
+
+    from engine.stack import Stack
+
+    try:
+        dashboard_settings(settings.dashboard)
+    except CheckoutError as error:
+        print(error.message, file=sys.stderr)
+        return error.exit_code
+    stack = Stack(settings, worker=not attach, services=not attach)
+    command = shlex.join([sys.executable, "-m", "tui.cli", "dashboard", "--attach"])
+
+    class DashboardServer(Server):
+        async def on_startup(self, app: web.Application) -> None:
+            await stack.start()
+            # The tabs' dashboards use the servers this process runs (or found): they only connect.
+            os.environ["CHECKOUT_EMBEDDED__MODE"] = EmbeddedMode.NEVER.value
+            self.console.print(f"checkout-ops dashboard on {self.public_url} (Ctrl-C stops)", highlight=False)
+
+        async def on_shutdown(self, app: web.Application) -> None:
+            await stack.stop()
+
+    server = DashboardServer(command, host=host, port=port, title="checkout-ops")
+    try:
+        with logging_to(settings.embedded.data_dir / "logs" / "web.log"):
+            server.serve()
+    finally:
+        asyncio.run(stack.stop())  # idempotent: covers a failed start
+    return 0

@@ -1,0 +1,173 @@
+"""The event feed: step events and order listings buffered, then handed out in batches.
+
+A plain class, no Textual: the dashboard runs `follow()` in a worker and calls `take()`
+from a timer. It keeps the subscription going (reconnecting with backoff, replaying from
+the last event seen), spaces batches by how busy the event loop and the stream are, and
+guesses when a subscription has silently gone quiet.
+
+At start it holds the replayed events back until Temporal's listing of the orders is in:
+the listing knows which orders ended, and a terminal status is final, so the replay can
+no longer show an ended order as running. Until the replay has settled it is
+`catching_up`, and the dashboard says so instead of showing numbers still being rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+
+from engine.errors import CheckoutError
+from engine.models import OrderStatus, OrderSummary, StepEvent
+from tui.format import one_line
+from tui.state import Clock
+
+EventSource = Callable[[float | None], AsyncIterator[StepEvent]]
+Item = StepEvent | OrderSummary
+
+TICK_SECONDS = 0.05  # how often the dashboard calls `take()`
+CONGESTED_SECONDS = 0.02  # the tick running this late, smoothed, means the loop is saturated
+MAX_INTERVAL_SECONDS = 0.5
+BUSY_EVENTS_PER_SECOND = 30  # about 3 sagas per second: beyond, batches are spaced 1.5 × batch_ms
+FIRST_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 5.0
+QUIET_AFTER_SECONDS = 2.0  # a resubscription that has not failed for this long is not a problem
+STALE_SLACK_SECONDS = 2  # clocks of worker, Temporal and dashboard may differ a little
+STALE_GRACE_SECONDS = 5
+LISTING_WAIT_SECONDS = 5.0  # events are held back this long at most for the first listing
+SETTLED_SECONDS = 0.5  # no replayed event for this long: the replay is over
+
+
+class EventFeed:
+    def __init__(
+        self,
+        *,
+        replay_hours: float,
+        batch_ms: int,
+        clock: Clock,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.initial_replay_hours = replay_hours
+        self.batch_seconds = batch_ms / 1000
+        self.clock = clock
+        self.monotonic = monotonic
+        self.pending: list[Item] = []
+        self.problem = ""  # why the subscription is down, while it is
+        self.last_event_time: datetime | None = None  # of the newest event taken
+        self.started_at = clock()
+        self._attempt_began: float | None = None
+        self._last_take = 0.0
+        self._last_tick = 0.0
+        self._lateness = 0.0  # seconds, smoothed
+        self.event_rate = 0.0  # step events per second, smoothed
+        self.listed = False  # the first listing of orders is in (or did not come in time)
+        self._hold_until = monotonic() + LISTING_WAIT_SECONDS
+        self._last_replayed: float | None = None  # when the last event from before the start was taken
+
+    # --- the subscription -----------------------------------------------------------------
+
+    def replay_hours(self) -> float | None:
+        """How much history a (re)subscription replays: from the last event seen, else the configured hours."""
+        if self.last_event_time is not None:
+            behind = (self.clock() - self.last_event_time).total_seconds()
+            return max(behind, 0.0) / 3600 + 1 / 60  # a minute of overlap: applying twice changes nothing
+        return self.initial_replay_hours or None
+
+    async def follow(self, source: EventSource) -> None:
+        """Buffer events from `source` forever; after a failure, subscribe again with backoff."""
+        backoff = FIRST_BACKOFF_SECONDS
+        while True:
+            self._attempt_began = self.monotonic()
+            try:
+                async for event in source(self.replay_hours()):
+                    self.pending.append(event)
+                    if self.problem:
+                        self.problem = ""
+                        backoff = FIRST_BACKOFF_SECONDS
+                problem = "event stream ended"
+            except CheckoutError as error:
+                problem = error.message
+            except Exception as error:  # the stream's library failed: reconnect, never crash
+                problem = f"event stream: {one_line(str(error)) or type(error).__name__}"
+            self.problem = f"{problem}; reconnecting"
+            self._attempt_began = None
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def quiet_problem(self) -> None:
+        """NATS answers and the current attempt has not failed for a while: not a problem any more."""
+        began = self._attempt_began
+        if self.problem and began is not None and self.monotonic() - began > QUIET_AFTER_SECONDS:
+            self.problem = ""
+
+    # --- batches -------------------------------------------------------------------------
+
+    def add_listing(self, summaries: list[OrderSummary] | None) -> None:
+        """A listing of orders (None: it failed). The first one goes before every event buffered so far."""
+        if summaries is not None:
+            listing: list[Item] = list(reversed(summaries))  # oldest first: table order follows start order
+            self.pending = listing + self.pending if not self.listed else self.pending + listing
+        self.listed = True
+
+    @property
+    def catching_up(self) -> bool:
+        """Still rebuilding what happened before the start: the listing or the replay is not in yet."""
+        if not self.listed:
+            return self.monotonic() < self._hold_until
+        return self._last_replayed is not None and self.monotonic() - self._last_replayed < SETTLED_SECONDS
+
+    def add(self, item: Item) -> None:
+        self.pending.append(item)
+
+    def take(self) -> list[Item] | None:
+        """Called every TICK_SECONDS: the buffered items when a batch is due, else None.
+
+        A batch is due every `batch_ms`; while events pour in (a busy worker), every
+        1.5 × `batch_ms`, since a redraw of the orders table costs the same for one change
+        or a hundred; and when the event loop runs late, up to every MAX_INTERVAL_SECONDS."""
+        now = self.monotonic()
+        late = max(0.0, now - self._last_tick - TICK_SECONDS) if self._last_tick else 0.0
+        self._last_tick = now
+        self._lateness = 0.8 * self._lateness + 0.2 * late
+        if not self.pending or (not self.listed and now < self._hold_until):
+            return None
+        interval = self.batch_seconds
+        if self.event_rate > BUSY_EVENTS_PER_SECOND:
+            interval *= 1.5
+        if self._lateness > CONGESTED_SECONDS:
+            # The loop is saturated (a worker in this process under heavy load): redraw less,
+            # leaving the time to the worker; sagas timing out would be worse than a slower screen.
+            interval = min(MAX_INTERVAL_SECONDS, interval * (1 + self._lateness / CONGESTED_SECONDS))
+        if now - self._last_take < interval * 0.95:
+            return None
+        elapsed, self._last_take = now - self._last_take, now
+        batch, self.pending = self.pending, []
+        events = [item for item in batch if isinstance(item, StepEvent)]
+        weight = min(1.0, elapsed)
+        self.event_rate = (1 - weight) * self.event_rate + weight * len(events) / max(elapsed, 1e-3)
+        if events:
+            newest = max(event.time for event in events)
+            if self.last_event_time is None or newest > self.last_event_time:
+                self.last_event_time = newest
+            if min(event.time for event in events) < self.started_at - timedelta(seconds=STALE_SLACK_SECONDS):
+                self._last_replayed = now
+        return batch
+
+    # --- staleness -----------------------------------------------------------------------
+
+    def looks_stale(self, summaries: list[OrderSummary]) -> bool:
+        """Temporal saw orders finish well after the last step event: the subscription went quiet.
+
+        (Completed and compensated orders always publish a final event.) The engine's
+        subscription outlives a NATS restart, but not one that comes back with an empty store:
+        it then waits for stream sequence numbers the new stream has yet to reach."""
+        seen = max(filter(None, (self.last_event_time, self.started_at)))
+        after = seen + timedelta(seconds=STALE_SLACK_SECONDS)  # its final event would be newer than any seen
+        before = self.clock() - timedelta(seconds=STALE_GRACE_SECONDS)  # and has had time to arrive
+        return any(
+            summary.closed_at is not None
+            and summary.status in (OrderStatus.COMPLETED, OrderStatus.COMPENSATED)
+            and after < summary.closed_at < before
+            for summary in summaries
+        )

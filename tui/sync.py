@@ -1,0 +1,238 @@
+"""What the dashboard reads from the servers, in workers that post typed messages.
+
+A base of the dashboard App: the event feed's subscription (and resubscribing when it went
+quiet or NATS came back), health, services and faults every `refresh_seconds`, the orders
+Temporal knows every `reconcile_seconds`, and the selected order's saga for the Detail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from textual import on, work
+from textual.worker import Worker
+
+from engine.errors import CheckoutError
+from engine.facade import CheckoutFacade
+from engine.models import Health, SagaState, StepEvent
+from tui.config import DashboardSettings
+from tui.feed import EventFeed
+from tui.history import History
+from tui.live_saga import fold
+from tui.messages import DetailLoaded, FailureExplained, OrdersListed, Refreshed
+from tui.notices import Notices
+from tui.widgets.faults_panel import FaultsPanel
+from tui.widgets.order_detail import OrderDetail
+from tui.widgets.services_panel import ServicesPanel
+from tui.widgets.status_line import StatusLine
+
+CALL_TIMEOUT = 5.0
+MAX_EXPLAINED = 20  # failed orders explained per batch (each is one call)
+T = TypeVar("T")
+
+
+class ServerSync(Notices):
+    # Set by the dashboard App.
+    facade: CheckoutFacade | None
+    feed: EventFeed
+    dashboard: DashboardSettings
+    selected_order: str | None
+    status_line: StatusLine
+    faults_panel: FaultsPanel
+    services_panel: ServicesPanel
+    detail_view: OrderDetail
+    history: History
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._nats_was_up: bool | None = None
+        self._detail_loading: str | None = None
+        self._detail_again = False
+        self._events_since_asked: list[StepEvent] = []  # the selected order's, since its state was asked for
+        self._refresh_worker: Worker[None] | None = None
+        self._reconcile_worker: Worker[None] | None = None
+        self._last_reconcile = 0.0
+
+    def sync_tick(self) -> None:
+        """Once a second: read what is due, unless the last read is still on its way."""
+        if self.facade is None or self.stopping:
+            return
+        if self._refresh_worker is None or self._refresh_worker.is_finished:
+            self.refresh_now()
+        due = time.monotonic() - self._last_reconcile >= self.dashboard.reconcile_seconds
+        if due and (self._reconcile_worker is None or self._reconcile_worker.is_finished):
+            self.reconcile()
+
+    # --- step events ----------------------------------------------------------------------
+
+    def follow_events(self) -> None:
+        assert self.facade is not None
+        self.run_worker(self.feed.follow(self.facade.events), group="events", name="events", exit_on_error=False)
+
+    def _resubscribe(self, why: str) -> None:
+        """Start the event subscription again, replaying from the last event seen (nothing lost)."""
+        if self.facade is None or self.stopping:
+            return
+        self.log.warning(why)
+        self.workers.cancel_group(self, "events")
+        self.follow_events()
+
+    # --- health, services, faults; the orders Temporal knows ------------------------------------
+
+    def refresh_now(self) -> None:
+        self._refresh_worker = self._read_health()
+
+    @work(group="refresh", exit_on_error=False)
+    async def _read_health(self) -> None:
+        assert self.facade is not None
+        facade = self.facade
+        problems: list[str] = []
+
+        async def guarded(call: Callable[[], Awaitable[T]], what: str) -> T | None:
+            try:
+                return await asyncio.wait_for(call(), CALL_TIMEOUT)
+            except CheckoutError as error:
+                problems.append(error.message)
+            except TimeoutError:
+                problems.append(f"{what}: no answer in {CALL_TIMEOUT:g}s")
+            return None
+
+        health, snapshot, faults = await asyncio.gather(
+            guarded(facade.health, "health"),
+            guarded(facade.services_snapshot, "services"),
+            guarded(facade.faults, "faults"),
+        )
+        self.post_message(Refreshed(health or Health(), snapshot, faults, problems))
+
+    @on(Refreshed)
+    def _refreshed(self, message: Refreshed) -> None:
+        status = self.status_line
+        status.health = message.health
+        if message.health.nats and self._nats_was_up is False:
+            self._resubscribe("NATS is back: resubscribing to step events")
+        self._nats_was_up = message.health.nats
+        if message.health.nats:
+            self.feed.quiet_problem()
+        problems = [self.feed.problem] if self.feed.problem else []
+        status.problem = "; ".join(dict.fromkeys(problems + message.problems))
+        if message.faults is not None:
+            self.faults_panel.show(message.faults)
+            status.faults = ", ".join(
+                service.value for service, settings in message.faults.items() if not settings.is_clear
+            )
+        if message.snapshot is not None:
+            self.services_panel.show(message.snapshot)
+            self.history.add_snapshot(message.snapshot)
+
+    def reconcile(self, *, initial: bool = False) -> None:
+        self._last_reconcile = time.monotonic()
+        self._reconcile_worker = self._list_orders(initial)
+
+    @work(group="reconcile", exit_on_error=False)
+    async def _list_orders(self, initial: bool) -> None:
+        """The newest orders Temporal knows, folded in like events (applying twice changes nothing).
+
+        At start this rebuilds the table; later it catches orders that publish no events
+        (started with no worker polling, terminated from outside)."""
+        assert self.facade is not None
+        try:
+            summaries = await asyncio.wait_for(self.facade.list_orders(limit=self.dashboard.max_rows), CALL_TIMEOUT * 2)
+        except (CheckoutError, TimeoutError):
+            summaries = None
+        self.post_message(OrdersListed(summaries, initial=initial))
+
+    @on(OrdersListed)
+    def _orders_listed(self, message: OrdersListed) -> None:
+        self.feed.add_listing(message.summaries)
+        if message.summaries is None:
+            if message.initial:
+                self._last_reconcile = 0.0  # try the full listing again at the next tick
+            return
+        if not message.initial and self.feed.looks_stale(message.summaries):
+            self._resubscribe("no step events while orders finish: resubscribing")
+
+    def explain_failures(self, order_ids: list[str]) -> None:
+        for order_id in order_ids[:MAX_EXPLAINED]:
+            self._explain_failure(order_id)
+
+    @work(group="explain", exit_on_error=False)
+    async def _explain_failure(self, order_id: str) -> None:
+        """A FAILED order has no saga reason: reading its state says why it failed (one call per failed order)."""
+        assert self.facade is not None
+        try:
+            await asyncio.wait_for(self.facade.state(order_id), CALL_TIMEOUT)
+        except CheckoutError as error:
+            text = error.message.removeprefix(f"order {order_id} failed before it started: ")
+            self.post_message(FailureExplained(order_id, text))
+        except TimeoutError:
+            pass
+
+    # --- the selected order's detail ----------------------------------------------------------
+
+    def request_detail(self, order_id: str) -> None:
+        """Load the saga state; while a load is on its way, remember to load once more after it."""
+        if self.facade is None:
+            return
+        if self._detail_loading == order_id:
+            self._detail_again = True
+            return
+        self._detail_loading = order_id
+        self._detail_again = False
+        self._events_since_asked = []
+        self._load_detail(order_id)
+
+    def fold_into_detail(self, events: list[StepEvent]) -> None:
+        """The selected order's step events, shown in the Detail in the same batch as in the table."""
+        order_id = self.selected_order
+        mine = [event for event in events if event.order_id == order_id]
+        if not mine or order_id is None:
+            return
+        self._events_since_asked.extend(mine)
+        detail = self.detail_view
+        if detail.order_id == order_id:
+            detail.add_events(mine)
+            if detail.saga is not None:
+                detail.show(order_id, fold(detail.saga, mine), web_url=detail.web_url)
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def _load_detail(self, order_id: str) -> None:
+        assert self.facade is not None
+        events = await self._order_events(order_id)
+        try:
+            saga = await asyncio.wait_for(self.facade.state(order_id), CALL_TIMEOUT)
+        except CheckoutError as error:
+            self.post_message(DetailLoaded(order_id, None, error.message, events))
+        except TimeoutError:
+            problem = f"no answer in {CALL_TIMEOUT:g}s (is a worker running?)"
+            self.post_message(DetailLoaded(order_id, None, problem, events))
+        else:
+            self.post_message(DetailLoaded(order_id, saga, None, events))
+
+    async def _order_events(self, order_id: str) -> list[StepEvent] | None:
+        """The order's step history, read once per selection (later ones come live)."""
+        if self.detail_view.order_id == order_id and self.detail_view.events:
+            return None
+        assert self.facade is not None
+        try:
+            return await asyncio.wait_for(self.facade.order_events(order_id), CALL_TIMEOUT)
+        except (CheckoutError, TimeoutError):
+            return None
+
+    @on(DetailLoaded)
+    def _detail_loaded(self, message: DetailLoaded) -> None:
+        if self._detail_loading == message.order_id:
+            self._detail_loading = None
+        if message.order_id != self.selected_order:
+            return
+        detail = self.detail_view
+        if message.saga is not None:  # the events that came after it was asked for are newer
+            saga: SagaState | None = fold(message.saga, self._events_since_asked)
+        else:
+            saga = detail.saga if detail.order_id == message.order_id else None
+        web_url = self.facade.web_ui_url(message.order_id) if self.facade else None
+        detail.show(message.order_id, saga, error=message.error, web_url=web_url, events=message.events)
+        if self._detail_again:
+            self.request_detail(message.order_id)
