@@ -44,12 +44,11 @@ import yaml
 from engine.config import Settings
 from engine.errors import Unreachable
 from engine.models import OrderInput
+from engine.runtime import free_port
 from engine.stack import Stack
 from tui.app import CheckoutApp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.tui.fake_facade with --fake
-
-from benchmarks.saga_throughput import free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support.fake_facade with --fake
 
 
 def settings_for(data_dir: Path, hold_seconds: float) -> Settings:

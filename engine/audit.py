@@ -17,12 +17,15 @@ read, so it is tested on hand-made states. What is checked (each failure is one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import nats.errors
+import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -59,22 +62,33 @@ async def read_state(js: JetStreamContext, records_ttl_seconds: float) -> Servic
     return ServiceState(records, accounts, records_ttl_seconds)
 
 
-async def _read_bucket(js: JetStreamContext, bucket: str) -> dict[str, bytes]:
-    """The current value of every key: the last message per subject, read until none is pending."""
-    stream = f"KV_{bucket}"
+async def _read_bucket(js: JetStreamContext, bucket: str, attempts: int = 3) -> dict[str, bytes]:
+    """The current value of every key. A read that stalls (a cluster electing a new leader for
+    the bucket's stream) is tried again from the start."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _read_bucket_once(js, bucket)
+        except nats.errors.TimeoutError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _read_bucket_once(js: JetStreamContext, bucket: str) -> dict[str, bytes]:
+    """The last message per subject, read until none is pending."""
     try:
-        info = await js.stream_info(stream)
-    except Exception:  # no such bucket yet: nothing was ever written
+        info = await js.stream_info(f"KV_{bucket}")
+    except nats.js.errors.NotFoundError:  # no such bucket yet: nothing was ever written
         return {}
     if not info.state.messages:
         return {}
     prefix = f"$KV.{bucket}."
     config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
-    subscription = await js.subscribe(f"{prefix}>", ordered_consumer=True, config=config)
+    subscription = await js.subscribe(f"{prefix}>", ordered_consumer=True, idle_heartbeat=1.0, config=config)
     values: dict[str, bytes] = {}
     try:
         while True:
-            message = await subscription.next_msg(timeout=10)
+            message = await subscription.next_msg(timeout=5)
             key = message.subject.removeprefix(prefix)
             operation = (message.headers or {}).get("KV-Operation", "").encode()
             if operation in _DELETED:
@@ -84,7 +98,8 @@ async def _read_bucket(js: JetStreamContext, bucket: str) -> dict[str, bytes]:
             if message.metadata.num_pending == 0:
                 return values
     finally:
-        await subscription.unsubscribe()
+        with contextlib.suppress(nats.errors.Error):
+            await subscription.unsubscribe()
 
 
 # --- the checks -----------------------------------------------------------------------------

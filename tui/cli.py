@@ -252,7 +252,7 @@ async def run_trigger(settings: Settings, args: argparse.Namespace) -> int:
     try:
         order = OrderInput(
             order_id=uuid.uuid4().hex[:12] if args.order_id is None else args.order_id,
-            customer_id=args.customer or dashboard_settings(settings.dashboard).customer,
+            customer_id=dashboard_settings(settings.dashboard).customer if args.customer is None else args.customer,
             items=[{"sku": args.sku, "quantity": args.quantity, "unit_price_cents": item.price_cents}],
         )
     except ValidationError as error:

@@ -18,6 +18,11 @@ from engine.stack import Stack
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def hold_seconds() -> float:
+    return 4.0  # room to see an order in its hold on a busy machine
+
+
 def order(quantity: int = 1) -> OrderInput:
     return OrderInput(
         order_id=uuid.uuid4().hex[:12],
@@ -94,10 +99,12 @@ async def test_a_terminated_order_that_left_effects_needs_an_operator(stack: Sta
     ops = stack.facade
     placed = order()
     await ops.submit(placed)
-    for _ in range(100):  # into the hold: reserved and charged
+    for _ in range(400):  # into the hold: reserved and charged
         if (await ops.state(placed.order_id)).current_step == Step.HOLD:
             break
         await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the order never reached its hold")
     await ops.terminate(placed.order_id, "test")
     report = await ops.audit()
     assert [(d.kind, d.order_id) for d in report.discrepancies] == [("terminated", placed.order_id)]
