@@ -19,10 +19,13 @@ from engine.processes import ChildProcess
 
 
 class WorkerProcesses:
-    def __init__(self, count: int, command: Sequence[str], log_dir: Path | None = None) -> None:
-        """`command` starts the `checkout` CLI (the engine does not know where it lives)."""
+    def __init__(
+        self, count: int, command: Sequence[str], log_dir: Path | None = None, options: Sequence[str] = ()
+    ) -> None:
+        """`command` starts the `checkout` CLI (the engine does not know where it lives); `options`
+        go after `worker`."""
         self._count = count
-        self._command = list(command)
+        self._command = [*command, "worker", *options]
         self._log_dir = log_dir or Path(tempfile.gettempdir())
         self.children: list[ChildProcess] = []
 
@@ -36,7 +39,7 @@ class WorkerProcesses:
             child = ChildProcess(
                 "checkout",
                 f"worker-{index + 2}",
-                [*self._command, "worker"],
+                self._command,
                 self._log_dir / f"worker-{index + 2}.log",
                 env,
                 own_group=False,

@@ -58,6 +58,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         latency_at_half=args.latency_at_half,
         attach=args.attach,
         worker_processes=args.worker_processes,
+        services_apart=args.services_apart,
     )
 
 

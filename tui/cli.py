@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--processes", type=int, default=1, metavar="N", help="run N worker processes on the task queue (default: 1)"
     )
+    worker.add_argument(
+        "--only",
+        choices=["workflows", "services"],
+        help="run only the Temporal worker, or only the services (default: both, in one process)",
+    )
     commands.add_parser("servers", help="only the embedded Temporal and NATS servers, until Ctrl-C")
 
     trigger = commands.add_parser("trigger", help="start one order and print its result")
@@ -141,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--worker-processes", type=int, default=1, metavar="N", help="checkout's worker runs N processes (default: 1)"
     )
+    bench.add_argument("--services-apart", action="store_true", help="checkout's services in a process of their own")
     bench.add_argument("--attach", action="store_true", help="use the configured servers instead of private ones")
     bench.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     return parser
@@ -196,8 +202,9 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     if not 1 <= args.processes <= 64:
         raise InvalidInput("--processes must be between 1 and 64")
-    stack = Stack(settings)
-    more = WorkerProcesses(args.processes - 1, CHECKOUT_COMMAND, Path(settings.embedded.data_dir) / "logs")
+    stack = Stack(settings, worker=args.only != "services", services=args.only != "workflows")
+    only = ["--only", args.only] if args.only else []
+    more = WorkerProcesses(args.processes - 1, CHECKOUT_COMMAND, Path(settings.embedded.data_dir) / "logs", only)
     printing.console.print("starting worker…")
     await stack.start()
     try:
@@ -211,9 +218,12 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         if url := stack.facade.web_ui_url():
             printing.console.print(f"Temporal Web UI: {url}")
         processes = f" in {args.processes} processes" if args.processes > 1 else ""
-        printing.console.print(
-            f"[green]worker running{processes}[/]: OrderWorkflow + inventory, payment, shipping services. Ctrl-C stops."
-        )
+        runs = {
+            None: "OrderWorkflow + inventory, payment, shipping services",
+            "workflows": "OrderWorkflow",
+            "services": "inventory, payment, shipping services",
+        }[args.only]
+        printing.console.print(f"[green]worker running{processes}[/]: {runs}. Ctrl-C stops.")
         await _until_signalled()
     finally:
         printing.console.print("stopping…")

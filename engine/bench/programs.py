@@ -59,9 +59,12 @@ def build_programs(
     run_dir: Path,
     checkout_command: Sequence[str],
     worker_processes: int = 1,
+    services_apart: bool = False,
 ) -> list[Program]:
     builders = {
-        CHECKOUT: lambda: checkout_program(settings, client, nc, run_id, run_dir, checkout_command, worker_processes),
+        CHECKOUT: lambda: checkout_program(
+            settings, client, nc, run_id, run_dir, checkout_command, worker_processes, services_apart
+        ),
         "minimal": lambda: two_step_program("minimal", settings, client, run_id),
         "naive": lambda: two_step_program("naive", settings, client, run_id),
         "empty": lambda: empty_program(settings, client, run_id),
@@ -92,6 +95,7 @@ def checkout_program(
     run_dir: Path,
     checkout_command: Sequence[str],
     worker_processes: int = 1,
+    services_apart: bool = False,
 ) -> Program:
     """The product as users run it: `checkout worker`, orders through the same facade `trigger` uses."""
     ours = checkout_settings(settings, f"bench-{run_id}-{CHECKOUT}")
@@ -111,22 +115,28 @@ def checkout_program(
         state = await ops.result(order_id)
         return state.status is OrderStatus.COMPLETED
 
-    # The services run inside `checkout worker` today. Were they given a process of their own,
-    # it would be one more ProcessSpec here, with the role SERVICES.
     return Program(
         name=CHECKOUT,
         task_queue=ours.temporal.task_queue,
         run_order=run_order,
         workflow_id=lambda order_id: f"order-{order_id}",
-        processes=[
-            ProcessSpec(
-                WORKER,
-                [*checkout_command, "--config", str(config), "worker", "--processes", str(worker_processes)],
-                env,
-            )
-        ],
+        processes=checkout_processes(
+            [*checkout_command, "--config", str(config), "worker"], env, worker_processes, services_apart
+        ),
         polls_activities=True,
     )
+
+
+def checkout_processes(
+    worker: list[str], env: dict[str, str], processes: int, services_apart: bool
+) -> list[ProcessSpec]:
+    """`checkout worker`, with its services inside it, or apart in a process of their own."""
+    if not services_apart:
+        return [ProcessSpec(WORKER, [*worker, "--processes", str(processes)], env)]
+    return [
+        ProcessSpec(WORKER, [*worker, "--only", "workflows", "--processes", str(processes)], env),
+        ProcessSpec(SERVICES, [*worker, "--only", "services"], env),
+    ]
 
 
 def _baseline_worker(program: str, settings: Settings, task_queue: str, subject: str) -> ProcessSpec:

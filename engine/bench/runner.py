@@ -84,6 +84,8 @@ class BenchOptions:
     """Use the configured servers instead of starting private ones."""
     worker_processes: int = 1
     """`checkout worker --processes`: the checkout program's worker processes."""
+    services_apart: bool = False
+    """The checkout program's services in a process of their own (`checkout worker --only`)."""
 
     def validate(self) -> None:
         """Raise InvalidInput naming the first bad option."""
@@ -188,7 +190,15 @@ async def _run(run: _Run, run_dir: Path, checkout_command: Sequence[str]) -> Ben
 
     observer.phase("starting the programs' processes")
     run.programs = build_programs(
-        options.programs, settings, run.client, run.nc, run.run_id, run_dir, checkout_command, options.worker_processes
+        options.programs,
+        settings,
+        run.client,
+        run.nc,
+        run.run_id,
+        run_dir,
+        checkout_command,
+        options.worker_processes,
+        options.services_apart,
     )
     for program in run.programs:
         for number, spec in enumerate(program.processes):
