@@ -1,31 +1,38 @@
-"""Dashboard responsiveness while orders pour in (figures, not pass/fail).
+"""Dashboard responsiveness while orders pour in at the engine's full rate (figures, not pass/fail).
 
-    .venv/bin/python benchmarks/dashboard_load.py --rate 10 --seconds 30          # real embedded stack
-    .venv/bin/python benchmarks/dashboard_load.py --rate 30 --seconds 30 --fake   # the dashboard alone
-    .venv/bin/python benchmarks/dashboard_load.py --rate 10 --seconds 30 --attach # `checkout worker` apart
+    .venv/bin/python benchmarks/dashboard_load.py                                   # what `make run` runs, 40 orders/s
+    .venv/bin/python benchmarks/dashboard_load.py --rate 40 --worker-processes 0     # no worker processes beside it
+    .venv/bin/python benchmarks/dashboard_load.py --rate 30 --fake                   # the dashboard alone
+    .venv/bin/python benchmarks/dashboard_load.py --rate 40 --attach                 # `checkout worker` apart
 
-Runs the real dashboard headless (`App.run_test`, 120x40) with the worker and services in
-the same process, on its own Temporal dev server and nats-server (free ports, temporary
-directory, stopped after). `--fake` swaps the stack for the in-memory facade of the TUI
-tests, so the figures are the dashboard's own cost. `--attach` runs `checkout worker` (with
-the embedded servers) as its own process and the dashboard attached to it, as
-`checkout dashboard --attach` does. Orders are submitted at `--rate` per second; after a
-warm-up it prints:
+By default it runs what `checkout dashboard` (`make run`) runs: `configs/config.yaml` with free
+ports, a temporary data directory, hold 0 (as `checkout bench`) and one catalogue SKU with
+ample stock, read as the CLI reads a config file, the stack built by the
+same function (`tui.entry.dashboard_stack`: embedded servers, the dashboard's own worker and
+services, `dashboard.worker_processes` more worker processes), and the App owning it,
+headless at 120x40. Options override single keys. `--fake` swaps the stack for the
+in-memory facade of the TUI tests (the dashboard's own cost); `--attach` runs `checkout
+worker` as its own process and the dashboard attached, as `checkout dashboard --attach`.
 
-- event -> screen: for each batch of live step events, from the oldest event's time to the
-  screen redrawn (the issue's target: 250 ms);
+Orders come from a process of their own, as `checkout bench` sends them: `--concurrency`
+in flight (closed loop, default 20), or `--rate` per second (open loop). After a warm-up it
+prints:
+
+- event -> screen: for each batch of live step events, from the oldest event's time (the
+  workflow's clock) to the screen redrawn (the issue's target: p95 250 ms);
 - event loop delay: how late a 50 ms timer fires (what a key press waits before handling);
 - key presses, until the screen is refreshed: `down`/`up` (another order, its detail loads) and
-  `s` (cycle the sort: the whole table is re-sorted);
-- CPU: the process's CPU time over wall time (1.0 = one core busy), and the worker's with
-  `--attach`;
-- sagas finished per second, and orders not yet finished at the end.
+  `s` (cycle the sort: the whole table is re-sorted) (target: p95 100 ms);
+- CPU over wall time (1.0 = one core busy) of the dashboard's process, its worker processes and
+  the servers; sagas finished per second, and orders not finished at the end;
+- after `q`: how long quitting took, and whether any process it started is left.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import signal
@@ -38,28 +45,55 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from engine.config import Settings
-from engine.errors import Unreachable
-from engine.models import OrderInput
+from engine.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, Settings, load_settings
+from engine.connect import connect
+from engine.errors import CheckoutError, Unreachable
+from engine.models import OrderInput, StepEvent
+from engine.processes import is_alive, process_cpu_seconds
 from engine.runtime import free_port
 from engine.stack import Stack
 from tui.app import CheckoutApp
+from tui.config import dashboard_settings
+from tui.entry import dashboard_stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support.fake_facade with --fake
 
+SKU = "bench-item"
 
-def settings_for(data_dir: Path, hold_seconds: float) -> Settings:
-    return Settings(
-        temporal={"host": f"127.0.0.1:{free_port()}", "ui_port": free_port()},
-        nats={"url": f"nats://127.0.0.1:{free_port()}"},
-        embedded={"mode": "always", "data_dir": data_dir},
-        saga={"hold_seconds": hold_seconds},
-        catalogue={"bench-item": {"name": "Bench", "price_cents": 100, "stock": 10_000_000}},
-        dashboard={"replay_hours": 0, "max_rows": 5000},
-    )
+
+def write_config(data_dir: Path, args: argparse.Namespace) -> Path:
+    """The config file the run reads: `configs/config.yaml` (what `make run` reads), on free ports and a
+    temporary data directory, with a catalogue SKU of ample stock, the hold and the options' keys."""
+    config: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG_FILE.read_text()) or {}
+    config["temporal"] = config.get("temporal", {}) | {"host": f"127.0.0.1:{free_port()}", "ui_port": free_port()}
+    config["nats"] = config.get("nats", {}) | {"url": f"nats://127.0.0.1:{free_port()}"}
+    config["embedded"] = config.get("embedded", {}) | {"data_dir": str(data_dir)}
+    config["saga"] = config.get("saga", {}) | {"hold_seconds": args.hold}
+    config["catalogue"] = {SKU: {"name": "Bench", "price_cents": 100, "stock": 10_000_000}}
+    if args.worker_processes is not None:
+        config.setdefault("dashboard", {})["worker_processes"] = args.worker_processes
+    for assignment in args.set:
+        key, _, value = assignment.partition("=")
+        *sections, name = key.split(".")
+        target = config
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[name] = yaml.safe_load(value)
+    path = data_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def use_config(path: Path) -> Settings:
+    """Read `path` as the CLI does; the environment then names it alone, for the worker processes too."""
+    for name in [name for name in os.environ if name.startswith("CHECKOUT_") or name in ("TEMPORAL_HOST", "NATS_URL")]:
+        del os.environ[name]
+    os.environ[CONFIG_ENV] = str(path)
+    return load_settings()
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -67,37 +101,95 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
 
 
-def finished_count(app: CheckoutApp) -> int:
-    return sum(1 for row in app.book.orders.values() if row.status.is_terminal)
-
-
-def is_finished(app: CheckoutApp, order_id: str) -> bool:
-    row = app.book.orders.get(order_id)
-    return row is not None and row.status.is_terminal
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of another process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds() -> float:
+def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
+class CpuMeter:
+    """CPU seconds of named processes between `start()` and `stop()`, over wall time."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = {name: pids for name, pids in pids.items() if pids}
+
+    def _read(self) -> dict[str, float]:
+        readings = {"dashboard": own_cpu_seconds()}
+        for name, pids in self.pids.items():
+            readings[name] = sum(process_cpu_seconds(pid) for pid in pids if is_alive(pid))
+        return readings
+
+    def start(self) -> None:
+        self._wall, self._before = time.monotonic(), self._read()
+
+    def stop(self) -> str:
+        wall, after = time.monotonic() - self._wall, self._read()
+        return ", ".join(f"{name} {(after[name] - self._before[name]) / wall:.2f}" for name in after)
+
+
+def new_order() -> OrderInput:
+    return OrderInput(
+        order_id=f"bench-{uuid.uuid4().hex[:10]}",
+        customer_id="bench",
+        items=[{"sku": SKU, "quantity": 1, "unit_price_cents": 100}],
+    )
+
+
 async def submit_at(rate: float, seconds: float, facade, submitted: list[str]) -> None:
+    """Open loop: an order every 1/rate seconds, whether or not the earlier ones were accepted yet."""
     interval, start = 1 / rate, time.monotonic()
-    for n in range(int(rate * seconds)):
-        await asyncio.sleep(max(0.0, start + n * interval - time.monotonic()))
-        order = OrderInput(
-            order_id=f"bench-{uuid.uuid4().hex[:10]}",
-            customer_id="bench",
-            items=[{"sku": "bench-item", "quantity": 1, "unit_price_cents": 100}],
-        )
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one() -> None:
+        order = new_order()
         await facade.submit(order)
         submitted.append(order.order_id)
+
+    for n in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, start + n * interval - time.monotonic()))
+        task = asyncio.create_task(one())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+
+
+async def keep_in_flight(concurrency: int, seconds: float, facade, submitted: list[str]) -> None:
+    """Closed loop, as `checkout bench`: `concurrency` orders in flight, each lane starting the next
+    order when its last one has ended (its result, from Temporal)."""
+    deadline = time.monotonic() + seconds
+
+    async def lane() -> None:
+        while time.monotonic() < deadline:
+            order = new_order()
+            await facade.submit(order)
+            submitted.append(order.order_id)
+            with contextlib.suppress(CheckoutError):  # compensated: ended all the same
+                await facade.result(order.order_id)
+
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+
+
+async def start_driver(args: argparse.Namespace, seconds: float) -> asyncio.subprocess.Process:
+    """The orders come from a process of their own (as from `checkout bench --attach` or another
+    client): the dashboard's process does only what it does under `make run`."""
+    load = ["--rate", str(args.rate)] if args.rate else ["--concurrency", str(args.concurrency)]
+    return await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--drive", "--seconds", str(seconds), *load, stdout=asyncio.subprocess.PIPE
+    )
+
+
+async def load_from_here(args: argparse.Namespace, seconds: float, facade, submitted: list[str]) -> None:
+    if args.rate:
+        await submit_at(args.rate, seconds, facade, submitted)
+    else:
+        await keep_in_flight(args.concurrency, seconds, facade, submitted)
+
+
+async def drive(args: argparse.Namespace) -> None:
+    """`--drive`: start orders for `--seconds` over the config's servers; print their ids."""
+    submitted: list[str] = []
+    async with connect(load_settings(), name="dashboard-load") as facade:
+        await load_from_here(args, args.seconds, facade, submitted)
+    print("\n".join(submitted))
 
 
 async def key_to_screen(app: CheckoutApp, key: str, probe) -> float:
@@ -116,6 +208,20 @@ async def key_to_screen(app: CheckoutApp, key: str, probe) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def watch_arrivals(app: CheckoutApp) -> list[float]:
+    """From now on, each step event's age (ms, by the workflow's clock) as it reaches the dashboard."""
+    arrivals: list[float] = []
+    add = app.feed.add
+
+    def timed(item) -> None:
+        if isinstance(item, StepEvent):
+            arrivals.append((app.clock() - item.time).total_seconds() * 1000)
+        add(item)
+
+    app.feed.add = timed  # type: ignore[method-assign]
+    return arrivals
+
+
 async def loop_delays(stop: asyncio.Event, delays: list[float]) -> None:
     while not stop.is_set():
         before = time.monotonic()
@@ -123,22 +229,48 @@ async def loop_delays(stop: asyncio.Event, delays: list[float]) -> None:
         delays.append((time.monotonic() - before - 0.05) * 1000)
 
 
-async def measure(stack, rate: float, seconds: float, warmup: float, worker_pid: int | None = None) -> None:
-    app = CheckoutApp(stack, owns_stack=False)
+def server_pids(stack) -> dict[str, list[int]]:
+    servers = getattr(stack, "servers", None)
+    pids = dict(servers.pids) if servers is not None else {}
+    helpers = getattr(stack, "helpers", None)
+    return {
+        "worker processes": helpers.pids if helpers is not None else [],
+        "Temporal": [pids["temporal"]] if "temporal" in pids else [],
+        "NATS": [pids["nats"]] if "nats" in pids else [],
+    }
+
+
+async def measure(app: CheckoutApp, args: argparse.Namespace, extra_pids: dict[str, list[int]] | None = None) -> None:
+    rate, seconds, warmup = args.rate, args.seconds, args.warmup
     async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + 60
         while app.facade is None or app.status_line.health is None:
+            if app.start_error is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the stack did not start: {app.start_error or app.status_line.plain}")
             await pilot.pause(0.1)
+        helpers = getattr(app.stack, "helpers", None)
+        while app.feed.catching_up or (helpers is not None and helpers.pids == [] and app.owns_stack):
+            await pilot.pause(0.1)  # the worker processes start after the first full screen
+        started = [pid for pids in server_pids(app.stack).values() for pid in pids]
         submitted: list[str] = []
-        submitter = asyncio.create_task(submit_at(rate, warmup + seconds, app.facade, submitted))
+        if args.fake:  # the in-memory facade lives in this process: so do its orders
+            driver = None
+            submitter = asyncio.create_task(load_from_here(args, warmup + seconds, app.facade, submitted))
+        else:
+            driver = await start_driver(args, warmup + seconds)
         await asyncio.sleep(warmup)
 
+        arrivals = watch_arrivals(app)
         app.metrics.lag_ms.clear()
-        finished_before = finished_count(app)
+        app.metrics.screen_ms.clear()
+        app.metrics.largest_batch = 0
+        finished_before = app.book.counts().finished
         delays: list[float] = []
         stop = asyncio.Event()
         ticker = asyncio.create_task(loop_delays(stop, delays))
-        cpu_before, wall_before = cpu_seconds(), time.monotonic()
-        worker_before = process_cpu_seconds(worker_pid) if worker_pid else 0.0
+        cpu = CpuMeter(server_pids(app.stack) | (extra_pids or {}))
+        cpu.start()
+        wall_before = time.monotonic()
         keys: dict[str, list[float]] = {"down/up": [], "s": []}
         table = app.orders_table
         while time.monotonic() - wall_before < seconds:
@@ -148,22 +280,30 @@ async def measure(stack, rate: float, seconds: float, warmup: float, worker_pid:
             keys["s"].append(await key_to_screen(app, "s", lambda: table.sort_mode))
             await asyncio.sleep(0.25)
         wall = time.monotonic() - wall_before
-        cpu = cpu_seconds() - cpu_before
-        worker_cpu = process_cpu_seconds(worker_pid) - worker_before if worker_pid else None
-        finished = finished_count(app) - finished_before
+        cpu_line = cpu.stop()
+        finished = app.book.counts().finished - finished_before
         stop.set()
         await ticker
-        await submitter
-        ours = set(submitted)
-        listed = await app.facade.list_orders(limit=len(submitted) + 100)
-        temporal_finished = sum(1 for summary in listed if summary.order_id in ours and summary.status.is_terminal)
+        if driver is None:
+            await submitter
+        else:
+            output, _ = await driver.communicate()
+            submitted = output.decode().split()
+        lags, screen = list(app.metrics.lag_ms), list(app.metrics.screen_ms)
+        arrived = list(arrivals)
+        await asyncio.sleep(args.drain)
+        unfinished = [order_id for order_id in submitted if not app.book.is_terminal(order_id)]
 
-        lags = list(app.metrics.lag_ms)
-        unfinished = [order_id for order_id in submitted if not is_finished(app, order_id)]
-        print(f"rate {rate:g}/s for {seconds:g}s after {warmup:g}s warm-up: {len(submitted)} submitted")
+        load = f"{rate:g} orders/s" if rate else f"{args.concurrency} orders in flight"
+        print(f"{load} for {seconds:g}s after {warmup:g}s warm-up: {len(submitted)} submitted")
         print(
             f"event -> screen: p50 {statistics.median(lags):.0f} ms, p95 {percentile(lags, 0.95):.0f} ms,"
             f" max {max(lags):.0f} ms over {len(lags)} batches (largest {app.metrics.largest_batch} items)"
+        )
+        print(
+            f"  event -> received: p50 {statistics.median(arrived):.0f} ms, p95 {percentile(arrived, 0.95):.0f} ms;"
+            f" received -> screen (the dashboard's part): p50 {statistics.median(screen):.0f} ms,"
+            f" p95 {percentile(screen, 0.95):.0f} ms"
         )
         print(
             f"event loop delay: p50 {statistics.median(delays):.1f} ms, p95 {percentile(delays, 0.95):.1f} ms,"
@@ -175,51 +315,49 @@ async def measure(stack, rate: float, seconds: float, warmup: float, worker_pid:
                 f"key {key!r} to redrawn: p50 {statistics.median(seen):.0f} ms, p95 {percentile(seen, 0.95):.0f} ms"
                 f" ({len(times) - len(seen)} of {len(times)} changed nothing)"
             )
-        worker = f" (worker process {worker_cpu / wall:.2f})" if worker_cpu is not None else ""
+        print(f"CPU (cores): {cpu_line}")
         print(
-            f"CPU {cpu / wall:.2f} cores{worker}; sagas finished {finished / wall:.1f}/s;"
-            f" not finished on screen at the end: {len(unfinished)} (Temporal: {len(submitted) - temporal_finished})"
+            f"sagas finished {finished / wall:.1f}/s; not finished on screen {args.drain:g}s after the last order:"
+            f" {len(unfinished)}"
         )
+
+        quit_began = time.monotonic()
+        await pilot.press("q")
+        while app.return_code is None and time.monotonic() - quit_began < 60:
+            await pilot.pause(0.1)
+        quit_seconds = time.monotonic() - quit_began
+    await asyncio.sleep(0.5)
+    left = [pid for pid in started if is_alive(pid)]
+    print(f"quit in {quit_seconds:.1f}s; processes it started still running: {len(left)} {left or ''}")
 
 
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = settings_for(Path(data_dir), args.hold)
+        settings = use_config(write_config(Path(data_dir), args))
         if args.fake:
             from tests.support.fake_facade import FakeFacade, FakeStack
 
-            await measure(
-                FakeStack(settings, FakeFacade(settings, step_seconds=0.05)), args.rate, args.seconds, args.warmup
-            )
+            stack = FakeStack(settings, FakeFacade(settings, step_seconds=0.05))
+            await measure(CheckoutApp(stack, owns_stack=False), args)
             return
         if args.attach:
-            with worker_process(settings, Path(data_dir)) as worker:
-                stack = Stack(
-                    settings.model_copy(update={"embedded": settings.embedded.model_copy(update={"mode": "never"})}),
-                    worker=False,
-                    services=False,
+            with worker_process() as worker:
+                only_connects = settings.model_copy(
+                    update={"embedded": settings.embedded.model_copy(update={"mode": "never"})}
                 )
-                await start_when_up(stack)
-                try:
-                    await measure(stack, args.rate, args.seconds, args.warmup, worker_pid=worker.pid)
-                finally:
-                    await stack.stop()
+                attached = dashboard_stack(only_connects, dashboard_settings(settings.dashboard), attach=True)
+                await start_when_up(attached)
+                await measure(CheckoutApp(attached, owns_stack=True), args, {"checkout worker": [worker.pid]})
             return
-        async with Stack(settings) as stack:
-            await measure(stack, args.rate, args.seconds, args.warmup)
+        stack = dashboard_stack(settings, dashboard_settings(settings.dashboard))
+        await measure(CheckoutApp(stack, owns_stack=True), args)
 
 
 @contextmanager
-def worker_process(settings: Settings, data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`checkout worker` with these settings (through a config file), stopped with Ctrl-C after."""
-    config = data_dir / "config.yaml"
-    config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude={"dashboard"})))
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CHECKOUT_", "TEMPORAL_HOST", "NATS_URL"))}
+def worker_process() -> Iterator[subprocess.Popen[bytes]]:
+    """`checkout worker` on the config file (it starts the embedded servers), stopped with Ctrl-C after."""
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "--config", str(config), "worker"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "tui.cli", "worker"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         yield worker
@@ -233,6 +371,7 @@ def worker_process(settings: Settings, data_dir: Path) -> Iterator[subprocess.Po
 
 
 async def start_when_up(stack: Stack, timeout: float = 60) -> None:
+    """Connect once the worker process has started the servers and polls the task queue."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -250,15 +389,25 @@ async def start_when_up(stack: Stack, timeout: float = 60) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=10, help="orders submitted per second")
-    parser.add_argument("--seconds", type=float, default=30, help="measured time")
-    parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring")
-    parser.add_argument("--hold", type=float, default=1, help="saga.hold_seconds")
+    parser.add_argument("--concurrency", type=int, default=20, help="orders in flight, as checkout bench (default: 20)")
+    parser.add_argument("--rate", type=float, help="instead: start this many orders per second (open loop)")
+    parser.add_argument("--seconds", type=float, default=30, help="measured time (default: 30)")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring (default: 5)")
+    parser.add_argument("--drain", type=float, default=5, help="seconds allowed after the last order (default: 5)")
+    parser.add_argument("--hold", type=float, default=0, help="saga.hold_seconds (default: 0, as checkout bench)")
+    parser.add_argument(
+        "--worker-processes", type=int, help="dashboard.worker_processes (default: the config's default)"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config key, e.g. dashboard.batch_ms=200"
+    )
     parser.add_argument("--fake", action="store_true", help="in-memory facade instead of the real stack")
     parser.add_argument(
         "--attach", action="store_true", help="`checkout worker` in its own process, the dashboard attached"
     )
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)  # the orders' own process
+    args = parser.parse_args()
+    asyncio.run(drive(args) if args.drive else run(args))
 
 
 if __name__ == "__main__":

@@ -66,9 +66,11 @@ class CheckoutFacade(Protocol):
         *,
         customer: str | None = None,
         since: datetime | None = None,
+        changed_since: datetime | None = None,
     ) -> list[OrderSummary]:
         """Orders known to Temporal, strictly newest first by start time; filtered (status,
-        customer, started at or after `since`) before the first `limit` are taken. Raises Unreachable."""
+        customer, started at or after `since`, still running or closed at or after `changed_since`)
+        before the first `limit` are taken. Raises Unreachable."""
         ...
 
     async def order_events(self, order_id: str) -> list[StepEvent]:

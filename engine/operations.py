@@ -177,6 +177,7 @@ class Operations:
         *,
         customer: str | None = None,
         since: datetime | None = None,
+        changed_since: datetime | None = None,
     ) -> list[OrderSummary]:
         """Newest first by start time, filtered before the limit.
 
@@ -188,6 +189,8 @@ class Operations:
             query += " AND (" + " OR ".join(f"ExecutionStatus = '{s}'" for s in EXECUTION_STATUSES[status]) + ")"
         if since is not None:
             query += f" AND StartTime >= '{_rfc3339(since)}'"
+        if changed_since is not None:
+            query += f" AND (ExecutionStatus = 'Running' OR CloseTime >= '{_rfc3339(changed_since)}')"
 
         def wanted(summary: OrderSummary) -> bool:
             return (status is None or summary.status is status) and (

@@ -1,7 +1,10 @@
 """Stack: embedded servers, connections, services and worker, started and stopped as one.
 
 `checkout worker`, the dashboard and the end-to-end tests all run the same Stack; the
-dashboard in attach mode runs one without worker and services.
+dashboard in attach mode runs one without worker and services. `helpers` are more worker
+processes (`WorkerProcesses`) on the same servers: started by `start_helpers()` once the stack has
+started (the dashboard asks after its first full screen, so that they do not slow it down), and
+stopped first.
 """
 
 from __future__ import annotations
@@ -20,16 +23,27 @@ from engine.nats_client import replica_errors
 from engine.operations import Operations
 from engine.runtime import EmbeddedServers
 from engine.services import RunningServices, start_services
-from engine.worker import build_worker
+from engine.worker import WorkerLimits, build_worker
+from engine.worker_processes import WorkerProcesses
 
 log = logging.getLogger(__name__)
 
 
 class Stack:
-    def __init__(self, settings: Settings, *, worker: bool = True, services: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker: bool = True,
+        services: bool = True,
+        worker_limits: WorkerLimits | None = None,
+        helpers: WorkerProcesses | None = None,
+    ) -> None:
         self.settings = settings
         self._run_worker = worker
         self._run_services = services
+        self._worker_limits = worker_limits
+        self.helpers = helpers
         self.servers = EmbeddedServers(settings)
         self.client: Client | None = None
         self.nc: NATS | None = None
@@ -71,7 +85,7 @@ class Stack:
                 if self._run_services:
                     self._services = await start_services(self.nc, self.settings)
             if self._run_worker:
-                self._worker = build_worker(self.client, self.nc, self.settings)
+                self._worker = build_worker(self.client, self.nc, self.settings, limits=self._worker_limits)
                 self._worker_task = asyncio.create_task(self._worker.run(), name="temporal-worker")
             self._facade = Operations(
                 self.settings, self.client, self.nc, local_worker_running=lambda: self.worker_running
@@ -80,8 +94,15 @@ class Stack:
             await self.stop()
             raise
 
+    def start_helpers(self) -> None:
+        """Start the worker processes, if there are any and they have not started yet."""
+        if self._started and self.helpers is not None and not self.helpers.children:
+            self.helpers.start()
+
     async def stop(self) -> None:
         """Stop in reverse order. Safe to call twice, or after a failed start."""
+        if self.helpers is not None:
+            await self.helpers.stop()
         if self._worker is not None and self._worker_task is not None:
             if not self._worker_task.done():
                 await self._worker.shutdown()

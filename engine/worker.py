@@ -8,16 +8,32 @@ the sandbox, and the replay tests replay recorded histories.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from nats.aio.client import Client as NATS
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker
 
 from engine.activities import CheckoutActivities
 from engine.config import Settings
 from engine.workflows import OrderWorkflow
 
 
-def build_worker(client: Client, nc: NATS, settings: Settings, task_queue: str | None = None) -> Worker:
+@dataclass(frozen=True)
+class WorkerLimits:
+    """How much of the task queue one worker takes on: its pollers ask the server for work, its slots
+    bound what it runs at once. A worker that shares its process with something else (the dashboard's
+    screen) takes less, leaving the rest to the other workers on the queue."""
+
+    workflow_task_polls: int = 5  # the SDK's default
+    workflow_tasks: int = 100  # the SDK's default
+    local_activities: int = 200
+
+
+def build_worker(
+    client: Client, nc: NATS, settings: Settings, task_queue: str | None = None, limits: WorkerLimits | None = None
+) -> Worker:
+    limits = limits or WorkerLimits()
     activities = CheckoutActivities(nc, settings.saga_settings(), settings.nats.request_timeout_seconds)
     return Worker(
         client,
@@ -26,5 +42,7 @@ def build_worker(client: Client, nc: NATS, settings: Settings, task_queue: str |
         activities=activities.all(),
         workflow_runner=UnsandboxedWorkflowRunner(),
         max_concurrent_activities=200,
-        max_concurrent_local_activities=200,
+        max_concurrent_local_activities=limits.local_activities,
+        max_concurrent_workflow_tasks=limits.workflow_tasks,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=limits.workflow_task_polls),
     )

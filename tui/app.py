@@ -61,6 +61,7 @@ class StackLike(Protocol):
     @property
     def facade(self) -> CheckoutFacade: ...
     async def start(self) -> None: ...
+    def start_helpers(self) -> None: ...
     async def stop(self) -> None: ...
 
 
@@ -74,6 +75,8 @@ class Metrics:
     slowest_batch_ms: float = 0.0
     lag_ms: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
     """Per batch of live events: from its oldest event's time to the screen redrawn."""
+    screen_ms: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    """Per batch of live events: from its first event reaching the dashboard to the screen redrawn."""
 
 
 class CheckoutApp(Administration):
@@ -240,7 +243,7 @@ class CheckoutApp(Administration):
             self.metrics.events += len(events)
             oldest = min(event.time for event in events)
             if (self.clock() - oldest).total_seconds() < 10:  # live, not a replay of history
-                self.call_after_refresh(self._measure_lag, oldest)
+                self.call_after_refresh(self._measure_lag, oldest, self.feed.batch_buffered_at)
         if self.selected_order and self.selected_order in result.touched:
             self.fold_into_detail(events)
             self.request_detail(self.selected_order)  # a step event or a listing changed it
@@ -252,9 +255,12 @@ class CheckoutApp(Administration):
         self.metrics.largest_batch = max(self.metrics.largest_batch, len(batch))
         self.metrics.slowest_batch_ms = max(self.metrics.slowest_batch_ms, (time.perf_counter() - started) * 1000)
 
-    def _measure_lag(self, oldest: datetime) -> None:
-        """After the redraw: how long the oldest event of the batch took from happening to the screen."""
+    def _measure_lag(self, oldest: datetime, buffered_at: float | None) -> None:
+        """After the redraw: how long the oldest event of the batch took from happening to the screen,
+        and from reaching the dashboard to the screen."""
         self.metrics.lag_ms.append(max(0.0, (self.clock() - oldest).total_seconds() * 1000))
+        if buffered_at is not None:
+            self.metrics.screen_ms.append((self.feed.monotonic() - buffered_at) * 1000)
 
     def _show_numbers(self) -> None:
         now = self.clock()
@@ -269,6 +275,8 @@ class CheckoutApp(Administration):
             ),
             catching_up=self.feed.catching_up,
         )
+        if self.owns_stack and not self.feed.catching_up and not self.stopping:
+            self.stack.start_helpers()  # after the first full screen: they would slow it down
 
     # --- once a second: ages, numbers, health, services, faults; orders from Temporal ---------
 

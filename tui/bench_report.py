@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -34,6 +33,7 @@ from engine.bench.stats import (
 )
 from engine.config import Settings
 from tui import printing
+from tui.config import CHECKOUT_COMMAND
 
 EXIT_TERMINATED = 128 + signal.SIGTERM
 ROLE_TITLES = {
@@ -43,8 +43,6 @@ ROLE_TITLES = {
     NATS_SERVER: "NATS",
     DRIVER: "bench",
 }
-# The product's own command, whose `worker` the bench starts for the checkout program.
-CHECKOUT_COMMAND = [sys.executable, "-m", "tui.cli"]
 
 
 def options_from(args: argparse.Namespace) -> BenchOptions:

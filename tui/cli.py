@@ -28,8 +28,7 @@ from engine.connect import connect
 from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
 from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, ServiceName, parse_service
 from tui import bench_report, printing
-from tui.bench_report import CHECKOUT_COMMAND
-from tui.config import dashboard_settings
+from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
 
 EXIT_COMPENSATED = 1
@@ -197,18 +196,19 @@ async def _until_signalled() -> None:
 
 
 async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from engine.processes import STOP_GRACE_SECONDS
     from engine.stack import Stack
     from engine.worker_processes import WorkerProcesses
 
     if not 1 <= args.processes <= 64:
         raise InvalidInput("--processes must be between 1 and 64")
-    stack = Stack(settings, worker=args.only != "services", services=args.only != "workflows")
     only = ["--only", args.only] if args.only else []
     more = WorkerProcesses(args.processes - 1, CHECKOUT_COMMAND, Path(settings.embedded.data_dir) / "logs", only)
+    stack = Stack(settings, worker=args.only != "services", services=args.only != "workflows", helpers=more)
     printing.console.print("starting worker…")
     await stack.start()
     try:
-        more.start()
+        stack.start_helpers()
         started = ", ".join(stack.servers.started) or "none (using running servers)"
         printing.console.print(f"embedded servers: {started}")
         temporal, nats_ = settings.temporal, settings.nats
@@ -227,8 +227,14 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         await _until_signalled()
     finally:
         printing.console.print("stopping…")
-        await more.stop()
-        await stack.stop()
+        stopping = asyncio.ensure_future(stack.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=STOP_GRACE_SECONDS)
+        if not done:
+            # A worker whose servers went away (its parent dashboard killed outright, say) waits on
+            # them for ever: leave rather than linger. Servers it started get SIGTERM as it exits.
+            printing.print_error(f"not stopped within {STOP_GRACE_SECONDS:g}s (are the servers gone?): leaving")
+            os._exit(1)
+        stopping.result()
     return 0
 
 

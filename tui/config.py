@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -9,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.errors import ConfigError
 
 DEFAULT_CUSTOMER = "customer-1"
+# The product's own command: its `worker` is what `checkout bench` and the worker processes run.
+CHECKOUT_COMMAND = [sys.executable, "-m", "tui.cli"]
 
 
 class DashboardSettings(BaseModel):
@@ -20,12 +23,15 @@ class DashboardSettings(BaseModel):
     """How much step-event history to replay when the dashboard starts (0: none)."""
     max_rows: int = Field(1000, ge=10, le=100_000)
     """Orders kept in the table; the oldest finished ones go first."""
-    batch_ms: int = Field(100, ge=50, le=1000)
+    batch_ms: int = Field(50, ge=50, le=1000)
     """Step events are buffered and applied to the screen in one batch this often."""
     refresh_seconds: float = Field(1.0, ge=0.2, le=60)
     """How often health, services and faults are read."""
     reconcile_seconds: float = Field(10.0, ge=1, le=3600)
     """How often running and terminated orders are listed from Temporal (catches orders without events)."""
+    worker_processes: int = Field(1, ge=0, le=16)
+    """More `checkout worker` processes the dashboard starts beside its own worker (0: none), stopped
+    with it: they take most of the saga work, so the screen keeps up at the engine's full rate."""
     bulk_count: int = Field(20, ge=1, le=10_000)
     """Bulk submit: default number of orders."""
     bulk_rate: float = Field(5.0, gt=0, le=500)

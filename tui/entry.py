@@ -1,6 +1,11 @@
 """Process entry of the dashboard: `checkout dashboard [--attach]` runs the App over a Stack it owns.
 
-While the dashboard owns the terminal, log records go to `<data_dir>/logs/dashboard.log`.
+The stack holds the embedded servers (when needed), the dashboard's own worker and services,
+and `dashboard.worker_processes` more `checkout worker` processes: Python runs one thread at a
+time, so past about a dozen sagas per second a worker in the dashboard's process would take the
+time the screen needs. The own worker takes a small share of the work (`SHARED_WORKER`) when
+there are others. While the dashboard owns the terminal, log records go to
+`<data_dir>/logs/dashboard.log`.
 """
 
 from __future__ import annotations
@@ -14,12 +19,20 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio.exceptions import ApplicationError
 
 from engine.config import EmbeddedMode, Settings
 from engine.errors import CheckoutError
-from tui.config import dashboard_settings
+from engine.worker import WorkerLimits
+from tui.config import CHECKOUT_COMMAND, DashboardSettings, dashboard_settings
+
+if TYPE_CHECKING:
+    from engine.stack import Stack
+
+# The dashboard's own worker beside worker processes: the fewest pollers (2), few slots, so most sagas go to them.
+SHARED_WORKER = WorkerLimits(workflow_task_polls=2, workflow_tasks=2, local_activities=8)
 
 
 class ExpectedFaultsInOneLine(logging.Filter):
@@ -51,17 +64,30 @@ def logging_to(path: Path) -> Iterator[None]:
         handler.close()
 
 
+def dashboard_stack(settings: Settings, dashboard: DashboardSettings, *, attach: bool = False) -> Stack:
+    """What `checkout dashboard` runs: attached, only connections; else servers when needed, its own
+    worker and services, and `dashboard.worker_processes` more worker processes, stopped with it."""
+    from engine.stack import Stack
+    from engine.worker_processes import WorkerProcesses
+
+    if attach:
+        return Stack(settings, worker=False, services=False)
+    if not dashboard.worker_processes:
+        return Stack(settings)
+    helpers = WorkerProcesses(dashboard.worker_processes, CHECKOUT_COMMAND, settings.embedded.data_dir / "logs")
+    return Stack(settings, worker_limits=SHARED_WORKER, helpers=helpers)
+
+
 def run_dashboard(settings: Settings, attach: bool = False) -> int:
     """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
-    from engine.stack import Stack
     from tui.app import CheckoutApp
 
     try:
-        dashboard_settings(settings.dashboard)
+        dashboard = dashboard_settings(settings.dashboard)
     except CheckoutError as error:
         print(error.message, file=sys.stderr)
         return error.exit_code
-    stack = Stack(settings, worker=not attach, services=not attach)
+    stack = dashboard_stack(settings, dashboard, attach=attach)
     app = CheckoutApp(stack, owns_stack=True)
 
     async def main() -> None:
@@ -94,19 +120,18 @@ def run_web(settings: Settings, *, host: str, port: int, attach: bool = False) -
     from aiohttp import web
     from textual_serve.server import Server
 
-    from engine.stack import Stack
-
     try:
-        dashboard_settings(settings.dashboard)
+        dashboard = dashboard_settings(settings.dashboard)
     except CheckoutError as error:
         print(error.message, file=sys.stderr)
         return error.exit_code
-    stack = Stack(settings, worker=not attach, services=not attach)
+    stack = dashboard_stack(settings, dashboard, attach=attach)
     command = shlex.join([sys.executable, "-m", "tui.cli", "dashboard", "--attach"])
 
     class DashboardServer(Server):
         async def on_startup(self, app: web.Application) -> None:
             await stack.start()
+            stack.start_helpers()
             # The tabs' dashboards use the servers this process runs (or found): they only connect.
             os.environ["CHECKOUT_EMBEDDED__MODE"] = EmbeddedMode.NEVER.value
             self.console.print(f"checkout-ops dashboard on {self.public_url} (Ctrl-C stops)", highlight=False)

@@ -53,6 +53,8 @@ class EventFeed:
         self.clock = clock
         self.monotonic = monotonic
         self.pending: list[Item] = []
+        self.buffered_at: float | None = None  # monotonic time the oldest pending item came in
+        self.batch_buffered_at: float | None = None  # the same for the batch `take()` handed out last
         self.problem = ""  # why the subscription is down, while it is
         self.last_event_time: datetime | None = None  # of the newest event taken
         self.started_at = clock()
@@ -81,7 +83,7 @@ class EventFeed:
             self._attempt_began = self.monotonic()
             try:
                 async for event in source(self.replay_hours()):
-                    self.pending.append(event)
+                    self.add(event)
                     if self.problem:
                         self.problem = ""
                         backoff = FIRST_BACKOFF_SECONDS
@@ -107,6 +109,8 @@ class EventFeed:
         """A listing of orders (None: it failed). The first one goes before every event buffered so far."""
         if summaries is not None:
             listing: list[Item] = list(reversed(summaries))  # oldest first: table order follows start order
+            if not self.pending:
+                self.buffered_at = self.monotonic()
             self.pending = listing + self.pending if not self.listed else self.pending + listing
         self.listed = True
 
@@ -118,6 +122,8 @@ class EventFeed:
         return self._last_replayed is not None and self.monotonic() - self._last_replayed < SETTLED_SECONDS
 
     def add(self, item: Item) -> None:
+        if not self.pending:
+            self.buffered_at = self.monotonic()
         self.pending.append(item)
 
     def take(self) -> list[Item] | None:
@@ -143,6 +149,7 @@ class EventFeed:
             return None
         elapsed, self._last_take = now - self._last_take, now
         batch, self.pending = self.pending, []
+        self.batch_buffered_at, self.buffered_at = self.buffered_at, None
         events = [item for item in batch if isinstance(item, StepEvent)]
         weight = min(1.0, elapsed)
         self.event_rate = (1 - weight) * self.event_rate + weight * len(events) / max(elapsed, 1e-3)

@@ -9,6 +9,7 @@ follows the newest event.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -305,9 +306,10 @@ class OrderBook:
         excess = len(self.orders) - self.max_orders
         if excess <= 0:
             return set()
-        finished = sorted((row for row in self.orders.values() if row.status.is_terminal), key=lambda r: r.seq)
+        # The dict keeps rows in the order they came (their seq): the oldest finished are the first ones.
+        finished = itertools.islice((row for row in self.orders.values() if row.status.is_terminal), excess)
         evicted = set()
-        for row in finished[:excess]:
+        for row in list(finished):
             del self.orders[row.order_id]
             self._live[row.status] -= 1
             evicted.add(row.order_id)
@@ -395,5 +397,6 @@ class OrderBook:
         return [row.order_id for row in self.orders.values() if not row.status.is_terminal]
 
     def is_terminal(self, order_id: str) -> bool:
+        """Whether the order has ended: its row says so, or it was evicted (only ended orders are)."""
         row = self.orders.get(order_id)
-        return row is not None and row.status.is_terminal
+        return row.status.is_terminal if row is not None else order_id in self._evicted

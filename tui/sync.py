@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from textual import on, work
@@ -19,17 +20,21 @@ from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
 from engine.models import Health, SagaState, StepEvent
 from tui.config import DashboardSettings
-from tui.feed import EventFeed
+from tui.feed import STALE_GRACE_SECONDS, STALE_SLACK_SECONDS, EventFeed
 from tui.history import History
 from tui.live_saga import fold
 from tui.messages import DetailLoaded, FailureExplained, OrdersListed, Refreshed
 from tui.notices import Notices
+from tui.state import Clock
 from tui.widgets.faults_panel import FaultsPanel
 from tui.widgets.order_detail import OrderDetail
 from tui.widgets.services_panel import ServicesPanel
 from tui.widgets.status_line import StatusLine
 
 CALL_TIMEOUT = 5.0
+# A later listing reaches back this far past the last one: clocks may differ a little, and an order
+# closed without its final event must still be listed once the feed's grace has passed.
+LISTING_OVERLAP = timedelta(seconds=STALE_SLACK_SECONDS + STALE_GRACE_SECONDS)
 MAX_EXPLAINED = 20  # failed orders explained per batch (each is one call)
 T = TypeVar("T")
 
@@ -45,6 +50,7 @@ class ServerSync(Notices):
     services_panel: ServicesPanel
     detail_view: OrderDetail
     history: History
+    clock: Clock
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,6 +61,7 @@ class ServerSync(Notices):
         self._refresh_worker: Worker[None] | None = None
         self._reconcile_worker: Worker[None] | None = None
         self._last_reconcile = 0.0
+        self._listed_since: datetime | None = None  # when the last full listing was asked for
 
     def sync_tick(self) -> None:
         """Once a second: read what is due, unless the last read is still on its way."""
@@ -133,15 +140,26 @@ class ServerSync(Notices):
 
     @work(group="reconcile", exit_on_error=False)
     async def _list_orders(self, initial: bool) -> None:
-        """The newest orders Temporal knows, folded in like events (applying twice changes nothing).
+        """Orders Temporal knows, folded in like events (applying twice changes nothing).
 
-        At start this rebuilds the table; later it catches orders that publish no events
-        (started with no worker polling, terminated from outside)."""
+        At start the newest `max_rows` rebuild the table. Later only the orders still running or
+        closed since shortly before the last listing: they catch orders that publish no events
+        (started with no worker polling, terminated from outside) and show a subscription gone
+        quiet, without reading a thousand orders every time."""
         assert self.facade is not None
+        asked = self.clock()
+        changed_since = None if initial or self._listed_since is None else self._listed_since - LISTING_OVERLAP
         try:
-            summaries = await asyncio.wait_for(self.facade.list_orders(limit=self.dashboard.max_rows), CALL_TIMEOUT * 2)
+            summaries = await asyncio.wait_for(
+                self.facade.list_orders(
+                    limit=self.dashboard.max_rows if changed_since is None else None, changed_since=changed_since
+                ),
+                CALL_TIMEOUT * 2,
+            )
         except (CheckoutError, TimeoutError):
             summaries = None
+        else:
+            self._listed_since = asked
         self.post_message(OrdersListed(summaries, initial=initial))
 
     @on(OrdersListed)

@@ -107,6 +107,7 @@ class FakeFacade:
         self.failures: dict[str, str] = {}  # order -> why it failed before it started
         self.unreachable = False
         self.calls: list[str] = []
+        self.listings: list[datetime | None] = []  # each list_orders call's `changed_since`
 
     # --- helpers for tests ---------------------------------------------------------------
 
@@ -258,8 +259,10 @@ class FakeFacade:
         *,
         customer: str | None = None,
         since: datetime | None = None,
+        changed_since: datetime | None = None,
     ) -> list[OrderSummary]:
         self._check()
+        self.listings.append(changed_since)
         if self.list_delay:
             await asyncio.sleep(self.list_delay)
         rows = [
@@ -280,6 +283,7 @@ class FakeFacade:
             if (status is None or r.status is status)
             and (customer is None or r.customer_id == customer)
             and (since is None or (r.started_at is not None and r.started_at >= since))
+            and (changed_since is None or r.closed_at is None or r.closed_at >= changed_since)
         ]
         rows.sort(key=lambda r: (r.started_at or datetime.min.replace(tzinfo=UTC), r.order_id), reverse=True)
         return rows[:limit]
@@ -554,12 +558,16 @@ class FakeStack:
         self.facade = facade or FakeFacade(settings)
         self.fail = fail
         self.started = False
+        self.helpers_started = False
         self.stopped = False
 
     async def start(self) -> None:
         if self.fail is not None:
             raise self.fail
         self.started = True
+
+    def start_helpers(self) -> None:
+        self.helpers_started = self.started
 
     async def stop(self) -> None:
         self.stopped = True

@@ -430,3 +430,38 @@ async def test_table_keys_and_clicks_move_the_selection_and_open_the_detail(fake
 
         await pilot.click(OrdersTable, offset=(3, 3))  # header, then rows 0 and 1: row 1 of the view
         assert app.selected_order == table(app).order_at(table(app).scroll_offset.y + 2)
+
+
+async def test_later_listings_read_only_the_orders_that_ran_or_closed_since_the_last() -> None:
+    settings = fake_settings(dashboard={"reconcile_seconds": 1})
+    facade = FakeFacade(settings)
+    app = CheckoutApp(FakeStack(settings, facade))
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        await wait_until(pilot, lambda: len(facade.listings) >= 3, timeout=10)
+        first, *later = facade.listings
+        assert first is None, "the first listing reads the newest max_rows orders"
+        now = datetime.now(UTC)
+        for changed_since in later:
+            # Back past the previous listing by the feed's slack and grace (7 s), no further.
+            assert changed_since is not None and now - timedelta(seconds=12) < changed_since < now - timedelta(
+                seconds=6
+            )
+
+
+async def test_worker_processes_start_after_the_first_full_screen_and_only_for_the_owner() -> None:
+    settings = fake_settings()
+    owned = FakeStack(settings, FakeFacade(settings, list_delay=1.0))  # catching up for a second
+    app = CheckoutApp(owned)
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        assert app.feed.catching_up and not owned.helpers_started
+        await wait_until(pilot, lambda: owned.helpers_started, timeout=10)
+        assert not app.feed.catching_up
+    attached = FakeStack(settings)
+    app = CheckoutApp(attached, owns_stack=False)
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        await wait_until(pilot, lambda: not app.feed.catching_up)
+        await pilot.pause(0.3)
+        assert not attached.helpers_started, "a stack the dashboard does not own starts its own processes"

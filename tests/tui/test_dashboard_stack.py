@@ -14,15 +14,18 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import yaml
 from textual.widgets import Input, Select
 
-from engine.config import Settings
+from engine.config import CONFIG_ENV, Settings, load_settings
 from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName, StepStatus
 from engine.stack import Stack
 from tests.support.dashboard import wait_until
 from tests.support.servers import pid_alive
 from tests.support.stack import stack_settings as integration_stack_settings
 from tui.app import CheckoutApp
+from tui.config import dashboard_settings
+from tui.entry import dashboard_stack
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.new_order import NewOrderScreen
@@ -278,3 +281,39 @@ async def test_quitting_an_app_that_owns_its_stack_leaves_no_server_behind(tmp_p
             break
         await asyncio.sleep(0.1)
     assert not [pid for pid in pids if pid_alive(pid)], "embedded servers left running"
+
+
+async def test_the_dashboards_worker_processes_work_and_stop_when_it_quits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dashboard.worker_processes` as `checkout dashboard` runs them: `checkout worker` processes that
+    read the same config file (so the test writes one), started after the first full screen."""
+    config = tmp_path / "config.yaml"
+    written = stack_settings(tmp_path).model_dump(mode="json") | {"dashboard": {"worker_processes": 1}}
+    config.write_text(yaml.safe_dump(written))
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    settings = load_settings()
+    stack = dashboard_stack(settings, dashboard_settings(settings.dashboard))
+    app = CheckoutApp(stack, owns_stack=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        assert stack.helpers is not None
+        await wait_until(pilot, lambda: stack.helpers is not None and stack.helpers.pids, timeout=30)
+        helper = stack.helpers.pids[0]
+        assert "worker" in Path(f"/proc/{helper}/cmdline").read_text()
+        servers = list(stack.servers.pids.values())
+        # Orders still complete when the dashboard's own worker takes few of them.
+        orders = [an_order() for _ in range(6)]
+        for order in orders:
+            await stack.facade.submit(order)
+        done = lambda: all(status_of(app, o.order_id) is OrderStatus.COMPLETED for o in orders)  # noqa: E731
+        await wait_until(pilot, done, timeout=60)
+        await pilot.press("q")
+        await wait_until(pilot, lambda: app.return_code is not None, timeout=60)
+    assert app.return_code == 0
+    for _ in range(100):
+        if not any(pid_alive(pid) for pid in [helper, *servers]):
+            break
+        await asyncio.sleep(0.1)
+    assert not pid_alive(helper), "a worker process outlived the dashboard"
+    assert not [pid for pid in servers if pid_alive(pid)], "embedded servers left running"

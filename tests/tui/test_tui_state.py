@@ -142,6 +142,9 @@ def test_cap_evicts_oldest_finished_orders_and_never_in_flight_ones() -> None:
     assert b.counts().completed == 3  # counts are of what was seen, not of what is kept
     again = b.apply(saga("old", 0, 1) + [OrderSummary(order_id="old", status=OrderStatus.COMPLETED)])
     assert "old" not in b.orders and not again.added, "an evicted order does not come back from a listing"
+    # Only ended orders are evicted: the bulk form's progress counts them as ended.
+    assert b.is_terminal("old") and b.is_terminal("mid") and not b.is_terminal("run")
+    assert not b.is_terminal("never-seen")
 
 
 def test_filters_and_sort_keys() -> None:

@@ -10,6 +10,7 @@ from tui.messages import FilterChanged
 from tui.state import SortMode, StatusFilter
 
 STATUS_CHOICES = [(status.label, status) for status in StatusFilter]
+SORT_LABEL_WIDTH = len("sort: ") + max(len(mode.value) for mode in SortMode)
 
 
 class FilterBar(Horizontal):
@@ -30,7 +31,7 @@ class FilterBar(Horizontal):
             STATUS_CHOICES, value=StatusFilter.ALL, allow_blank=False, id="filter-status", compact=True
         )
         self._count = Label("", id="count-label")
-        self._sort = Label("sort: newest", id="sort-label")
+        self._sort = Label(f"sort: {SortMode.NEWEST.value}".ljust(SORT_LABEL_WIDTH), id="sort-label")
         yield from (self._text, self._status, self._count, self._sort)
 
     @property
@@ -62,11 +63,13 @@ class FilterBar(Horizontal):
         """How many orders the table shows: `N of M` while a filter hides some."""
         text = f"{shown} of {total}" if shown != total else f"{total} orders"
         label = self._count
-        if str(label.content) != text:
-            label.update(text)
+        before = str(label.content)
+        if before != text:  # a new layout only when the width changes: this runs with every batch
+            label.update(text, layout=len(before) != len(text))
 
     def show_sort(self, mode: SortMode) -> None:
-        self._sort.update(f"sort: {mode.value}")
+        # As wide as the widest mode: a new sort needs no new layout.
+        self._sort.update(f"sort: {mode.value}".ljust(SORT_LABEL_WIDTH), layout=False)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

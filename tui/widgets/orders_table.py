@@ -44,6 +44,7 @@ COLUMNS = (
     Column("age", "age", 6, 6, 6),
 )
 KEYS = [column.key for column in COLUMNS]
+AGE = KEYS.index("age")
 GAP = 1  # space between columns
 SHRINK_ORDER = ("customer", "id", "step")  # which columns give way first when the row does not fit
 GROWS = "step"
@@ -161,6 +162,8 @@ class OrdersTable(ScrollView, can_focus=True):
         self.selected: str | None = None
         self.cursor_row = 0
         self._order: list[str] = []  # the shown order ids, top to bottom
+        self._sort_key = book.sort_key(self.sort_mode)
+        self._keys: dict[str, tuple[float | str, ...]] = {}  # each shown row's sort key, kept up to date
         self._cells: dict[str, list[Cell]] = {}
         self._strips: dict[str, Strip] = {}  # rendered rows, without the cursor
         self._strips_base: Style | None = None
@@ -186,11 +189,13 @@ class OrdersTable(ScrollView, can_focus=True):
         self.refresh()
 
     def tick_ages(self) -> None:
-        """Once a second: the age of every order shown (a row is drawn again only when its age reads differently)."""
+        """Once a second: the age of the orders in view (a row is drawn again only when its age reads
+        differently). Rows out of view get theirs when they are drawn: with thousands of orders in the
+        book, going through all of them every second would cost more than the screen."""
         now = self.book.clock()
-        column = KEYS.index("age")
-        for order_id in self._order:
-            self._set(order_id, column, _age_cell(self.book.orders[order_id], now))
+        top = self.scroll_offset.y
+        for order_id in self._order[top : top + self._visible_rows()]:
+            self._set(order_id, AGE, _age_cell(self.book.orders[order_id], now))
         self.refresh()
 
     def set_filter(self, status: StatusFilter | None = None, text: str | None = None) -> None:
@@ -207,6 +212,8 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def set_sort(self, mode: SortMode) -> None:
         self.sort_mode = mode
+        self._sort_key = self.book.sort_key(mode)
+        self._keys = {order_id: self._sort_key(order_id) for order_id in self._order}
         self._resort()  # the header's arrow too
 
     def select_order(self, order_id: str) -> bool:
@@ -287,7 +294,9 @@ class OrdersTable(ScrollView, can_focus=True):
                     empty = "  no matching orders" if self.book.orders else "  no orders yet: n submits one"
                     return Strip([Segment(fit(empty, self.size.width), base + Style(dim=True))])
                 return Strip.blank(self.size.width, base)
-            strip = self._row_strip(self._order[index], base)
+            order_id = self._order[index]
+            self._set(order_id, AGE, _age_cell(self.book.orders[order_id], self.book.clock()))  # as of now
+            strip = self._row_strip(order_id, base)
             if index == self.cursor_row:  # the cursor's colours over the cells' own
                 cursor = self.get_component_rich_style("orders-table--cursor")
                 strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
@@ -332,6 +341,7 @@ class OrdersTable(ScrollView, can_focus=True):
             return self._remove(order_id) if present else False
         assert row is not None
         values = cells(row, now)
+        self._keys[order_id] = self._sort_key(order_id)
         if present:
             for column, value in enumerate(values):
                 self._set(order_id, column, value)
@@ -382,13 +392,13 @@ class OrdersTable(ScrollView, can_focus=True):
         if order_id not in self._cells:
             return False
         del self._cells[order_id]
+        del self._keys[order_id]
         self._strips.pop(order_id, None)
         self._order.remove(order_id)
         return True
 
     def _resort(self) -> None:
-        key = self.book.sort_key(self.sort_mode)
-        self._order.sort(key=key)
+        self._order.sort(key=self._keys.__getitem__)  # keys computed when rows change, not at every sort
         self._sync_size()
         if self.selected in self._cells:
             self.cursor_row = self._order.index(self.selected)
