@@ -14,8 +14,9 @@ with free ports, a temporary data directory, hold 0 and one catalogue SKU of amp
 2. Start: `checkout dashboard`'s code path in a new Python process, on that warm data directory
    and the config's own `max_rows` and `replay_hours`: from the process's start to the first full
    screen (status line read, the orders Temporal lists in the table, the step events replayed,
-   numbers no longer catching up, drawn), after one unmeasured start. Three times with the servers started by the dashboard
-   itself (the usual case), then three times with the servers already running.
+   numbers no longer catching up, drawn), after one unmeasured start. Three times with the
+   servers started by the dashboard itself (the usual case), then three times with the servers
+   already running.
 """
 
 from __future__ import annotations
