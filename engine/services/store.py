@@ -205,10 +205,6 @@ class KeyWriter(Generic[T]):
         self._kv = kv
         self._queues: dict[str, list[tuple[Change[Any], asyncio.Future[Any]]]] = {}
         self._flushers: set[asyncio.Task[None]] = set()
-        # The last value this process read or wrote per key, with its revision: the next change is
-        # written against it without reading first (the revision check catches a stale one); only a
-        # conflict, or a change that writes nothing, costs a read.
-        self._known: dict[str, tuple[Account | None, int]] = {}
 
     async def change(self, key: str, change: Change[T]) -> T:
         """Apply `change` to the account at `key`; what it returned for the value it was finally applied to."""
@@ -233,13 +229,9 @@ class KeyWriter(Generic[T]):
     async def _write(self, key: str, batch: list[tuple[Change[Any], asyncio.Future[Any]]]) -> None:
         try:
             for attempt in range(_MAX_CAS_ATTEMPTS):
-                cached = key in self._known
-                if cached:
-                    current, revision = self._known.pop(key)
-                else:
-                    entry = await get_entry(self._kv, key)
-                    current = Account.decode(entry.value) if entry and entry.value else None
-                    revision = (entry.revision or 0) if entry else 0
+                entry = await get_entry(self._kv, key)
+                current = Account.decode(entry.value) if entry and entry.value else None
+                revision = (entry.revision or 0) if entry else 0
                 account, changed = current, False
                 results: list[Any] = []
                 for change, _ in batch:
@@ -250,19 +242,16 @@ class KeyWriter(Generic[T]):
                     results.append(result)
                     if new is not None:
                         account, changed = new, True
-                if cached and not (changed and account is not None):
-                    continue  # deciding to write nothing needs the current value, not a remembered one
                 if changed and account is not None:
                     try:
                         if revision == 0:
-                            revision = await self._kv.create(key, account.encode())
+                            await self._kv.create(key, account.encode())
                         else:
-                            revision = await self._kv.update(key, account.encode(), last=revision) or 0
+                            await self._kv.update(key, account.encode(), last=revision)
                     except KeyWrongLastSequenceError:  # another process wrote it: read, then try again
                         if attempt:
                             await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
                         continue
-                self._known[key] = (account, revision)
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         if isinstance(result, Exception):
@@ -272,7 +261,6 @@ class KeyWriter(Generic[T]):
                 return
             raise ConflictError(f"{key}: too many concurrent updates")
         except Exception as error:
-            self._known.pop(key, None)
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
