@@ -5,10 +5,13 @@ from a timer. It keeps the subscription going (reconnecting with backoff, replay
 the last event seen), spaces batches by how busy the event loop and the stream are, and
 guesses when a subscription has silently gone quiet.
 
-At start it holds the replayed events back until Temporal's listing of the orders is in:
-the listing knows which orders ended, and a terminal status is final, so the replay can
-no longer show an ended order as running. Until the replay has settled it is
-`catching_up`, and the dashboard says so instead of showing numbers still being rebuilt.
+At start it subscribes once Temporal's listing of the orders is in (or has not come in
+time): the listing knows which orders ended, and a terminal status is final, so the replay
+can no longer show an ended order as running; and when the listing was cut at the table's
+`max_rows`, the replay starts at the oldest order listed, not hours back (10,000 orders of
+the last hour would be 100,000 events read at start, for rows the table would drop). Until
+the replay has settled it is `catching_up`, and the dashboard says so instead of showing
+numbers still being rebuilt.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from datetime import datetime, timedelta
 
 from engine.errors import CheckoutError
@@ -64,6 +68,8 @@ class EventFeed:
         self._lateness = 0.0  # seconds, smoothed
         self.event_rate = 0.0  # step events per second, smoothed
         self.listed = False  # the first listing of orders is in (or did not come in time)
+        self._replay_from: datetime | None = None  # the oldest order of a first listing cut at its limit
+        self._listing_in = asyncio.Event()
         self._hold_until = monotonic() + LISTING_WAIT_SECONDS
         self._last_replayed: float | None = None  # when the last event from before the start was taken
 
@@ -74,10 +80,18 @@ class EventFeed:
         if self.last_event_time is not None:
             behind = (self.clock() - self.last_event_time).total_seconds()
             return max(behind, 0.0) / 3600 + 1 / 60  # a minute of overlap: applying twice changes nothing
-        return self.initial_replay_hours or None
+        if not self.initial_replay_hours:
+            return None
+        if self._replay_from is not None:
+            since_oldest = max((self.clock() - self._replay_from).total_seconds(), 0.0) / 3600
+            return min(self.initial_replay_hours, since_oldest)
+        return self.initial_replay_hours
 
     async def follow(self, source: EventSource) -> None:
-        """Buffer events from `source` forever; after a failure, subscribe again with backoff."""
+        """Buffer events from `source` forever; after a failure, subscribe again with backoff.
+        The first subscription waits for the first listing (at most until the hold ends)."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._listing_in.wait(), max(0.0, self._hold_until - self.monotonic()))
         backoff = FIRST_BACKOFF_SECONDS
         while True:
             self._attempt_began = self.monotonic()
@@ -105,14 +119,20 @@ class EventFeed:
 
     # --- batches -------------------------------------------------------------------------
 
-    def add_listing(self, summaries: list[OrderSummary] | None) -> None:
-        """A listing of orders (None: it failed). The first one goes before every event buffered so far."""
+    def add_listing(self, summaries: list[OrderSummary] | None, *, limit: int | None = None) -> None:
+        """A listing of orders (None: it failed). The first one goes before every event buffered so far;
+        if it holds `limit` orders (older ones were left out), the replay starts at its oldest order."""
+        if summaries is not None and not self.listed and limit is not None and len(summaries) >= limit:
+            started = [summary.started_at for summary in summaries if summary.started_at is not None]
+            if started:
+                self._replay_from = min(started) - timedelta(seconds=STALE_SLACK_SECONDS)
         if summaries is not None:
             listing: list[Item] = list(reversed(summaries))  # oldest first: table order follows start order
             if not self.pending:
                 self.buffered_at = self.monotonic()
             self.pending = listing + self.pending if not self.listed else self.pending + listing
         self.listed = True
+        self._listing_in.set()
 
     @property
     def catching_up(self) -> bool:

@@ -164,7 +164,7 @@ class ServerSync(Notices):
 
     @on(OrdersListed)
     def _orders_listed(self, message: OrdersListed) -> None:
-        self.feed.add_listing(message.summaries)
+        self.feed.add_listing(message.summaries, limit=self.dashboard.max_rows if message.initial else None)
         if message.summaries is None:
             if message.initial:
                 self._last_reconcile = 0.0  # try the full listing again at the next tick

@@ -80,6 +80,52 @@ def test_replay_hours_start_from_the_config_then_from_the_last_event_taken() -> 
     assert feed.replay_hours() == pytest.approx((601 + 60) / 3600)
 
 
+def listed(order_id: str, started_seconds_ago: float, clocks: Clocks) -> OrderSummary:
+    started_at = clocks.now() - timedelta(seconds=started_seconds_ago)
+    return OrderSummary(order_id=order_id, status=OrderStatus.COMPLETED, started_at=started_at)
+
+
+def test_a_first_listing_cut_at_its_limit_bounds_the_replay_to_its_oldest_order() -> None:
+    clocks = Clocks()
+    cut = a_feed(clocks, listed=False)
+    cut.add_listing([listed("new", 60, clocks), listed("old", 600, clocks)], limit=2)
+    # From the oldest listed order (ten minutes ago) and the clocks' slack, not the configured hour.
+    assert cut.replay_hours() == pytest.approx((600 + feed_module.STALE_SLACK_SECONDS) / 3600)
+    whole = a_feed(clocks, listed=False)
+    whole.add_listing([listed("new", 60, clocks), listed("old", 600, clocks)], limit=3)
+    assert whole.replay_hours() == 1.0, "every order was listed: their events of the last hour all count"
+    ancient = a_feed(clocks, listed=False)
+    ancient.add_listing([listed("a", 7200, clocks), listed("b", 9000, clocks)], limit=2)
+    assert ancient.replay_hours() == 1.0, "never further back than the configured hours"
+    later = a_feed(clocks)  # a first listing (empty) is in: later ones change nothing
+    later.add_listing([listed("new", 60, clocks)], limit=1)
+    assert later.replay_hours() == 1.0
+
+
+async def test_the_first_subscription_waits_for_the_first_listing() -> None:
+    clocks = Clocks()
+    feed = a_feed(clocks, listed=False)
+    asked: list[float | None] = []
+
+    async def source(since_hours: float | None) -> AsyncIterator[StepEvent]:
+        asked.append(since_hours)
+        await asyncio.sleep(3600)
+        yield event("a", 0)
+
+    task = asyncio.create_task(feed.follow(source))
+    try:
+        await asyncio.sleep(0.2)
+        assert asked == [], "subscribed before the listing was in"
+        feed.add_listing([listed("new", 60, clocks), listed("old", 360, clocks)], limit=2)
+        for _ in range(100):
+            if asked:
+                break
+            await asyncio.sleep(0.01)
+        assert asked == [pytest.approx((360 + feed_module.STALE_SLACK_SECONDS) / 3600)]
+    finally:
+        task.cancel()
+
+
 def test_a_batch_is_handed_out_at_most_every_batch_ms() -> None:
     clocks = Clocks()
     feed = a_feed(clocks)
