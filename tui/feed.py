@@ -70,6 +70,7 @@ class EventFeed:
         self.listed = False  # the first listing of orders is in (or did not come in time)
         self._replay_from: datetime | None = None  # the oldest order of a first listing cut at its limit
         self._listing_in = asyncio.Event()
+        self._listed_at: float | None = None  # when the first listing came in (the replay starts then)
         self._hold_until = monotonic() + LISTING_WAIT_SECONDS
         self._last_replayed: float | None = None  # when the last event from before the start was taken
 
@@ -131,6 +132,8 @@ class EventFeed:
             if not self.pending:
                 self.buffered_at = self.monotonic()
             self.pending = listing + self.pending if not self.listed else self.pending + listing
+        if not self.listed and self.initial_replay_hours:
+            self._listed_at = self.monotonic()
         self.listed = True
         self._listing_in.set()
 
@@ -139,7 +142,10 @@ class EventFeed:
         """Still rebuilding what happened before the start: the listing or the replay is not in yet."""
         if not self.listed:
             return self.monotonic() < self._hold_until
-        return self._last_replayed is not None and self.monotonic() - self._last_replayed < SETTLED_SECONDS
+        # The replay subscribes once the listing is in: until its first events come, that moment
+        # stands for the last replayed event.
+        last = max(filter(None, (self._last_replayed, self._listed_at)), default=None)
+        return last is not None and self.monotonic() - last < SETTLED_SECONDS
 
     def add(self, item: Item) -> None:
         if not self.pending:

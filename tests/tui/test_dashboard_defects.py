@@ -164,6 +164,7 @@ async def test_values_are_not_cut_off_at_80_and_120_columns(fake_stack: FakeStac
             app.feed.add(saga_events(f"a1b2c3-{n:04d}", status))
         await wait_until(pilot, lambda: app.book.counts().completed == 1234)
         await wait_until(pilot, lambda: "faults" in app.status_line.plain)
+        await wait_until(pilot, lambda: not app.numbers_bar.catching_up)
         await pilot.pause(0.3)
         counts = visible_lines(app.numbers_bar.query_one("#counts"))[0]
         for shown in ("12", "1234", "56", "↺ 3", "✘ 7"):

@@ -122,6 +122,9 @@ async def test_the_first_subscription_waits_for_the_first_listing() -> None:
                 break
             await asyncio.sleep(0.01)
         assert asked == [pytest.approx((360 + feed_module.STALE_SLACK_SECONDS) / 3600)]
+        assert feed.catching_up, "the replay has only just been asked for: no numbers yet"
+        clocks.advance(feed_module.SETTLED_SECONDS + 0.1)
+        assert not feed.catching_up, "no replayed event came: nothing to catch up"
     finally:
         task.cancel()
 
