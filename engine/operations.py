@@ -244,13 +244,17 @@ class Operations:
 
         end = upper or datetime.now(UTC)
         too_late, span = end, timedelta(minutes=1)  # a window from `too_late` holds fewer than wanted
-        while await count(from_(end - span)) < wanted:  # ends: the window from `since` holds more
+        while (held := await count(from_(end - span))) < wanted:  # ends: the window from `since` holds more
             too_late, span = end - span, span * 4
         enough = from_(end - span)
-        for _ in range(4):  # halve the overshoot four times
+        # Halve the gap until the window holds at most a fifth more than wanted (the orders may sit
+        # far from `end`: the newest ended hours ago, say); a few dozen counts at the most.
+        for _ in range(40):
+            if held <= wanted * 1.2:
+                break
             middle = enough + (too_late - enough) / 2
-            if await count(middle) >= wanted:
-                enough = middle
+            if (in_middle := await count(middle)) >= wanted:
+                enough, held = middle, in_middle
             else:
                 too_late = middle
         return enough

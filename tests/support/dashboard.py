@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
 
 from engine.config import Settings
+
+if TYPE_CHECKING:
+    from tui.app import CheckoutApp
 
 
 def fake_settings(**overrides: object) -> Settings:
@@ -32,6 +36,11 @@ async def wait_until(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         await pilot.pause(0.05)
+
+
+async def started(pilot: Pilot[Any], app: CheckoutApp) -> None:
+    """Until the app has its facade and has read the servers' health once."""
+    await wait_until(pilot, lambda: app.facade is not None and app.status_line.health is not None, what="started")
 
 
 def visible_lines(widget: Widget) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.widgets._toast import Toast
 
@@ -19,7 +18,7 @@ from engine.models import (
     StepEvent,
     StepStatus,
 )
-from tests.support.dashboard import fake_settings, visible_lines, wait_until
+from tests.support.dashboard import fake_settings, started, visible_lines, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 from tui.screens.bulk_submit import BulkSubmitScreen
@@ -35,10 +34,6 @@ def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1) -> OrderI
             "items": [{"sku": sku, "quantity": quantity, "unit_price_cents": 999}],
         }
     )
-
-
-async def started(pilot: Pilot[int], app: CheckoutApp) -> None:
-    await wait_until(pilot, lambda: app.facade is not None and app.status_line.health is not None, what="started")
 
 
 async def test_resizing_lays_out_for_the_new_size_not_the_previous_one(fake_stack: FakeStack) -> None:

@@ -8,7 +8,7 @@ from textual.widgets import Button, Input, Select
 
 from engine.errors import ServerStartError
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, StepStatus
-from tests.support.dashboard import fake_settings, wait_until
+from tests.support.dashboard import fake_settings, started, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 from tui.commands import palette_commands
@@ -42,10 +42,6 @@ def table(app: CheckoutApp) -> OrdersTable:
 
 def detail(app: CheckoutApp) -> OrderDetail:
     return app.query_one(OrderDetail)
-
-
-async def started(pilot, app: CheckoutApp) -> None:
-    await wait_until(pilot, lambda: app.facade is not None and app.status_line.health is not None, what="stack started")
 
 
 async def test_new_order_form_submits_and_the_order_completes_in_table_and_detail(fake_stack: FakeStack) -> None:

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
 from engine.models import FaultSettings, OrderInput, ServiceName, Step
-from tests.support.dashboard import fake_settings, visible_lines, wait_until
+from tests.support.dashboard import fake_settings, started, visible_lines, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 from tui.export import export_orders
@@ -33,10 +32,6 @@ def an_order(order_id: str, sku: str = "usb-cable", quantity: int = 1, customer:
             "items": [{"sku": sku, "quantity": quantity, "unit_price_cents": 999}],
         }
     )
-
-
-async def started(pilot: Pilot[int], app: CheckoutApp) -> None:
-    await wait_until(pilot, lambda: app.facade is not None and app.status_line.health is not None, what="started")
 
 
 async def test_the_log_pauses_and_shows_only_the_selected_order(fake_stack: FakeStack) -> None:
