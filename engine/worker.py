@@ -1,9 +1,9 @@
 """The Temporal worker: OrderWorkflow and the activities on the order task queue.
 
 The workflow runs outside the sandbox: the sandbox re-imports modules and wraps every
-payload of every activation, which cost this worker about half its CPU (see the README's
-levers table). Determinism is still checked: the workflow tests run the same workflow in
-the sandbox, and the replay tests replay recorded histories.
+payload of every activation, which cost this worker about 40% of its CPU (see the
+README's levers table). Determinism is still checked: the workflow tests run the same
+workflow in the sandbox, and the replay tests replay recorded histories.
 """
 
 from __future__ import annotations
