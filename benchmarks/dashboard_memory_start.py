@@ -99,11 +99,13 @@ async def probe() -> None:
     settings = load_settings()
     app = CheckoutApp(dashboard_stack(settings, dashboard_settings(settings.dashboard)), owns_stack=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        while not (app.book.orders and app.status_line.health is not None and app.orders_table.row_count):
-            await pilot.pause(0.005)
+        # Polled with a plain sleep (the app's state has no event to wait on): pilot.pause() posts
+        # a message to every widget each time, which at this rate cost more than the replay.
+        while not (app.book.orders and app.status_line.health is not None and app.orders_table.row_count):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
         listed = time.monotonic()
-        while app.numbers_bar.catching_up or app.feed.catching_up:
-            await pilot.pause(0.005)
+        while app.numbers_bar.catching_up or app.feed.catching_up:  # noqa: ASYNC110 (app state, no event)
+            await asyncio.sleep(0.005)
         painted = asyncio.get_running_loop().create_future()
         app.call_after_refresh(painted.set_result, None)
         await painted
