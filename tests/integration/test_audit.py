@@ -106,6 +106,14 @@ async def test_a_terminated_order_that_left_effects_needs_an_operator(stack: Sta
     else:
         raise AssertionError("the order never reached its hold")
     await ops.terminate(placed.order_id, "test")
+    # The audit reads outcomes from Temporal's visibility, which learns of the terminate a moment later.
+    for _ in range(100):
+        listed = {summary.order_id: summary.status for summary in await ops.list_orders(limit=None)}
+        if listed.get(placed.order_id) is OrderStatus.TERMINATED:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("visibility never listed the order as terminated")
     report = await ops.audit()
     assert [(d.kind, d.order_id) for d in report.discrepancies] == [("terminated", placed.order_id)]
     assert "3999 cents charged and golang-book x1 reserved" in report.discrepancies[0].message
