@@ -78,16 +78,24 @@ def dashboard_stack(settings: Settings, dashboard: DashboardSettings, *, attach:
     return Stack(settings, worker_limits=SHARED_WORKER, helpers=helpers)
 
 
-def run_dashboard(settings: Settings, attach: bool = False) -> int:
-    """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
-    from tui.app import CheckoutApp
-
+def _checked_stack(settings: Settings, attach: bool) -> Stack | int:
+    """The dashboard's stack, or the exit code once a bad `dashboard` section is printed in one line."""
     try:
         dashboard = dashboard_settings(settings.dashboard)
     except CheckoutError as error:
         print(error.message, file=sys.stderr)
         return error.exit_code
-    stack = dashboard_stack(settings, dashboard, attach=attach)
+    return dashboard_stack(settings, dashboard, attach=attach)
+
+
+def run_dashboard(settings: Settings, attach: bool = False) -> int:
+    """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
+    from tui.app import CheckoutApp
+
+    checked = _checked_stack(settings, attach)
+    if isinstance(checked, int):
+        return checked
+    stack = checked  # narrowed, also inside the functions below
     app = CheckoutApp(stack, owns_stack=True)
 
     async def main() -> None:
@@ -120,12 +128,10 @@ def run_web(settings: Settings, *, host: str, port: int, attach: bool = False) -
     from aiohttp import web
     from textual_serve.server import Server
 
-    try:
-        dashboard = dashboard_settings(settings.dashboard)
-    except CheckoutError as error:
-        print(error.message, file=sys.stderr)
-        return error.exit_code
-    stack = dashboard_stack(settings, dashboard, attach=attach)
+    checked = _checked_stack(settings, attach)
+    if isinstance(checked, int):
+        return checked
+    stack = checked  # narrowed, also inside the functions below
     command = shlex.join([sys.executable, "-m", "tui.cli", "dashboard", "--attach"])
 
     class DashboardServer(Server):
