@@ -284,7 +284,7 @@ class CheckoutApp(Administration):
         self.orders_table.tick_ages()
         self._show_numbers()
         if self.detail_view.is_live:
-            self.detail_view.redraw(layout=False)  # ages and the hold countdown only
+            self.detail_view.redraw()  # ages and the hold countdown
         self.history.tick(time.monotonic(), self.book.counts())
         self.charts_panel.redraw()
         self.sync_tick()

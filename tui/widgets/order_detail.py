@@ -8,13 +8,11 @@ from datetime import datetime
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from engine.models import FORWARD_STEPS, OrderStatus, SagaState, StepEvent, StepState, StepStatus
 from tui.format import KIND_STYLE, clock_time, duration, event_line, money, one_line, status_text, step_status_text
 from tui.state import Clock, utc_now
+from tui.widgets.rich_view import RichView
 
 
 def _took(step: StepState, now: datetime) -> str:
@@ -107,16 +105,20 @@ def _at(moment: datetime | None) -> Text:
     return Text(clock_time(moment), style="dim") if moment else Text("")
 
 
-class OrderDetail(VerticalScroll):
-    """Shows one order's SagaState; the app loads it from `facade.state()` and pushes it here."""
+class OrderDetail(RichView, can_focus=True):
+    """Shows one order's SagaState; the app loads it from `facade.state()` and pushes it here.
+
+    It changes with every step event of the order it shows: a `RichView`, so that a change
+    redraws the Detail without a layout of the whole screen."""
 
     DEFAULT_CSS = """
     OrderDetail { height: 1fr; padding: 0 1; }
-    OrderDetail > Static { width: 1fr; }
     """
 
     def __init__(self, *, id: str | None = None, clock: Clock = utc_now) -> None:
-        super().__init__(id=id)
+        super().__init__(
+            Text("No order selected: pick one in the table, or press n for a new order.", style="dim"), id=id
+        )
         self.clock = clock
         self.order_id: str | None = None
         self.saga: SagaState | None = None
@@ -124,11 +126,6 @@ class OrderDetail(VerticalScroll):
         self.web_url: str | None = None
         self.events: list[StepEvent] = []  # the order's step events, oldest first
         self.links = ""  # e.g. "retry of a1b2; retried as a1b2-r1"
-        self._shown: Text | Group = Text("")
-
-    def compose(self) -> ComposeResult:
-        self._body = Static(Text("No order selected: pick one in the table, or press n for a new order.", style="dim"))
-        yield self._body
 
     def show(
         self,
@@ -153,8 +150,8 @@ class OrderDetail(VerticalScroll):
         seen = {(e.step, e.kind, e.attempt, e.time) for e in self.events}
         self.events.extend(e for e in events if (e.step, e.kind, e.attempt, e.time) not in seen)
 
-    def redraw(self, *, layout: bool = True) -> None:
-        """Show the current saga; `layout=False` when only times changed (same lines, same height)."""
+    def redraw(self) -> None:
+        """Show the current saga (also once a second while it runs: ages and the hold's countdown)."""
         if self.order_id is None:
             shown: Text | Group = Text("No order selected.", style="dim")
         elif self.saga is None:
@@ -167,8 +164,7 @@ class OrderDetail(VerticalScroll):
             shown = render_saga(self.saga, self.clock(), self.web_url, events=self.events, links=self.links)
             if self.error:
                 shown.renderables.append(Text(f"not refreshed: {self.error}", style="red"))
-        self._shown = shown
-        self._body.update(shown, layout=layout)
+        self.update(shown)
 
     @property
     def is_live(self) -> bool:
@@ -188,5 +184,5 @@ class OrderDetail(VerticalScroll):
         """The shown text without styles (tests and the palette use it)."""
         console = Console(width=max(40, self.size.width or 80), file=io.StringIO(), color_system=None)
         with console.capture() as capture:
-            console.print(self._shown)
+            console.print(self.renderable)
         return capture.get()

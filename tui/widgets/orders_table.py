@@ -385,8 +385,17 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def _sync_size(self) -> None:
         size = Size(self._line_width(), self.row_count + 1)  # + the header
-        if self.virtual_size != size:
-            self.virtual_size = size
+        if self.virtual_size == size:
+            return
+        if size.width != self.virtual_size.width:
+            self.virtual_size = size  # the columns changed: a layout
+            return
+        # Only the row count changed: the scrollbar follows and nothing else on the screen moves,
+        # as Textual itself updates a size without a layout. A layout of the whole screen for every
+        # batch of new orders cost more than drawing the table (a scrollbar appearing still lays out).
+        self.set_reactive(OrdersTable.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def _remove(self, order_id: str) -> bool:
         if order_id not in self._cells:
