@@ -3,10 +3,15 @@
 The steps run as local activities (`reserve`, `charge`, `ship`, `refund`, `restock`): a
 service call takes milliseconds, and a local activity costs the server no task of its own
 and the worker no round trip through it, while its result is still recorded in the
-history (a marker per attempt). Each takes the step events recorded since the last
-publish and publishes them as the call goes out, so watching costs no activity of its own.
-A service's answer, a decline or a transient error alike, is returned as the reply, not
-raised: it is an expected outcome, for the workflow to judge.
+history (a marker per attempt). A service's answer, a decline or a transient error alike,
+is returned as the reply, not raised: it is an expected outcome, for the workflow to judge.
+
+Step events cost no activity of their own: a step publishes the events the workflow
+recorded since the last publish as its call goes out, then its own events at the moment
+they happen, stamped with that moment: its start as the request leaves, its outcome as the
+reply arrives (the workflow wrote both beforehand, `StepEvents`, so what an event says is
+decided in one place). The reply carries those two times back into the history, so the
+saga state shows the same times as the events, and says whether the outcome went out.
 
 The workflow retries steps itself (every call is a single attempt) so that the attempt
 count and last error are part of the saga state an operator sees live.
@@ -21,6 +26,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -32,6 +38,7 @@ from temporalio.exceptions import ApplicationError
 
 from engine.events import EventPublisher
 from engine.models import (
+    CODE_SHIPPED,
     CODE_TRANSIENT,
     DECLINE_CODES,
     ENDPOINT_OF_STEP,
@@ -50,11 +57,49 @@ log = logging.getLogger(__name__)
 TRANSIENT = "TransientError"
 
 
+class StepEvents(BaseModel):
+    """The events of one attempt of a step, written by the workflow, published by the step itself
+    (each with the moment it happens as its time): `started` as the request goes out, then
+    `succeeded` (the step's, and the order's when it is the last step) or `failed` (with the
+    reply's message as its error) when the reply arrives."""
+
+    started: StepEvent
+    succeeded: list[StepEvent]
+    failed: StepEvent
+
+
 class StepCall(BaseModel):
     """The input of a step's local activity."""
 
     order: OrderInput
     events: list[StepEvent] = Field(default_factory=list)  # recorded since the last publish
+    own: StepEvents | None = None  # this attempt's events (orders started by earlier versions: none)
+
+
+class StepReply(ServiceReply):
+    """A service's reply as a step returns it: when the request went out and the reply came (the
+    step's times in the saga state), and whether the step published the outcome's events."""
+
+    started_at: datetime | None = None
+    replied_at: datetime | None = None
+    published: bool = False
+
+
+def events_as_call_goes_out(call: StepCall, now: datetime) -> list[StepEvent]:
+    """What a step publishes as its request leaves: the events recorded before it, then its start."""
+    if call.own is None:
+        return call.events
+    return [*call.events, call.own.started.model_copy(update={"time": now})]
+
+
+def events_of_reply(call: StepCall, reply: ServiceReply, now: datetime) -> list[StepEvent] | None:
+    """What a step publishes when the reply comes; None when the workflow publishes the outcome
+    (a compensation that finds the order shipped completes the order instead)."""
+    if call.own is None or (reply.ok and reply.code == CODE_SHIPPED):
+        return None
+    if not reply.ok:
+        return [call.own.failed.model_copy(update={"time": now, "error": reply.message})]
+    return [event.model_copy(update={"time": now}) for event in call.own.succeeded]
 
 
 class CheckoutActivities:
@@ -69,23 +114,23 @@ class CheckoutActivities:
     # --- the steps (local activities) ------------------------------------------------------
 
     @activity.defn(name="reserve")
-    async def reserve(self, call: StepCall) -> ServiceReply:
+    async def reserve(self, call: StepCall) -> StepReply:
         return await self._step(Step.RESERVE, call)
 
     @activity.defn(name="charge")
-    async def charge(self, call: StepCall) -> ServiceReply:
+    async def charge(self, call: StepCall) -> StepReply:
         return await self._step(Step.CHARGE, call)
 
     @activity.defn(name="ship")
-    async def ship(self, call: StepCall) -> ServiceReply:
+    async def ship(self, call: StepCall) -> StepReply:
         return await self._step(Step.SHIP, call)
 
     @activity.defn(name="restock")
-    async def restock(self, call: StepCall) -> ServiceReply:
+    async def restock(self, call: StepCall) -> StepReply:
         return await self._step(Step.RESTOCK, call)
 
     @activity.defn(name="refund")
-    async def refund(self, call: StepCall) -> ServiceReply:
+    async def refund(self, call: StepCall) -> StepReply:
         return await self._step(Step.REFUND, call)
 
     @activity.defn(name="saga_settings")
@@ -96,12 +141,20 @@ class CheckoutActivities:
     async def publish_events(self, events: list[StepEvent]) -> None:
         await self._events.publish_all(events)
 
-    async def _step(self, step: Step, call: StepCall) -> ServiceReply:
-        published = asyncio.ensure_future(self._publish_quietly(call.events))
+    async def _step(self, step: Step, call: StepCall) -> StepReply:
+        started_at = _now()
+        published = asyncio.ensure_future(self._publish_quietly(events_as_call_goes_out(call, started_at)))
         try:
-            return await self._request(step, call.order)
+            reply = await self._request(step, call.order)
         finally:
             await published
+        replied_at = _now()
+        outcome = events_of_reply(call, reply, replied_at)
+        if outcome is not None:
+            await self._publish_quietly(outcome)
+        return StepReply(
+            **reply.model_dump(), started_at=started_at, replied_at=replied_at, published=outcome is not None
+        )
 
     async def _publish_quietly(self, events: list[StepEvent]) -> None:
         """Events are for watching: failing to publish them never fails a step."""
@@ -188,6 +241,10 @@ class CheckoutActivities:
             self.refund_payment,
             self.publish_event,
         ]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _transient(message: str) -> ServiceReply:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from nats.aio.client import Client as NATS
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from engine import event_sink
 from engine.config import Settings
 from engine.connect import open_connections
-from engine.events import ensure_stream
+from engine.events import EventPublisher, ensure_stream
 from engine.nats_client import replica_errors
 from engine.operations import Operations
 from engine.runtime import EmbeddedServers
@@ -50,6 +52,7 @@ class Stack:
         self._services: RunningServices | None = None
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
+        self._unregister_events: Callable[[], None] | None = None
         self._facade: Operations | None = None
         self._started = False
 
@@ -85,6 +88,9 @@ class Stack:
                 if self._run_services:
                     self._services = await start_services(self.nc, self.settings)
             if self._run_worker:
+                self._unregister_events = event_sink.register(
+                    self.settings.temporal.task_queue, EventPublisher(self.nc).publish, asyncio.get_running_loop()
+                )
                 self._worker = build_worker(self.client, self.nc, self.settings, limits=self._worker_limits)
                 self._worker_task = asyncio.create_task(self._worker.run(), name="temporal-worker")
             self._facade = Operations(
@@ -108,6 +114,9 @@ class Stack:
                 await self._worker.shutdown()
             await asyncio.gather(self._worker_task, return_exceptions=True)
             self._worker = self._worker_task = None
+        if self._unregister_events is not None:
+            self._unregister_events()
+            self._unregister_events = None
         if self._services is not None:
             await self._services.stop()
             self._services = None

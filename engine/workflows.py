@@ -1,15 +1,18 @@
 """OrderWorkflow: the checkout saga. reserve -> charge -> hold -> ship, compensated in reverse.
 
 Orders started by earlier versions replay with the code paths they were recorded with
-(`workflow.patched`): steps as regular activities, and step events published one per
-local activity or in batches at each wait. New orders run every step as a local activity
-that also publishes the step events recorded before it.
+(`workflow.patched`): steps as regular activities, step events published one per local
+activity or in batches at each wait, or every step's own events published with the next
+call. New orders run every step as a local activity that publishes the events recorded
+before it as it goes out, and its own start and outcome at the moment each happens (see
+`engine.activities`): the last step's outcome includes the order's end, so a saga that
+runs through needs no activity of its own to publish events.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -27,8 +30,11 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from engine.activities import TRANSIENT, CheckoutActivities, StepCall
+    from engine.activities import TRANSIENT, CheckoutActivities, StepCall, StepEvents, StepReply
     from engine.errors import first_validation_error
+
+    # `from engine import event_sink` would give the sandbox a copy of its own, with no publisher.
+    from engine.event_sink import emit as emit_event
     from engine.models import (
         CODE_SHIPPED,
         COMPENSATION_OF,
@@ -42,7 +48,6 @@ with workflow.unsafe.imports_passed_through():
         Reason,
         SagaSettings,
         SagaState,
-        ServiceReply,
         Step,
         StepEvent,
         StepState,
@@ -68,6 +73,7 @@ LOCAL_STEP = {
 LOCAL_TIMEOUT = timedelta(seconds=5)
 LOCAL_STEPS_PATCH = "local-activity-steps"  # orders started before it run steps as regular activities
 BATCHED_EVENTS_PATCH = "batched-step-events"  # orders started before it publish one event per local activity
+OWN_EVENTS_PATCH = "steps-publish-own-events"  # orders started before it publish a step's outcome with the next call
 
 
 class SagaAborted(Exception):
@@ -89,6 +95,8 @@ class OrderWorkflow:
         self._unpublished: list[StepEvent] = []
         self._local_steps = True
         self._batch_events = True
+        self._own_events = True  # each step publishes its own events (see OWN_EVENTS_PATCH)
+        self._end_published = False  # the order's last event went out with the last step's outcome
 
     # The input is taken as plain JSON and validated here, not by the data converter:
     # orders also come from outside tools (`temporal workflow start`), and a converter
@@ -101,7 +109,10 @@ class OrderWorkflow:
             raise ApplicationError(
                 f"invalid order: {first_validation_error(error)}", type="InvalidOrder", non_retryable=True
             ) from None
-        self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
+        # Newest first: each version implies the ones before it, so a new order records one patch
+        # marker (each costs two history events), and an older order replays the path it took.
+        self._own_events = workflow.patched(OWN_EVENTS_PATCH)
+        self._local_steps = self._own_events or workflow.patched(LOCAL_STEPS_PATCH)
         self._batch_events = self._local_steps or workflow.patched(BATCHED_EVENTS_PATCH)
         state = self._state = SagaState(
             order=order_input,
@@ -156,7 +167,8 @@ class OrderWorkflow:
         state.finished_at = workflow.now()
         if not self._local_steps:  # listings take COMPLETED from the run's own status
             self._update_memo()
-        await self._emit(ORDER_STEP, EventKind.SUCCEEDED)
+        if not self._end_published:
+            await self._emit(ORDER_STEP, EventKind.SUCCEEDED)
         await self._publish_events()
         return state
 
@@ -193,24 +205,30 @@ class OrderWorkflow:
                 raise SagaAborted(Reason.CANCELLED)
             state.current_step = step
             self._begin_attempt(step_state, attempt)
-            await self._emit(step.value, EventKind.STARTED, attempt=attempt)
-            reply = await self._attempt(step)
+            completes = step == Step.SHIP  # the last step: once it succeeds the order completes (no cancel then)
+            end = [self._event(ORDER_STEP, EventKind.SUCCEEDED, status=OrderStatus.COMPLETED)] if completes else []
+            own = self._own(step, attempt, EventKind.STARTED, EventKind.SUCCEEDED, end=end)
+            if own is None:
+                await self._emit(step.value, EventKind.STARTED, attempt=attempt)
+            reply = await self._attempt(step, own)
+            self._took(step_state, reply)
             if not reply.ok:
                 code, message = reply.code, reply.message
                 step_state.last_error = message
                 if code in DECLINE_CODES or attempt == self._settings.maximum_attempts:
-                    self._finish(step_state, StepStatus.FAILED)
-                    await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                    self._finish(step_state, StepStatus.FAILED, at=reply.replied_at)
+                    await self._emit_unless(reply, step.value, EventKind.FAILED, attempt=attempt, error=message)
                     if code in DECLINE_CODES:
                         raise SagaAborted(Reason(code), declined=True) from None
                     raise SagaAborted(Reason.RETRIES_EXHAUSTED) from None
                 step_state.status = StepStatus.RETRYING
-                await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                await self._emit_unless(reply, step.value, EventKind.FAILED, attempt=attempt, error=message)
                 await self._wait_for_cancel(backoff)
                 backoff = min(backoff * self._settings.backoff_coefficient, self._settings.maximum_interval_seconds)
                 continue
-            self._finish(step_state, StepStatus.SUCCEEDED)
-            await self._emit(step.value, EventKind.SUCCEEDED, attempt=attempt)
+            self._finish(step_state, StepStatus.SUCCEEDED, at=reply.replied_at)
+            await self._emit_unless(reply, step.value, EventKind.SUCCEEDED, attempt=attempt)
+            self._end_published = reply.published and bool(end)
             return
 
     async def _hold(self) -> None:
@@ -252,34 +270,39 @@ class OrderWorkflow:
         state.reason = reason
         self._update_memo()
         await self._emit(ORDER_STEP, EventKind.COMPENSATING)
-        for step in compensations:
+        for index, step in enumerate(compensations):
             step_state = StepState(name=step, compensation=True)
             state.steps.append(step_state)
             state.current_step = step
             backoff = self._settings.initial_interval_seconds
             attempt = 0
+            last = index == len(compensations) - 1
+            end = [self._event(ORDER_STEP, EventKind.COMPENSATED, status=OrderStatus.COMPENSATED)] if last else []
             while True:
                 attempt += 1
                 self._begin_attempt(step_state, attempt)
-                await self._emit(step.value, EventKind.COMPENSATING, attempt=attempt)
+                own = self._own(step, attempt, EventKind.COMPENSATING, EventKind.COMPENSATED, end=end)
+                if own is None:
+                    await self._emit(step.value, EventKind.COMPENSATING, attempt=attempt)
                 try:
-                    reply = await self._attempt(step)
+                    reply = await self._attempt(step, own)
                 except BaseException as error:  # a cancel now must not stop a compensation
                     if not is_cancelled_exception(error):
                         raise
-                    reply = ServiceReply(ok=False, code="cancelled", message="cancel requested while compensating")
+                    reply = StepReply(ok=False, code="cancelled", message="cancel requested while compensating")
+                self._took(step_state, reply)
                 if reply.ok:
                     break
                 message = reply.message
                 step_state.status = StepStatus.RETRYING
                 step_state.last_error = message
-                await self._emit(step.value, EventKind.FAILED, attempt=attempt, error=message)
+                await self._emit_unless(reply, step.value, EventKind.FAILED, attempt=attempt, error=message)
                 await self._sleep_ignoring_cancel(backoff)
                 backoff = min(
                     backoff * self._settings.backoff_coefficient,
                     self._settings.compensation_maximum_interval_seconds,
                 )
-            self._finish(step_state, StepStatus.SUCCEEDED)
+            self._finish(step_state, StepStatus.SUCCEEDED, at=reply.replied_at)
             if reply.code == CODE_SHIPPED:
                 step_state.last_error = reply.message
                 self._compensating = False
@@ -288,12 +311,14 @@ class OrderWorkflow:
                     if not forward.compensation and forward.status is not StepStatus.SUCCEEDED:
                         self._finish(forward, StepStatus.SUCCEEDED)
                 return True
-            await self._emit(step.value, EventKind.COMPENSATED, attempt=attempt)
+            await self._emit_unless(reply, step.value, EventKind.COMPENSATED, attempt=attempt)
+            self._end_published = reply.published and last
         state.status = OrderStatus.COMPENSATED
         state.current_step = None
         state.finished_at = workflow.now()
         self._update_memo()
-        await self._emit(ORDER_STEP, EventKind.COMPENSATED)
+        if not self._end_published:
+            await self._emit(ORDER_STEP, EventKind.COMPENSATED)
         await self._publish_events()
         return False
 
@@ -314,7 +339,7 @@ class OrderWorkflow:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def _attempt(self, step: Step) -> ServiceReply:
+    async def _attempt(self, step: Step, own: StepEvents | None) -> StepReply:
         """One attempt of a step: the service's reply, or a reply that says why there is none.
         A cancellation is raised: the caller decides what it means."""
         timeout = timedelta(seconds=self._settings.step_timeout_seconds)
@@ -323,26 +348,44 @@ class OrderWorkflow:
                 events, self._unpublished = self._unpublished, []
                 return await workflow.execute_local_activity_method(
                     LOCAL_STEP[step],
-                    StepCall(order=self._order, events=events),
+                    StepCall(order=self._order, events=events, own=own),
                     start_to_close_timeout=timeout,
                     retry_policy=SINGLE_ATTEMPT,
                 )
             await self._publish_events()
-            reply: ServiceReply = await workflow.execute_activity(
+            reply: StepReply = await workflow.execute_activity(
                 ACTIVITY_OF[step],
                 self._order,
                 start_to_close_timeout=timeout,
                 retry_policy=SINGLE_ATTEMPT,
-                result_type=ServiceReply,
+                result_type=StepReply,
             )
             return reply
         except FailureError as error:
             if is_cancelled_exception(error):
                 raise
             if self._local_steps:  # a local step's answers are replies: a failure is the call's own
-                return ServiceReply(ok=False, code=TRANSIENT, message=_local_failure(error, timeout.total_seconds()))
+                return StepReply(ok=False, code=TRANSIENT, message=_local_failure(error, timeout.total_seconds()))
             code, message = _failure_of(error)
-            return ServiceReply(ok=False, code=code, message=message)
+            return StepReply(ok=False, code=code, message=message)
+
+    def _own(
+        self, step: Step, attempt: int, begins: EventKind, succeeds: EventKind, *, end: list[StepEvent]
+    ) -> StepEvents | None:
+        """The attempt's events, for the step to publish as they happen (`end`: the order's, when
+        this is the last step); None for orders whose steps do not publish their own."""
+        if not self._own_events:
+            return None
+        return StepEvents(
+            started=self._event(step.value, begins, attempt=attempt),
+            succeeded=[self._event(step.value, succeeds, attempt=attempt), *end],
+            failed=self._event(step.value, EventKind.FAILED, attempt=attempt),
+        )
+
+    def _took(self, step_state: StepState, reply: StepReply) -> None:
+        """The first attempt's start as the step saw it (its events carry the same time)."""
+        if reply.started_at is not None and step_state.attempts == 1:
+            step_state.started_at = reply.started_at
 
     @property
     def _order(self) -> OrderInput:
@@ -361,9 +404,9 @@ class OrderWorkflow:
         if step_state.started_at is None:
             step_state.started_at = workflow.now()
 
-    def _finish(self, step_state: StepState, status: StepStatus) -> None:
+    def _finish(self, step_state: StepState, status: StepStatus, *, at: datetime | None = None) -> None:
         step_state.status = status
-        step_state.finished_at = workflow.now()
+        step_state.finished_at = at or workflow.now()
 
     def _update_memo(self) -> None:
         state = self._state
@@ -377,29 +420,52 @@ class OrderWorkflow:
             }
         )
 
-    async def _emit(self, step: str, kind: EventKind, *, attempt: int = 0, error: str | None = None) -> None:
-        """Record a step event; it is published at the next wait, with the others recorded since.
-
-        Orders started before events were batched published each event at once, in its own
-        local activity: their histories replay only if that still happens."""
+    def _event(
+        self,
+        step: str,
+        kind: EventKind,
+        *,
+        attempt: int = 0,
+        error: str | None = None,
+        status: OrderStatus | None = None,
+    ) -> StepEvent:
+        """A step event as of now; `status` is the order's once it has happened (default: as it is)."""
         state = self._state
         assert state is not None
-        self._unpublished.append(
-            StepEvent(
-                order_id=state.order.order_id,
-                step=step,
-                kind=kind,
-                attempt=attempt,
-                time=workflow.now(),
-                error=error,
-                status=state.status,
-                reason=state.reason,
-                customer_id=state.order.customer_id,
-                total_cents=state.order.total_cents,
-            )
+        return StepEvent(
+            order_id=state.order.order_id,
+            step=step,
+            kind=kind,
+            attempt=attempt,
+            time=workflow.now(),
+            error=error,
+            status=status or state.status,
+            reason=state.reason,
+            customer_id=state.order.customer_id,
+            total_cents=state.order.total_cents,
         )
+
+    async def _emit(self, step: str, kind: EventKind, *, attempt: int = 0, error: str | None = None) -> None:
+        """Record a step event and publish it at once, from the worker's process (`engine.event_sink`).
+
+        Orders started by earlier versions published events in local activities, and their
+        histories replay only if that still happens: each event in one of its own (before
+        events were batched), or with the next call or wait, the others recorded since."""
+        event = self._event(step, kind, attempt=attempt, error=error)
+        if self._own_events:
+            if not workflow.unsafe.is_replaying():
+                emit_event(workflow.info().task_queue, event)
+            return
+        self._unpublished.append(event)
         if not self._batch_events:
             await self._publish_events()
+
+    async def _emit_unless(
+        self, reply: StepReply, step: str, kind: EventKind, *, attempt: int = 0, error: str | None = None
+    ) -> None:
+        """Record the outcome's event, unless the step published it itself."""
+        if not reply.published:
+            await self._emit(step, kind, attempt=attempt, error=error)
 
     async def _publish_events(self) -> None:
         """One local activity for every event since the last wait (each costs a workflow activation).

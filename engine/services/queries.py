@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -42,7 +43,9 @@ async def collect_replies(nc: Client, subject: str, timeout: float = 0.5, quiet:
                     continue
             return answers
         finally:
-            await sub.unsubscribe()
+            # Closed meanwhile (the app quitting): what ends this call must not be replaced by this.
+            with contextlib.suppress(nats.errors.ConnectionClosedError):
+                await sub.unsubscribe()
     except nats.errors.ConnectionClosedError:
         raise Unreachable("the NATS connection is closed") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from temporalio import activity
@@ -14,7 +15,8 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from engine.activities import TRANSIENT, StepCall
+from engine import event_sink
+from engine.activities import TRANSIENT, StepCall, StepReply, events_as_call_goes_out, events_of_reply
 from engine.models import (
     CancelResult,
     EventKind,
@@ -83,11 +85,28 @@ class FakeServices:
     def attempts(self, step: Step) -> int:
         return self.calls.count(step)
 
-    def activities(self) -> list:
+    def activities(self, task_queue: str) -> list:
+        """The steps and the other activities; the workflow's own events on `task_queue` come here too."""
+
+        async def collect(event: StepEvent) -> None:
+            self._published("workflow", [event])
+
+        event_sink.register(task_queue, collect, asyncio.get_running_loop())
+
         def service(step: Step):
             @activity.defn(name=step.value)
-            async def call(request: StepCall) -> ServiceReply:
-                self._published(step.value, request.events)
+            async def call(request: StepCall) -> StepReply:
+                started_at = datetime.now(UTC)
+                self._published(step.value, events_as_call_goes_out(request, started_at))
+                reply = await answer(request)
+                replied_at = datetime.now(UTC)
+                outcome = events_of_reply(request, reply, replied_at)
+                self._published(step.value, outcome or [])
+                return StepReply(
+                    **reply.model_dump(), started_at=started_at, replied_at=replied_at, published=outcome is not None
+                )
+
+            async def answer(request: StepCall) -> ServiceReply:
                 self.calls.append(step)
                 self.entered[step].set()
                 if step in self.gates:
@@ -123,6 +142,12 @@ class FakeServices:
             self.event_publishers.append(by)
 
 
+def worker_for(env: WorkflowEnvironment, task_queue: str, services: FakeServices) -> Worker:
+    return Worker(
+        env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities(task_queue)
+    )
+
+
 def an_order() -> OrderInput:
     return OrderInput.model_validate(
         {
@@ -154,7 +179,10 @@ def compensations(state: SagaState) -> list[Step]:
 async def test_happy_path_completes(time_skipping_env: WorkflowEnvironment, task_queue: str) -> None:
     services = FakeServices()
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         state: SagaState = await handle.result()
@@ -176,8 +204,20 @@ async def test_happy_path_completes(time_skipping_env: WorkflowEnvironment, task
         ("ship", "succeeded"),
         ("order", "succeeded"),
     ]
-    # Each step's local activity carries the events before it; only waits and the end publish on their own.
-    assert services.event_publishers == ["reserve", "charge", "publish_events", "ship", "publish_events"]
+    # The workflow publishes what it records as it records it; each step its own start as the call goes
+    # out and its outcome when the reply comes (the last one the order's end too). No activity of its own.
+    assert services.event_publishers == [
+        *("workflow", "reserve", "reserve", "charge", "charge"),
+        *("workflow", "workflow", "ship", "ship"),
+    ]
+    # Its events carry the moments the step saw, and the saga state the same times.
+    for step in (Step.RESERVE, Step.CHARGE, Step.SHIP):
+        started, succeeded = (
+            next(e for e in services.events if e.step == step.value and e.kind == kind)
+            for kind in (EventKind.STARTED, EventKind.SUCCEEDED)
+        )
+        assert (started.time, succeeded.time) == (state.step(step).started_at, state.step(step).finished_at)
+        assert started.time < succeeded.time
 
 
 @pytest.mark.parametrize(
@@ -198,7 +238,10 @@ async def test_decline_compensates_every_step_in_reverse(
     services = FakeServices()
     services.decline(declined_step, code)
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         cause, state = await failed_state(handle)
@@ -216,7 +259,10 @@ async def test_transient_errors_retry_then_exhaust(time_skipping_env: WorkflowEn
     services = FakeServices()
     services.fail_times(Step.CHARGE, 99)
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         _, state = await failed_state(handle)
@@ -232,7 +278,10 @@ async def test_transient_error_then_success_completes(time_skipping_env: Workflo
     services = FakeServices()
     services.fail_times(Step.RESERVE, 2)
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         state = await handle.result()
@@ -247,7 +296,10 @@ async def test_compensation_failing_several_times_then_succeeding(
     services.decline(Step.SHIP, "undeliverable")
     services.fail_times(Step.REFUND, 5)  # more than maximum_attempts: compensations never give up
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         _, state = await failed_state(handle)
@@ -271,7 +323,10 @@ async def wait_for_hold(handle: WorkflowHandle) -> None:
 async def test_cancel_update_during_hold_compensates(time_skipping_env: WorkflowEnvironment, task_queue: str) -> None:
     services = FakeServices()
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         await wait_for_hold(handle)
@@ -287,7 +342,10 @@ async def test_cancel_update_during_hold_compensates(time_skipping_env: Workflow
 async def test_temporal_cancel_during_hold_compensates(time_skipping_env: WorkflowEnvironment, task_queue: str) -> None:
     services = FakeServices()
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         await wait_for_hold(handle)
@@ -307,7 +365,10 @@ async def test_cancel_sent_while_shipping_is_rejected(time_skipping_env: Workflo
     services = FakeServices()
     services.gates[Step.SHIP] = asyncio.Event()
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         await wait_for_hold(handle)
@@ -332,7 +393,10 @@ async def test_a_step_that_times_out_is_retried_and_its_history_replays(
     services = FakeServices(SETTINGS.model_copy(update={"step_timeout_seconds": 0.5}))
     services.stall_once(Step.CHARGE, seconds=2)
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         state = await handle.result()
@@ -352,7 +416,10 @@ async def test_a_compensation_that_finds_the_order_shipped_completes_it(
     history does not show: the compensation learns it from the service, and undoes nothing."""
     services = FakeServices()
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, an_order())
         await wait_for_hold(handle)
@@ -375,7 +442,10 @@ async def test_invalid_order_fails_fast_without_service_calls(
         "items": [{"sku": "golang-book", "quantity": 0, "unit_price_cents": 1}],
     }
     async with Worker(
-        time_skipping_env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=services.activities()
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=services.activities(task_queue),
     ):
         handle = await start(time_skipping_env, task_queue, bad)
         with pytest.raises(WorkflowFailureError) as failure:
