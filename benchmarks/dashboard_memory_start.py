@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/dashboard_memory_start.py                  # 10,000 orders (about 5 minutes)
     .venv/bin/python benchmarks/dashboard_memory_start.py --orders 1000    # a quick look
+    .venv/bin/python benchmarks/dashboard_memory_start.py --data-dir /tmp/warm   # filled once, then starts only
 
 Runs what `checkout dashboard` (`make run`) runs, headless at 120x40, over `configs/config.yaml`
 with free ports, a temporary data directory, hold 0 and one catalogue SKU of ample stock:
@@ -125,10 +126,16 @@ def start_once(environment: dict[str, str]) -> tuple[float, float, int]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as data_dir:
-        args.data_dir = Path(data_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        args.data_dir = args.data_dir or Path(scratch)
         args.set = [f"dashboard.max_rows={args.orders}", *args.set]
-        await fill(args)
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        filled = args.data_dir / "filled"
+        if filled.exists():
+            print(f"{args.data_dir} holds its orders already: starts only")
+        else:
+            await fill(args)
+            filled.write_text(str(args.orders))
 
         args.set = args.set[1:]  # the config's own max_rows for the starts
         settings = use_config(write_config(args.data_dir, args))
@@ -160,6 +167,9 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=10_000, help="orders in the book (default: 10000)")
     parser.add_argument("--starts", type=int, default=3, help="starts measured each way (default: 3)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config key")
+    parser.add_argument(
+        "--data-dir", type=Path, help="use and keep this directory: filled once, later runs measure the starts only"
+    )
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     arguments.hold, arguments.worker_processes = 0, None

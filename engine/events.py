@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from engine.models import StepEvent
+from engine.models import CAUGHT_UP, CaughtUp, StepEvent
 
 STREAM = "CHECKOUT_EVENTS"
 SUBJECT_PREFIX = "checkout.events"
@@ -70,8 +70,10 @@ async def read_order_events(js: JetStreamContext, order_id: str) -> list[StepEve
         sequence = (message.seq or sequence) + 1
 
 
-async def subscribe_events(nc: NATS, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
-    """Every step event from now on; with `since_hours`, that much history first."""
+async def subscribe_events(nc: NATS, since_hours: float | None = None) -> AsyncIterator[StepEvent | CaughtUp]:
+    """Every step event from now on; with `since_hours`, that much history first. CAUGHT_UP comes
+    once, when the history is through (at once when there is none): a dashboard that starts knows
+    then that it is current, without waiting for the stream to go quiet."""
     js = nc.jetstream()
     if since_hours:
         start = datetime.now(UTC) - timedelta(hours=since_hours)
@@ -84,11 +86,20 @@ async def subscribe_events(nc: NATS, since_hours: float | None = None) -> AsyncI
         f"{SUBJECT_PREFIX}.>", ordered_consumer=True, idle_heartbeat=HEARTBEAT_SECONDS, config=config
     )
     try:
+        behind = False
+        if since_hours:  # history to replay: some still on its way, or here already (the last says 0 pending)
+            info = await subscription.consumer_info()
+            behind = bool(info.num_pending) or bool(info.delivered and info.delivered.consumer_seq)
+        if not behind:
+            yield CAUGHT_UP
         async for message in subscription.messages:
             try:
                 yield StepEvent.model_validate_json(message.data)
             except ValueError:
-                continue  # not ours to show; an external publisher wrote garbage
+                pass  # not ours to show; an external publisher wrote garbage
+            if behind and message.metadata.num_pending == 0:
+                behind = False
+                yield CAUGHT_UP
     finally:
         with suppress(NatsError):  # the connection may already be closed
             await subscription.unsubscribe()

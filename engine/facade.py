@@ -16,6 +16,7 @@ from engine.config import CatalogueItem, Settings
 from engine.models import (
     AuditReport,
     CancelResult,
+    CaughtUp,
     FaultSettings,
     Health,
     OrderInput,
@@ -77,8 +78,9 @@ class CheckoutFacade(Protocol):
         """The step events of one order still kept in the event stream, oldest first. Raises Unreachable."""
         ...
 
-    def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
-        """Live step events of every order; with `since_hours`, replays that much history first."""
+    def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent | CaughtUp]:
+        """Live step events of every order; with `since_hours`, replays that much history first.
+        CAUGHT_UP comes once, when the history is through (at once when there is none)."""
         ...
 
     async def faults(self) -> dict[ServiceName, FaultSettings]:

@@ -304,6 +304,16 @@ class StepEvent(BaseModel):
     total_cents: int | None = None
 
 
+class CaughtUp:
+    """In a stream of step events: every event before it was replayed history, every one after is live."""
+
+    def __repr__(self) -> str:
+        return "CAUGHT_UP"
+
+
+CAUGHT_UP = CaughtUp()
+
+
 # --- listings ------------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from engine.events import read_order_events, subscribe_events
 from engine.models import (
     AuditReport,
     CancelResult,
+    CaughtUp,
     FaultSettings,
     Health,
     OrderInput,
@@ -265,7 +266,7 @@ class Operations:
         except Exception as error:  # NATS gone or the stream missing: the caller shows it, never a crash
             raise Unreachable(f"step events of {order_id} unreadable over NATS ({type(error).__name__})") from None
 
-    def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
+    def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent | CaughtUp]:
         return subscribe_events(self._nc, since_hours)
 
     # --- faults and services --------------------------------------------------------------

@@ -100,7 +100,10 @@ class ServerSync(Notices):
 
         async def guarded(call: Callable[[], Awaitable[T]], what: str) -> T | None:
             try:
-                return await asyncio.wait_for(call(), CALL_TIMEOUT)
+                # A timeout scope, not wait_for: no inner task that a quit could leave with an
+                # exception nobody reads (the connection closing under a cancelled call).
+                async with asyncio.timeout(CALL_TIMEOUT):
+                    return await call()
             except CheckoutError as error:
                 problems.append(error.message)
             except TimeoutError:

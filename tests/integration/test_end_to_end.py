@@ -146,7 +146,7 @@ async def test_events_are_published_for_every_step(stack: Stack) -> None:
 
     async def collect() -> None:
         async for event in ops.events():
-            if event.order_id == placed.order_id:
+            if isinstance(event, StepEvent) and event.order_id == placed.order_id:
                 seen.append(event)
                 if event.step == "order" and event.kind is EventKind.SUCCEEDED:
                     return

@@ -10,7 +10,7 @@ import pytest
 
 from engine.config import NatsSettings
 from engine.events import EventPublisher, ensure_stream, subject_for, subscribe_events
-from engine.models import EventKind, OrderStatus, StepEvent
+from engine.models import CaughtUp, EventKind, OrderStatus, StepEvent
 from engine.nats_client import connect_nats
 from tests.support.servers import NatsServer
 
@@ -27,17 +27,20 @@ def event(order_id: str) -> StepEvent:
     )
 
 
+CAUGHT = "(caught up)"
+
+
 class Collector:
     """Reads a subscription in the background; `wait_for` waits until given orders have arrived."""
 
-    def __init__(self, events: AsyncIterator[StepEvent]) -> None:
+    def __init__(self, events: AsyncIterator[StepEvent | CaughtUp]) -> None:
         self.seen: list[str] = []
         self._arrived = asyncio.Event()
         self._task = asyncio.create_task(self._read(events))
 
-    async def _read(self, events: AsyncIterator[StepEvent]) -> None:
+    async def _read(self, events: AsyncIterator[StepEvent | CaughtUp]) -> None:
         async for item in events:
-            self.seen.append(item.order_id)
+            self.seen.append(CAUGHT if isinstance(item, CaughtUp) else item.order_id)
             self._arrived.set()
 
     async def wait_for(self, order_ids: set[str], timeout: float) -> None:
@@ -64,7 +67,7 @@ async def test_replay_then_live_events_skipping_garbage(nats_server: NatsServer)
             await collector.wait_for({"before"}, timeout=5)
             await publisher.publish(event("after"))
             await collector.wait_for({"after"}, timeout=5)
-            assert collector.seen == ["before", "after"]
+            assert collector.seen == ["before", CAUGHT, "after"], "the end of the replay is marked, once"
         finally:
             await collector.stop()
     finally:
@@ -92,6 +95,7 @@ async def test_a_subscription_survives_a_server_restart_and_loses_nothing(nats_s
             # The library's own 5 s heartbeat took 10-20 s to notice; with 1 s it is about 1.5 s.
             await collector.wait_for(published, timeout=8)
             assert collector.seen.count("first") == 1
+            assert collector.seen[0] == CAUGHT, "nothing to replay: current at once"
         finally:
             await collector.stop()
     finally:

@@ -19,12 +19,14 @@ from engine.config import CatalogueItem, Settings
 from engine.errors import InvalidInput, OrderEnded, OrderNotFound, Unreachable
 from engine.facade import CheckoutFacade
 from engine.models import (
+    CAUGHT_UP,
     COMPENSATION_OF,
     ENDPOINT_OF_STEP,
     FORWARD_STEPS,
     ORDER_STEP,
     AuditReport,
     CancelResult,
+    CaughtUp,
     Discrepancy,
     EndpointStats,
     EventKind,
@@ -292,7 +294,7 @@ class FakeFacade:
         self._check()
         return [event for event in self.history if event.order_id == order_id]
 
-    async def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent]:
+    async def events(self, since_hours: float | None = None) -> AsyncIterator[StepEvent | CaughtUp]:
         self._check()
         queue: asyncio.Queue[StepEvent | None] = asyncio.Queue()
         self._subscribers.add(queue)
@@ -304,6 +306,7 @@ class FakeFacade:
                         if self.replay_delay:
                             await asyncio.sleep(self.replay_delay)
                         yield event
+            yield CAUGHT_UP
             while True:
                 live = await queue.get()
                 if live is None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.errors import Unreachable
-from engine.models import ORDER_STEP, EventKind, OrderStatus, OrderSummary, StepEvent
+from engine.models import CAUGHT_UP, ORDER_STEP, EventKind, OrderStatus, OrderSummary, StepEvent
 from tui import feed as feed_module
 from tui.feed import EventFeed
 
@@ -55,8 +55,24 @@ def test_replayed_events_wait_for_the_first_listing_which_goes_first() -> None:
     batch = feed.take() or []
     assert [type(item).__name__ for item in batch] == ["OrderSummary", "StepEvent"]
     assert feed.catching_up, "replayed events still arrive"
-    clocks.advance(feed_module.SETTLED_SECONDS + 0.1)
+    feed.add(event("b", -300))
+    feed.add(CAUGHT_UP)
+    feed.add(event("c", 0))
+    clocks.advance(1)
+    assert feed.catching_up, "the end of the replay has come in, but the events before it are not shown yet"
+    assert [item.order_id for item in feed.take() or []] == ["b", "c"]
     assert not feed.catching_up
+
+
+def test_without_the_end_of_the_replay_the_numbers_show_after_a_while() -> None:
+    clocks = Clocks()
+    feed = a_feed(clocks)
+    assert feed.catching_up
+    clocks.advance(feed_module.REPLAY_WAIT_SECONDS + 0.1)
+    assert not feed.catching_up, "a replay that never says it is through holds nothing back for ever"
+    stuck = a_feed(clocks)
+    stuck.problem = "nats: connection refused; reconnecting"
+    assert not stuck.catching_up, "no replay is coming while the subscription is down"
 
 
 def test_without_a_listing_events_flow_after_a_while() -> None:
@@ -123,8 +139,6 @@ async def test_the_first_subscription_waits_for_the_first_listing() -> None:
             await asyncio.sleep(0.01)
         assert asked == [pytest.approx((360 + feed_module.STALE_SLACK_SECONDS) / 3600)]
         assert feed.catching_up, "the replay has only just been asked for: no numbers yet"
-        clocks.advance(feed_module.SETTLED_SECONDS + 0.1)
-        assert not feed.catching_up, "no replayed event came: nothing to catch up"
     finally:
         task.cancel()
 
