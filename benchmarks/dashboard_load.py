@@ -57,6 +57,7 @@ from engine.processes import is_alive, process_cpu_seconds
 from engine.runtime import free_port
 from engine.stack import Stack
 from tui.app import CheckoutApp
+from tui.commands import TABS
 from tui.config import dashboard_settings
 from tui.entry import dashboard_stack
 
@@ -251,6 +252,7 @@ async def measure(app: CheckoutApp, args: argparse.Namespace, extra_pids: dict[s
         helpers = getattr(app.stack, "helpers", None)
         while app.feed.catching_up or (helpers is not None and helpers.pids == [] and app.owns_stack):
             await pilot.pause(0.1)  # the worker processes start after the first full screen
+        app.action_show_tab(args.tab)
         started = [pid for pids in server_pids(app.stack).values() for pid in pids]
         submitted: list[str] = []
         if args.fake:  # the in-memory facade lives in this process: so do its orders
@@ -295,7 +297,7 @@ async def measure(app: CheckoutApp, args: argparse.Namespace, extra_pids: dict[s
         unfinished = [order_id for order_id in submitted if not app.book.is_terminal(order_id)]
 
         load = f"{rate:g} orders/s" if rate else f"{args.concurrency} orders in flight"
-        print(f"{load} for {seconds:g}s after {warmup:g}s warm-up: {len(submitted)} submitted")
+        print(f"{load}, {args.tab} tab shown, for {seconds:g}s after {warmup:g}s warm-up: {len(submitted)} submitted")
         print(
             f"event -> screen: p50 {statistics.median(lags):.0f} ms, p95 {percentile(lags, 0.95):.0f} ms,"
             f" max {max(lags):.0f} ms over {len(lags)} batches (largest {app.metrics.largest_batch} items)"
@@ -401,6 +403,7 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a config key, e.g. dashboard.batch_ms=200"
     )
+    parser.add_argument("--tab", choices=TABS, default="detail", help="the tab shown while measured (default: detail)")
     parser.add_argument("--fake", action="store_true", help="in-memory facade instead of the real stack")
     parser.add_argument(
         "--attach", action="store_true", help="`checkout worker` in its own process, the dashboard attached"

@@ -61,11 +61,18 @@ def is_alive(pid: int) -> bool:
         return False
 
 
+def _in_child(parent_pid: int, niceness: int) -> None:
+    die_with_parent(parent_pid)
+    if niceness:
+        os.nice(niceness)
+
+
 class ChildProcess:
     """One process of a program, with a role (worker, services) and a log file.
 
     By default it leads a process group of its own; with `own_group=False` it stays in ours,
-    so a terminal's Ctrl-C reaches it too and whoever measures our group counts its CPU."""
+    so a terminal's Ctrl-C reaches it too and whoever measures our group counts its CPU. A
+    positive `niceness` runs it at a lower CPU priority than ours."""
 
     def __init__(
         self,
@@ -76,10 +83,11 @@ class ChildProcess:
         env: dict[str, str] | None = None,
         *,
         own_group: bool = True,
+        niceness: int = 0,
     ) -> None:
         self.program, self.role = program, role
         self.argv, self.log_path, self.env = list(argv), log_path, env
-        self.own_group = own_group
+        self.own_group, self.niceness = own_group, niceness
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -103,7 +111,7 @@ class ChildProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             process_group=0 if self.own_group else None,
-            preexec_fn=functools.partial(die_with_parent, os.getpid()),
+            preexec_fn=functools.partial(_in_child, os.getpid(), self.niceness),
         )
 
     def kill(self) -> None:

@@ -20,11 +20,17 @@ from engine.processes import ChildProcess
 
 class WorkerProcesses:
     def __init__(
-        self, count: int, command: Sequence[str], log_dir: Path | None = None, options: Sequence[str] = ()
+        self,
+        count: int,
+        command: Sequence[str],
+        log_dir: Path | None = None,
+        options: Sequence[str] = (),
+        *,
+        niceness: int = 0,
     ) -> None:
         """`command` starts the `checkout` CLI (the engine does not know where it lives); `options`
-        go after `worker`."""
-        self._count = count
+        go after `worker`; a positive `niceness` runs them at a lower CPU priority than ours."""
+        self._count, self._niceness = count, niceness
         self._command = [*command, "worker", *options]
         self._log_dir = log_dir or Path(tempfile.gettempdir())
         self.children: list[ChildProcess] = []
@@ -43,6 +49,7 @@ class WorkerProcesses:
                 self._log_dir / f"worker-{index + 2}.log",
                 env,
                 own_group=False,
+                niceness=self._niceness,
             )
             child.start()
             self.children.append(child)

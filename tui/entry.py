@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 # The dashboard's own worker beside worker processes: the fewest pollers (2), few slots, so most sagas go to them.
 SHARED_WORKER = WorkerLimits(workflow_task_polls=2, workflow_tasks=2, local_activities=8)
+# Its worker processes yield the CPU to it when the machine is busy: a key press or a step event
+# then waits less for the screen, and the sagas finish at the same rate (the README's Speed section).
+HELPER_NICENESS = 5
 
 
 class ExpectedFaultsInOneLine(logging.Filter):
@@ -74,7 +77,9 @@ def dashboard_stack(settings: Settings, dashboard: DashboardSettings, *, attach:
         return Stack(settings, worker=False, services=False)
     if not dashboard.worker_processes:
         return Stack(settings)
-    helpers = WorkerProcesses(dashboard.worker_processes, CHECKOUT_COMMAND, settings.embedded.data_dir / "logs")
+    helpers = WorkerProcesses(
+        dashboard.worker_processes, CHECKOUT_COMMAND, settings.embedded.data_dir / "logs", niceness=HELPER_NICENESS
+    )
     return Stack(settings, worker_limits=SHARED_WORKER, helpers=helpers)
 
 

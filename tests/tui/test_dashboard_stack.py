@@ -8,6 +8,7 @@ leaves no server process behind.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from tests.support.servers import pid_alive
 from tests.support.stack import stack_settings as integration_stack_settings
 from tui.app import CheckoutApp
 from tui.config import dashboard_settings
-from tui.entry import dashboard_stack
+from tui.entry import HELPER_NICENESS, dashboard_stack
 from tui.screens.bulk_submit import BulkSubmitScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.new_order import NewOrderScreen
@@ -301,6 +302,9 @@ async def test_the_dashboards_worker_processes_work_and_stop_when_it_quits(
         await wait_until(pilot, lambda: stack.helpers is not None and stack.helpers.pids, timeout=30)
         helper = stack.helpers.pids[0]
         assert "worker" in Path(f"/proc/{helper}/cmdline").read_text()
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, helper) == min(19, ours + HELPER_NICENESS), "it yields the CPU to us"
+        assert all(os.getpriority(os.PRIO_PROCESS, pid) == ours for pid in stack.servers.pids.values())
         servers = list(stack.servers.pids.values())
         # Orders still complete when the dashboard's own worker takes few of them.
         orders = [an_order() for _ in range(6)]

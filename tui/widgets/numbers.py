@@ -67,6 +67,7 @@ class NumbersBar(Horizontal):
     """
 
     catching_up = False
+    _refit = True  # the next show fits the widths to its text, narrower too
 
     def compose(self) -> ComposeResult:
         self._counts = Static(id="counts")
@@ -77,6 +78,8 @@ class NumbersBar(Horizontal):
 
     def show(self, numbers: Numbers, *, catching_up: bool = False) -> None:
         """While catching up (after a start, the history is being replayed) the counts are not shown yet."""
+        if catching_up != self.catching_up:
+            self._refit = True  # other words: the widths start over
         self.catching_up = catching_up
         if catching_up:
             self._fitted(self._counts, Text("catching up…", style="bold yellow"))
@@ -86,11 +89,17 @@ class NumbersBar(Horizontal):
         self._sparkline.data = numbers.per_second or [0.0]
         latency = Text.assemble(("p50 ", "dim"), duration(numbers.p50), ("  p95 ", "dim"), duration(numbers.p95))
         self._fitted(self._latency, latency)
+        self._refit = False
 
-    @staticmethod
-    def _fitted(widget: Static, text: Text) -> None:
-        """Show `text` whole: the widget's width follows it (a re-layout only when the width changes)."""
+    def on_resize(self) -> None:
+        self._refit = True  # the counts may change between words and symbols
+
+    def _fitted(self, widget: Static, text: Text) -> None:
+        """Show `text` whole. The width grows with the text and does not shrink back while the numbers
+        run: every change of width lays out the screen, and in flight going 9, 10, 9 with every batch
+        of events did so several times a second."""
         width = text.cell_len + widget.styles.gutter.width
-        if widget.styles.width is None or widget.styles.width.value != width:
+        shown = widget.styles.width.value if widget.styles.width is not None else None
+        if shown is None or width > shown or (self._refit and width != shown):
             widget.styles.width = width
         widget.update(text, layout=False)
