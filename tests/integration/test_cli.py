@@ -136,14 +136,16 @@ def test_help_for_every_command() -> None:
         assert result.returncode == 0 and "usage: checkout" in result.stdout
 
 
-async def test_worker_with_more_processes_shares_the_queue_and_stops_them_all(stack: Stack) -> None:
-    """`checkout worker --processes 2` on the stack's servers, with a task queue of its own."""
+async def test_worker_with_more_processes_shares_the_queue_and_stops_them_all(stack: Stack, tmp_path: Path) -> None:
+    """`checkout worker --processes 2` on the stack's servers, with a task queue of its own (and a
+    data directory of its own, where the worker processes' logs go)."""
     queue = f"processes-{uuid.uuid4().hex[:8]}"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CHECKOUT_")} | {
         "TEMPORAL_HOST": stack.settings.temporal.host,
         "NATS_URL": stack.settings.nats.url,
         "CHECKOUT_TEMPORAL__TASK_QUEUE": queue,
         "CHECKOUT_EMBEDDED__MODE": "never",
+        "CHECKOUT_EMBEDDED__DATA_DIR": str(tmp_path),
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", "worker", "--processes", "2"],
@@ -174,6 +176,7 @@ async def test_worker_with_more_processes_shares_the_queue_and_stops_them_all(st
         await asyncio.to_thread(worker.wait, 30)
     assert worker.returncode == 0
     assert not [pid for pid in children if is_alive(pid)], "a worker process was left running"
+    assert "worker running" in (tmp_path / "logs" / "worker-2.log").read_text()
 
 
 async def test_a_terminated_order_shows_terminated(stack: Stack) -> None:
