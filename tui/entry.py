@@ -93,6 +93,17 @@ def _checked_stack(settings: Settings, attach: bool) -> Stack | int:
     return dashboard_stack(settings, dashboard, attach=attach)
 
 
+def terminal_gone() -> None:
+    """The terminal hung up (a closed window, a dropped SSH session): point our standard streams at
+    /dev/null. Textual's writes to a hung-up terminal fail, its writer thread dies of it, and the
+    next writes then wait for that thread for ever; the dashboard would never get to stop what it
+    started. With /dev/null they succeed, and the quit runs as after `q`."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
 def run_dashboard(settings: Settings, attach: bool = False) -> int:
     """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
     from tui.app import CheckoutApp
@@ -105,11 +116,20 @@ def run_dashboard(settings: Settings, attach: bool = False) -> int:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(signum, lambda: app.call_later(app.action_quit))
-            except (NotImplementedError, RuntimeError):
-                pass
+
+        def hung_up(*_: object) -> None:
+            terminal_gone()
+            loop.call_soon_threadsafe(app.call_later, app.action_quit)
+
+        # A plain handler, not the loop's: with a hang-up comes a SIGCONT, whose handler (Textual's)
+        # starts drawing again, and Python runs the handlers of pending signals in signal-number
+        # order, so this one goes first only when it is not deferred to the loop.
+        if hasattr(signal, "SIGHUP"):  # not on Windows
+            signal.signal(signal.SIGHUP, hung_up)
+        try:
+            loop.add_signal_handler(signal.SIGTERM, lambda: app.call_later(app.action_quit))
+        except (NotImplementedError, RuntimeError):
+            pass
         try:
             await app.run_async()
         finally:

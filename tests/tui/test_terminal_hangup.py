@@ -1,0 +1,107 @@
+"""`checkout` in a real terminal that goes away (a closed window, a dropped SSH session): the
+dashboard stops everything it started and exits, as after `q`, instead of hanging for ever."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.runtime import free_port
+from tests.support.servers import pid_alive
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals")
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return found
+    for child in children:
+        found += [child, *descendants(child)]
+    return found
+
+
+def read_until(fd: int, wanted, timeout: float) -> bytes:
+    """Drain the terminal until `wanted()` holds (the output so far) or the time is up."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:  # the child has gone and the terminal with it
+                break
+        if wanted(seen):
+            break
+    return seen
+
+
+def test_a_hung_up_terminal_stops_the_dashboard_and_what_it_started(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    temporal_port = free_port()
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "temporal": {"host": f"127.0.0.1:{temporal_port}", "ui_port": free_port()},
+                "nats": {"url": f"nats://127.0.0.1:{free_port()}"},
+                "embedded": {"data_dir": str(tmp_path / "data")},
+                "dashboard": {"worker_processes": 1},
+            }
+        )
+    )
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("CHECKOUT_") and k not in ("TEMPORAL_HOST", "NATS_URL")
+    }
+    env |= {"CHECKOUT_CONFIG": str(config), "TERM": "xterm-256color"}
+
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a session of its own, the terminal its controlling one
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "tui.cli"], env)
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        screen = read_until(terminal, lambda seen: b"in flight" in seen, timeout=60)
+        assert b"in flight" in screen, screen[-2000:]
+        started: list[int] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the servers and, after the first full screen, the worker process
+            started = descendants(pid)
+            if any(b"worker" in Path(f"/proc/{child}/cmdline").read_bytes() for child in started if pid_alive(child)):
+                break
+            read_until(terminal, lambda _: False, timeout=0.2)
+        assert len(started) >= 3, "temporal, nats-server and a worker process"
+    finally:
+        os.close(terminal)  # the hang-up
+
+    deadline = time.monotonic() + 30
+    exited = 0
+    while time.monotonic() < deadline and not exited:
+        exited, status = os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    if not exited:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        for child in started:
+            if pid_alive(child):
+                os.kill(child, 9)
+        pytest.fail("the dashboard hung after its terminal went away")
+    for _ in range(100):
+        if not any(pid_alive(child) for child in started):
+            break
+        time.sleep(0.1)
+    assert not [child for child in started if pid_alive(child)], "a process it started outlived it"
