@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import nats
@@ -46,6 +47,8 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(find_binary("temporal-test-server")),
+        # The SDK waits 5 s by default: a Java server on a busy 2-core machine can take longer.
+        test_server_startup_timeout=timedelta(seconds=60),
     )
     try:
         yield env
