@@ -11,13 +11,14 @@ import struct
 import sys
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from engine.runtime import free_port
 from tests.support.servers import pid_alive
+from tests.support.stack import stack_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,14 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def read_until(fd: int, wanted, timeout: float) -> bytes:
+def command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone since it was listed
+        return b""
+
+
+def read_until(fd: int, wanted: Callable[[bytes], bool], timeout: float) -> bytes:
     """Drain the terminal until `wanted()` holds (the output so far) or the time is up."""
     seen = b""
     deadline = time.monotonic() + timeout
@@ -53,17 +61,8 @@ def read_until(fd: int, wanted, timeout: float) -> bytes:
 
 def test_a_hung_up_terminal_stops_the_dashboard_and_what_it_started(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    temporal_port = free_port()
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "temporal": {"host": f"127.0.0.1:{temporal_port}", "ui_port": free_port()},
-                "nats": {"url": f"nats://127.0.0.1:{free_port()}"},
-                "embedded": {"data_dir": str(tmp_path / "data")},
-                "dashboard": {"worker_processes": 1},
-            }
-        )
-    )
+    settings = stack_settings(tmp_path / "data", dashboard={"worker_processes": 1})
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("CHECKOUT_") and k not in ("TEMPORAL_HOST", "NATS_URL")
     }
@@ -81,7 +80,7 @@ def test_a_hung_up_terminal_stops_the_dashboard_and_what_it_started(tmp_path: Pa
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the servers and, after the first full screen, the worker process
             started = descendants(pid)
-            if any(b"worker" in Path(f"/proc/{child}/cmdline").read_bytes() for child in started if pid_alive(child)):
+            if any(b"worker" in command_line(child) for child in started):
                 break
             read_until(terminal, lambda _: False, timeout=0.2)
         assert len(started) >= 3, "temporal, nats-server and a worker process"
