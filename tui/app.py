@@ -87,11 +87,15 @@ class CheckoutApp(Administration):
     COMMANDS = App.COMMANDS | {DashboardCommands}
     BINDINGS = BINDINGS
 
-    def __init__(self, stack: StackLike, *, owns_stack: bool = True, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, stack: StackLike, *, owns_stack: bool = True, clock: Clock = utc_now, read_only: bool = False
+    ) -> None:
         self.stack = stack
         self.owns_stack = owns_stack
         self.settings = stack.settings
         self.dashboard: DashboardSettings = dashboard_settings(self.settings.dashboard)
+        self.read_only = read_only or self.dashboard.read_only
+        """Watch only: no action that changes orders, stock or faults (`--read-only`, `dashboard.read_only`)."""
         super().__init__()
         if self.dashboard.theme:
             self.theme = self.dashboard.theme

@@ -32,6 +32,7 @@ from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
 
 EXIT_COMPENSATED = 1
+READ_ONLY_ENV = "CHECKOUT_READ_ONLY"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +49,16 @@ def _whole_number(text: str) -> int:
     return int(text)
 
 
+def read_only_from_env() -> bool:
+    """`CHECKOUT_READ_ONLY`: 1/true/yes/on, or 0/false/no/off (unset or empty: off)."""
+    value = os.environ.get(READ_ONLY_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidInput(f"{READ_ONLY_ENV}={value[:20]!r}: use 1 or 0")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="checkout",
@@ -57,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", help=f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the servers and worker do")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse every command that changes orders, stock or faults; the dashboard only watches",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     dashboard = commands.add_parser("dashboard", help="the operator dashboard (default)")
@@ -65,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dashboard.add_argument(
         "--web", action="store_true", help="serve the dashboard to a browser (each tab its own dashboard)"
+    )
+    dashboard.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,  # else it would overwrite the global --read-only
+        help="watch only: every action that changes orders, stock or faults is gone",
     )
     dashboard.add_argument("--port", type=int, default=8000, help="with --web: the port (default: 8000)")
     dashboard.add_argument("--host", default="127.0.0.1", help="with --web: the address (default: 127.0.0.1)")
@@ -163,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
+        args.read_only = args.read_only or read_only_from_env()
         settings = load_settings()
         command = args.command or "dashboard"
         if command == "dashboard":
@@ -170,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if getattr(args, "web", False):
                 return run_web(settings, host=args.host, port=args.port, attach=args.attach)
-            return run_dashboard(settings, attach=getattr(args, "attach", False))
+            return run_dashboard(settings, attach=getattr(args, "attach", False), read_only=args.read_only)
         return asyncio.run(COMMANDS[command](settings, args))
     except CheckoutError as error:
         printing.print_error(error.message)

@@ -38,6 +38,8 @@ class DashboardSettings(BaseModel):
     """Bulk submit: default orders per second."""
     customer: str = DEFAULT_CUSTOMER
     """Default customer id of the new order form and of `checkout trigger`."""
+    read_only: bool = False
+    """Watch only, as `checkout dashboard --read-only`: every action that changes anything is gone."""
     theme: str | None = None
     """A Textual theme name, e.g. textual-dark, nord, gruvbox."""
 

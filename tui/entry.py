@@ -104,15 +104,15 @@ def terminal_gone() -> None:
     os.close(null)
 
 
-def run_dashboard(settings: Settings, attach: bool = False) -> int:
-    """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
+def run_dashboard(settings: Settings, attach: bool = False, read_only: bool = False) -> int:
+    """`checkout dashboard [--attach] [--read-only]`: run the app over a Stack it owns; returns the exit code."""
     from tui.app import CheckoutApp
 
     checked = _checked_stack(settings, attach)
     if isinstance(checked, int):
         return checked
     stack = checked  # narrowed, also inside the functions below
-    app = CheckoutApp(stack, owns_stack=True)
+    app = CheckoutApp(stack, owns_stack=True, read_only=read_only)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
