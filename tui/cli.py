@@ -30,10 +30,9 @@ from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, Ser
 from tui import bench_report, printing
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
-from tui.guard import refuse_write_command
+from tui.guard import read_only_from_env, refuse_write_command
 
 EXIT_COMPENSATED = 1
-READ_ONLY_ENV = "CHECKOUT_READ_ONLY"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,16 +47,6 @@ def _whole_number(text: str) -> int:
     if not re.fullmatch(r"[0-9]{1,12}", text):
         raise argparse.ArgumentTypeError(f"not a whole number: {text[:20]!r}")
     return int(text)
-
-
-def read_only_from_env() -> bool:
-    """`CHECKOUT_READ_ONLY`: 1/true/yes/on, or 0/false/no/off (unset or empty: off)."""
-    value = os.environ.get(READ_ONLY_ENV, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    raise InvalidInput(f"{READ_ONLY_ENV}={value[:20]!r}: use 1 or 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
