@@ -34,7 +34,6 @@ TYPE_TO_CANCEL_OVER = 10  # a bulk cancel of more orders asks the operator to ty
 class OperatorActions(Navigation):
     # Set by the dashboard App.
     clock: Clock
-    read_only: bool
 
     def __init__(self) -> None:
         super().__init__()
