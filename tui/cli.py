@@ -30,7 +30,7 @@ from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, Ser
 from tui import bench_report, printing
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
-from tui.guard import read_only_from_env, refuse_write_command
+from tui.guard import READ_ONLY_ENV, read_only_from_env, refuse_write_command
 
 EXIT_COMPENSATED = 1
 
@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.read_only = args.read_only or read_only_from_env()
         refuse_write_command(args)  # before anything connects: a refused command changes nothing
+        if args.read_only:
+            os.environ[READ_ONLY_ENV] = "1"  # and the processes it starts: the web dashboard's tabs
         settings = load_settings()
         command = args.command or "dashboard"
         if command == "dashboard":

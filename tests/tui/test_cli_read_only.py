@@ -4,6 +4,7 @@ code 2 before it connects, so nothing changes; the reads work. Over the in-memor
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -37,7 +38,7 @@ class Fake:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake]:
-    monkeypatch.delenv(READ_ONLY_ENV, raising=False)
+    monkeypatch.setenv(READ_ONLY_ENV, "")  # off; and main() setting it is undone after the test
     settings = fake_settings()
     fake = Fake(FakeFacade(settings, step_seconds=0.0))
 
@@ -128,3 +129,17 @@ def test_the_dashboard_gets_read_only_from_its_option_the_global_one_and_the_env
     monkeypatch.setenv(READ_ONLY_ENV, "1")
     assert cli.main([]) == 0
     assert seen == [False, True, True, True, True]
+
+
+def test_read_only_reaches_the_processes_it_starts(fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The web dashboard's tabs are `checkout dashboard` processes: they inherit CHECKOUT_READ_ONLY."""
+    seen: list[str | None] = []
+
+    def run_web(_: Settings, **__: object) -> int:
+        seen.append(os.environ.get(READ_ONLY_ENV))
+        return 0
+
+    monkeypatch.setattr(entry, "run_web", run_web)
+    assert cli.main(["dashboard", "--web"]) == 0
+    assert cli.main(["dashboard", "--web", "--read-only"]) == 0
+    assert seen == ["", "1"]
