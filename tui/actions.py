@@ -11,13 +11,15 @@ import os
 import re
 import sys
 import webbrowser
+from collections import Counter
 
 from textual import work
 
 from engine.errors import CheckoutError, InvalidInput
 from engine.facade import CheckoutFacade
 from engine.models import OrderInput, OrderStatus, OrderSummary, Step
-from tui.format import duration
+from tui.format import duration, one_line
+from tui.guard import READ_ONLY_LINE, ReadOnlyRefused, writes
 from tui.messages import ActionDone
 from tui.navigation import Navigation
 from tui.screens.bulk_submit import BulkPlan, BulkResult, BulkSubmitScreen
@@ -26,6 +28,7 @@ from tui.screens.new_order import NewOrderScreen
 from tui.state import Clock
 
 RETRYABLE = (OrderStatus.COMPENSATED, OrderStatus.FAILED, OrderStatus.TERMINATED)
+TYPE_TO_CANCEL_OVER = 10  # a bulk cancel of more orders asks the operator to type `cancel`
 
 
 class OperatorActions(Navigation):
@@ -40,6 +43,8 @@ class OperatorActions(Navigation):
 
     async def submit(self, order: OrderInput) -> None:
         """Submit through the facade; the order shows in the table at once, before its first event."""
+        if self.read_only:
+            raise ReadOnlyRefused(READ_ONLY_LINE)
         if self.facade is None:
             raise CheckoutError("not connected yet")
         await self.facade.submit(order)
@@ -58,6 +63,7 @@ class OperatorActions(Navigation):
             self.say("Not connected yet: the servers are starting", severity="warning")
         return self.facade
 
+    @writes
     def action_new_order(self) -> None:
         facade = self._need_facade()
         if facade is None:
@@ -70,6 +76,7 @@ class OperatorActions(Navigation):
 
         self.push_screen(NewOrderScreen(facade.catalogue, self.submit, customer=self.dashboard.customer), submitted)
 
+    @writes
     def action_bulk_submit(self) -> None:
         facade = self._need_facade()
         if facade is None:
@@ -100,6 +107,7 @@ class OperatorActions(Navigation):
             return None
         return order_id
 
+    @writes
     def action_cancel_order(self) -> None:
         order_id = self._selected_for("cancel")
         if order_id is None:
@@ -135,6 +143,7 @@ class OperatorActions(Navigation):
         return "", True
 
     @work(group="operate", exit_on_error=False)
+    @writes
     async def _cancel(self, order_id: str) -> None:
         assert self.facade is not None
         result = await self.facade.cancel(order_id)
@@ -145,6 +154,7 @@ class OperatorActions(Navigation):
             text = f"Order {order_id}: cancel rejected: {result.reason}"
             self.post_message(ActionDone(text, title="Cancel", severity="warning", order_id=order_id))
 
+    @writes
     def action_terminate_order(self) -> None:
         order_id = self._selected_for("terminate")
         if order_id is None:
@@ -162,11 +172,13 @@ class OperatorActions(Navigation):
                 confirm="Terminate (unsafe)",
                 keep="Keep running",
                 unsafe=True,
+                must_type=order_id,
             ),
             answered,
         )
 
     @work(group="operate", exit_on_error=False)
+    @writes
     async def _terminate(self, order_id: str) -> None:
         assert self.facade is not None
         await self.facade.terminate(order_id, "terminated from the dashboard")
@@ -177,6 +189,7 @@ class OperatorActions(Navigation):
 
     # --- retry, cancel what matches, open in the Web UI ---------------------------------------
 
+    @writes
     def action_retry_order(self) -> None:
         """Submit an order that did not complete again, as a new order with the same items (id `<old>-r1`)."""
         if self._need_facade() is None or self.selected_order is None:
@@ -191,6 +204,7 @@ class OperatorActions(Navigation):
         self._retry(self.selected_order)
 
     @work(group="operate", exit_on_error=False)
+    @writes
     async def _retry(self, order_id: str) -> None:
         assert self.facade is not None
         old = (await self.facade.state(order_id)).order
@@ -208,48 +222,69 @@ class OperatorActions(Navigation):
             return
         self.post_message(ActionDone(f"Order {order_id}: no free retry id", title="Retry", severity="error"))
 
+    @writes
     def action_cancel_matching(self) -> None:
-        """Cancel every order in flight that the table shows (the current filter), after saying how many."""
+        """Cancel every order in flight that the table shows (the current filter). The confirmation
+        counts them live, as orders end or start; past TYPE_TO_CANCEL_OVER the operator types `cancel`."""
         if self._need_facade() is None:
             return
-        order_ids = [i for i in self.orders_table.shown_ids() if not self.book.orders[i].status.is_terminal]
-        if not order_ids:
+        if not self._matching_in_flight():
             self.say("No order in flight matches the filter", severity="warning")
             return
         described = describe_filter(self.orders_table.status_filter.label, self.orders_table.text_filter)
 
+        def outlook() -> tuple[str, bool]:
+            count = len(self._matching_in_flight())
+            return f"{count} {'order' if count == 1 else 'orders'} in flight match now", count > 0
+
+        def must_type() -> str | None:
+            return "cancel" if len(self._matching_in_flight()) > TYPE_TO_CANCEL_OVER else None
+
         def answered(yes: bool | None) -> None:
-            if yes:
+            order_ids = self._matching_in_flight()  # those that match as the operator confirms
+            if yes and order_ids:
                 self._cancel_many(order_ids)
 
         self.push_screen(
             ConfirmScreen(
-                f"Cancel {len(order_ids)} orders?",
-                f"The {len(order_ids)} orders in flight that match {described} compensate: payments refunded, "
+                "Cancel the orders the filter shows?",
+                f"Every order in flight that matches {described} compensates: payments refunded, "
                 "stock returned. Orders already shipping refuse.",
-                confirm=f"Cancel {len(order_ids)} orders",
+                confirm="Cancel them",
                 keep="Keep",
+                live=outlook,
+                must_type=must_type,
             ),
             answered,
         )
 
+    def _matching_in_flight(self) -> list[str]:
+        return [i for i in self.orders_table.shown_ids() if not self.book.orders[i].status.is_terminal]
+
     @work(group="operate", exit_on_error=False)
+    @writes
     async def _cancel_many(self, order_ids: list[str]) -> None:
         assert self.facade is not None
         facade = self.facade
         slots = asyncio.Semaphore(8)
-        results: list[bool] = []
+        refusals: Counter[str] = Counter()
 
         async def one(order_id: str) -> None:
             async with slots:
                 try:
-                    results.append((await facade.cancel(order_id)).accepted)
-                except CheckoutError:
-                    results.append(False)
+                    result = await facade.cancel(order_id)
+                except CheckoutError as error:
+                    refusals[error.title.lower()] += 1
+                    return
+                if not result.accepted:
+                    refusals[refusal_kind(result.reason)] += 1
 
         await asyncio.gather(*(one(order_id) for order_id in order_ids))
-        accepted = sum(results)
-        text = f"{len(order_ids)} cancels: {accepted} accepted, {len(order_ids) - accepted} refused"
+        refused = refusals.total()
+        accepted = len(order_ids) - refused
+        text = f"{len(order_ids)} cancels: {accepted} accepted, {refused} refused"
+        if refusals:
+            text += f" ({', '.join(f'{count} {kind}' for kind, count in refusals.most_common())})"
         self.post_message(ActionDone(text, title="Cancel", severity="information" if accepted else "warning"))
 
     def action_open_web_ui(self) -> None:
@@ -281,6 +316,18 @@ def retry_id(order_id: str, attempt: int) -> str:
     base = re.sub(r"-r\d+$", "", order_id)
     suffix = f"-r{attempt}"
     return base[: 64 - len(suffix)] + suffix
+
+
+def refusal_kind(reason: str) -> str:
+    """A refused cancel's reason, short enough to be counted: `already shipping`, `ended`, or the reason."""
+    text = reason.lower()
+    if "shipping" in text:
+        return "already shipping"
+    if "not started" in text:
+        return "not started"
+    if any(word in text for word in ("already", "finished", "ended")):
+        return "ended"
+    return one_line(reason, 60)
 
 
 def describe_filter(status: str, text: str) -> str:

@@ -36,9 +36,11 @@ from tui.commands import DashboardCommands
 from tui.config import DashboardSettings, dashboard_settings
 from tui.feed import TICK_SECONDS, EventFeed
 from tui.format import terminated_line
+from tui.guard import WRITE_ACTIONS
 from tui.history import History
 from tui.keys import BINDINGS
 from tui.messages import ActionDone, FailureExplained, StackFailed, StackStarted
+from tui.screens.confirm import QuitScreen
 from tui.state import BatchResult, Clock, OrderBook, utc_now
 from tui.widgets.charts_panel import ChartsPanel
 from tui.widgets.event_log import EventLog
@@ -60,6 +62,8 @@ class StackLike(Protocol):
     def settings(self) -> Settings: ...
     @property
     def facade(self) -> CheckoutFacade: ...
+    @property
+    def runs_worker(self) -> bool: ...
     async def start(self) -> None: ...
     def start_helpers(self) -> None: ...
     async def stop(self) -> None: ...
@@ -87,11 +91,15 @@ class CheckoutApp(Administration):
     COMMANDS = App.COMMANDS | {DashboardCommands}
     BINDINGS = BINDINGS
 
-    def __init__(self, stack: StackLike, *, owns_stack: bool = True, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, stack: StackLike, *, owns_stack: bool = True, clock: Clock = utc_now, read_only: bool = False
+    ) -> None:
         self.stack = stack
         self.owns_stack = owns_stack
         self.settings = stack.settings
         self.dashboard: DashboardSettings = dashboard_settings(self.settings.dashboard)
+        self.read_only = read_only or self.dashboard.read_only
+        """Watch only: no action that changes orders, stock or faults (`--read-only`, `dashboard.read_only`)."""
         super().__init__()
         if self.dashboard.theme:
             self.theme = self.dashboard.theme
@@ -116,10 +124,12 @@ class CheckoutApp(Administration):
                     yield OrderDetail(id="order-detail", clock=self.clock)
                 with TabPane("Faults", id="faults"):
                     yield FaultsPanel(
-                        request_timeout_seconds=self.settings.nats.request_timeout_seconds, id="faults-panel"
+                        request_timeout_seconds=self.settings.nats.request_timeout_seconds,
+                        read_only=self.read_only,
+                        id="faults-panel",
                     )
                 with TabPane("Services", id="services"):
-                    yield ServicesPanel(self.settings.catalogue, id="services-panel")
+                    yield ServicesPanel(self.settings.catalogue, read_only=self.read_only, id="services-panel")
                 with TabPane("Log", id="log"):
                     yield EventLog(id="event-log")
                 with TabPane("Charts", id="charts"):
@@ -139,6 +149,7 @@ class CheckoutApp(Administration):
         self.services_panel = self.query_one(ServicesPanel)
         self.event_log = self.query_one(EventLog)
         self.charts_panel = self.query_one(ChartsPanel)
+        self.status_line.read_only = self.read_only
         self._apply_keymap()
         self._layout_for(self.size.width)
         self.status_line.phase = "starting servers…" if self.owns_stack else "connecting…"
@@ -146,6 +157,10 @@ class CheckoutApp(Administration):
         self.set_interval(TICK_SECONDS, self._apply_pending)
         self.set_interval(self.dashboard.refresh_seconds, self._tick)
         self._start_stack()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only: the write actions have no binding (not in the footer, their keys do nothing)."""
+        return not (self.read_only and action in WRITE_ACTIONS)
 
     def on_resize(self, event: events.Resize) -> None:
         if hasattr(self, "body"):
@@ -191,6 +206,35 @@ class CheckoutApp(Administration):
         self.say(message.error.message, title=message.error.title, severity="error", timeout=30)
 
     async def action_quit(self) -> None:
+        """q, ctrl+q, the palette: with orders in flight, says how many and what becomes of them,
+        and asks once (`dashboard.confirm_quit`); asked again while asking, it quits."""
+        in_flight = self.book.counts().in_flight
+        if self.stopping or not self.dashboard.confirm_quit or not in_flight:
+            await self.quit_now()
+            return
+        if isinstance(self.screen, QuitScreen):
+            self.screen.dismiss(True)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.call_later(self.quit_now)
+
+        self.push_screen(QuitScreen(in_flight, self._after_quit(in_flight)), answered)
+
+    def _after_quit(self, in_flight: int) -> str:
+        one = in_flight == 1
+        if self.owns_stack and self.stack.runs_worker:
+            queue = self.settings.temporal.task_queue
+            return (
+                f"This dashboard's worker stops with it: {'it waits' if one else 'they wait'} for the next "
+                f"worker on task queue {queue} (checkout worker, or the dashboard again), unless another "
+                "one polls it. Nothing is lost."
+            )
+        return f"This dashboard runs no worker: {'it goes' if one else 'they go'} on in the cluster's workers."
+
+    async def quit_now(self) -> None:
+        """Quit without asking (also what SIGTERM and a hang-up do): stop what the dashboard started."""
         if self.stopping:
             self._exit_with(self._exit_code())  # a second q does not wait
             return

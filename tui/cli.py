@@ -30,6 +30,7 @@ from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, Ser
 from tui import bench_report, printing
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
+from tui.guard import READ_ONLY_ENV, read_only_from_env, refuse_write_command
 
 EXIT_COMPENSATED = 1
 
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", help=f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the servers and worker do")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse every command that changes orders, stock or faults; the dashboard only watches",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     dashboard = commands.add_parser("dashboard", help="the operator dashboard (default)")
@@ -65,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dashboard.add_argument(
         "--web", action="store_true", help="serve the dashboard to a browser (each tab its own dashboard)"
+    )
+    dashboard.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,  # else it would overwrite the global --read-only
+        help="watch only: every action that changes orders, stock or faults is gone",
     )
     dashboard.add_argument("--port", type=int, default=8000, help="with --web: the port (default: 8000)")
     dashboard.add_argument("--host", default="127.0.0.1", help="with --web: the address (default: 127.0.0.1)")
@@ -163,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
+        args.read_only = args.read_only or read_only_from_env()
+        refuse_write_command(args)  # before anything connects: a refused command changes nothing
+        if args.read_only:
+            os.environ[READ_ONLY_ENV] = "1"  # and the processes it starts: the web dashboard's tabs
         settings = load_settings()
         command = args.command or "dashboard"
         if command == "dashboard":
@@ -170,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if getattr(args, "web", False):
                 return run_web(settings, host=args.host, port=args.port, attach=args.attach)
-            return run_dashboard(settings, attach=getattr(args, "attach", False))
+            return run_dashboard(settings, attach=getattr(args, "attach", False), read_only=args.read_only)
         return asyncio.run(COMMANDS[command](settings, args))
     except CheckoutError as error:
         printing.print_error(error.message)

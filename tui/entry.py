@@ -104,22 +104,22 @@ def terminal_gone() -> None:
     os.close(null)
 
 
-def run_dashboard(settings: Settings, attach: bool = False) -> int:
-    """`checkout dashboard [--attach]`: run the app over a Stack it owns; returns the exit code."""
+def run_dashboard(settings: Settings, attach: bool = False, read_only: bool = False) -> int:
+    """`checkout dashboard [--attach] [--read-only]`: run the app over a Stack it owns; returns the exit code."""
     from tui.app import CheckoutApp
 
     checked = _checked_stack(settings, attach)
     if isinstance(checked, int):
         return checked
     stack = checked  # narrowed, also inside the functions below
-    app = CheckoutApp(stack, owns_stack=True)
+    app = CheckoutApp(stack, owns_stack=True, read_only=read_only)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
 
         def hung_up(*_: object) -> None:
             terminal_gone()
-            loop.call_soon_threadsafe(app.call_later, app.action_quit)
+            loop.call_soon_threadsafe(app.call_later, app.quit_now)
 
         # A plain handler, not the loop's: with a hang-up comes a SIGCONT, whose handler (Textual's)
         # starts drawing again, and Python runs the handlers of pending signals in signal-number
@@ -127,7 +127,7 @@ def run_dashboard(settings: Settings, attach: bool = False) -> int:
         if hasattr(signal, "SIGHUP"):  # not on Windows
             signal.signal(signal.SIGHUP, hung_up)
         try:
-            loop.add_signal_handler(signal.SIGTERM, lambda: app.call_later(app.action_quit))
+            loop.add_signal_handler(signal.SIGTERM, lambda: app.call_later(app.quit_now))  # never asks
         except (NotImplementedError, RuntimeError):
             pass
         try:

@@ -35,6 +35,7 @@ def retry_links(order_id: str, book: OrderBook) -> str:
 
 class Navigation(ServerSync):
     # Set by the dashboard App.
+    read_only: bool
     book: OrderBook
     orders_table: OrdersTable
     filter_bar: FilterBar
@@ -134,10 +135,11 @@ class Navigation(ServerSync):
             self.call_after_refresh(self.faults_panel.focus_grid)
 
     def key_help(self) -> list[tuple[str, str, str, str]]:
-        """(keys, description, tooltip, binding id) of every binding, with the config's keymap applied."""
+        """(keys, description, tooltip, binding id) of every binding that works here (read-only: no
+        write action), with the config's keymap applied."""
         rows = []
         for binding in self.BINDINGS:
-            if not isinstance(binding, Binding):
+            if not isinstance(binding, Binding) or not self.check_action(binding.action, ()):
                 continue
             keys = self.dashboard.keymap.get(binding.id or "", binding.key)
             shown = ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
@@ -145,4 +147,4 @@ class Navigation(ServerSync):
         return rows
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.key_help()))
+        self.push_screen(HelpScreen(self.key_help(), read_only=self.read_only))
