@@ -337,6 +337,10 @@ class AccessLogWithoutQuery(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
 
+# How the web server runs, beside host, port and TLS (the tests run it the same way).
+RUNNER_OPTIONS: dict[str, Any] = {"access_log_class": AccessLogWithoutQuery}
+
+
 class DashboardServer(Server):
     """textual-serve's Server with the middleware, local assets, and a command and URLs per request.
 
@@ -465,5 +469,5 @@ def serve(server: DashboardServer) -> None:
         handle_signals=False,
         loop=loop,
         print=None,
-        access_log_class=AccessLogWithoutQuery,
+        **RUNNER_OPTIONS,
     )
