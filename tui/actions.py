@@ -18,6 +18,7 @@ from engine.errors import CheckoutError, InvalidInput
 from engine.facade import CheckoutFacade
 from engine.models import OrderInput, OrderStatus, OrderSummary, Step
 from tui.format import duration
+from tui.guard import READ_ONLY_LINE, ReadOnlyRefused, writes
 from tui.messages import ActionDone
 from tui.navigation import Navigation
 from tui.screens.bulk_submit import BulkPlan, BulkResult, BulkSubmitScreen
@@ -31,6 +32,7 @@ RETRYABLE = (OrderStatus.COMPENSATED, OrderStatus.FAILED, OrderStatus.TERMINATED
 class OperatorActions(Navigation):
     # Set by the dashboard App.
     clock: Clock
+    read_only: bool
 
     def __init__(self) -> None:
         super().__init__()
@@ -40,6 +42,8 @@ class OperatorActions(Navigation):
 
     async def submit(self, order: OrderInput) -> None:
         """Submit through the facade; the order shows in the table at once, before its first event."""
+        if self.read_only:
+            raise ReadOnlyRefused(READ_ONLY_LINE)
         if self.facade is None:
             raise CheckoutError("not connected yet")
         await self.facade.submit(order)
@@ -58,6 +62,7 @@ class OperatorActions(Navigation):
             self.say("Not connected yet: the servers are starting", severity="warning")
         return self.facade
 
+    @writes
     def action_new_order(self) -> None:
         facade = self._need_facade()
         if facade is None:
@@ -70,6 +75,7 @@ class OperatorActions(Navigation):
 
         self.push_screen(NewOrderScreen(facade.catalogue, self.submit, customer=self.dashboard.customer), submitted)
 
+    @writes
     def action_bulk_submit(self) -> None:
         facade = self._need_facade()
         if facade is None:
@@ -100,6 +106,7 @@ class OperatorActions(Navigation):
             return None
         return order_id
 
+    @writes
     def action_cancel_order(self) -> None:
         order_id = self._selected_for("cancel")
         if order_id is None:
@@ -135,6 +142,7 @@ class OperatorActions(Navigation):
         return "", True
 
     @work(group="operate", exit_on_error=False)
+    @writes
     async def _cancel(self, order_id: str) -> None:
         assert self.facade is not None
         result = await self.facade.cancel(order_id)
@@ -145,6 +153,7 @@ class OperatorActions(Navigation):
             text = f"Order {order_id}: cancel rejected: {result.reason}"
             self.post_message(ActionDone(text, title="Cancel", severity="warning", order_id=order_id))
 
+    @writes
     def action_terminate_order(self) -> None:
         order_id = self._selected_for("terminate")
         if order_id is None:
@@ -167,6 +176,7 @@ class OperatorActions(Navigation):
         )
 
     @work(group="operate", exit_on_error=False)
+    @writes
     async def _terminate(self, order_id: str) -> None:
         assert self.facade is not None
         await self.facade.terminate(order_id, "terminated from the dashboard")
@@ -177,6 +187,7 @@ class OperatorActions(Navigation):
 
     # --- retry, cancel what matches, open in the Web UI ---------------------------------------
 
+    @writes
     def action_retry_order(self) -> None:
         """Submit an order that did not complete again, as a new order with the same items (id `<old>-r1`)."""
         if self._need_facade() is None or self.selected_order is None:
@@ -191,6 +202,7 @@ class OperatorActions(Navigation):
         self._retry(self.selected_order)
 
     @work(group="operate", exit_on_error=False)
+    @writes
     async def _retry(self, order_id: str) -> None:
         assert self.facade is not None
         old = (await self.facade.state(order_id)).order
@@ -208,6 +220,7 @@ class OperatorActions(Navigation):
             return
         self.post_message(ActionDone(f"Order {order_id}: no free retry id", title="Retry", severity="error"))
 
+    @writes
     def action_cancel_matching(self) -> None:
         """Cancel every order in flight that the table shows (the current filter), after saying how many."""
         if self._need_facade() is None:
@@ -234,6 +247,7 @@ class OperatorActions(Navigation):
         )
 
     @work(group="operate", exit_on_error=False)
+    @writes
     async def _cancel_many(self, order_ids: list[str]) -> None:
         assert self.facade is not None
         facade = self.facade

@@ -14,6 +14,7 @@ from engine.errors import CheckoutError
 from engine.models import FaultSettings, ServiceName, StockChange
 from tui.actions import OperatorActions
 from tui.export import export_orders
+from tui.guard import writes
 from tui.messages import (
     ActionDone,
     AuditDone,
@@ -33,6 +34,7 @@ class Administration(OperatorActions):
     # --- faults -------------------------------------------------------------------------------
 
     @on(FaultChanged)
+    @writes
     def _fault_changed(self, message: FaultChanged) -> None:
         self._set_faults({message.service: message.settings}, f"{message.service.value}: {describe(message.settings)}")
 
@@ -40,16 +42,19 @@ class Administration(OperatorActions):
     def _preset(self, message: PresetChosen) -> None:
         self.apply_preset(message.name)
 
+    @writes
     def apply_preset(self, name: str) -> None:
         if self._need_facade() is not None:
             self._set_faults(PRESETS[name], f"preset {name!r} applied")
 
     @on(ResetRequested)
+    @writes
     def action_reset_faults(self) -> None:
         if self._need_facade() is not None:
             self._clear_faults()
 
     @work(group="faults", exit_on_error=False)
+    @writes
     async def _set_faults(self, faults: dict[ServiceName, FaultSettings], what: str) -> None:
         assert self.facade is not None
         for service, settings in faults.items():
@@ -67,6 +72,7 @@ class Administration(OperatorActions):
         self.refresh_now()
 
     @work(group="faults", exit_on_error=False)
+    @writes
     async def _clear_faults(self) -> None:
         assert self.facade is not None
         await self.facade.clear_faults()
@@ -75,6 +81,7 @@ class Administration(OperatorActions):
     # --- stock --------------------------------------------------------------------------------
 
     @on(StockRequested)
+    @writes
     def action_change_stock(self) -> None:
         facade = self._need_facade()
         if facade is None:

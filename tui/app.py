@@ -36,6 +36,7 @@ from tui.commands import DashboardCommands
 from tui.config import DashboardSettings, dashboard_settings
 from tui.feed import TICK_SECONDS, EventFeed
 from tui.format import terminated_line
+from tui.guard import WRITE_ACTIONS
 from tui.history import History
 from tui.keys import BINDINGS
 from tui.messages import ActionDone, FailureExplained, StackFailed, StackStarted
@@ -120,10 +121,12 @@ class CheckoutApp(Administration):
                     yield OrderDetail(id="order-detail", clock=self.clock)
                 with TabPane("Faults", id="faults"):
                     yield FaultsPanel(
-                        request_timeout_seconds=self.settings.nats.request_timeout_seconds, id="faults-panel"
+                        request_timeout_seconds=self.settings.nats.request_timeout_seconds,
+                        read_only=self.read_only,
+                        id="faults-panel",
                     )
                 with TabPane("Services", id="services"):
-                    yield ServicesPanel(self.settings.catalogue, id="services-panel")
+                    yield ServicesPanel(self.settings.catalogue, read_only=self.read_only, id="services-panel")
                 with TabPane("Log", id="log"):
                     yield EventLog(id="event-log")
                 with TabPane("Charts", id="charts"):
@@ -143,6 +146,7 @@ class CheckoutApp(Administration):
         self.services_panel = self.query_one(ServicesPanel)
         self.event_log = self.query_one(EventLog)
         self.charts_panel = self.query_one(ChartsPanel)
+        self.status_line.read_only = self.read_only
         self._apply_keymap()
         self._layout_for(self.size.width)
         self.status_line.phase = "starting servers…" if self.owns_stack else "connecting…"
@@ -150,6 +154,10 @@ class CheckoutApp(Administration):
         self.set_interval(TICK_SECONDS, self._apply_pending)
         self.set_interval(self.dashboard.refresh_seconds, self._tick)
         self._start_stack()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only: the write actions have no binding (not in the footer, their keys do nothing)."""
+        return not (self.read_only and action in WRITE_ACTIONS)
 
     def on_resize(self, event: events.Resize) -> None:
         if hasattr(self, "body"):

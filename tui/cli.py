@@ -30,6 +30,7 @@ from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, Ser
 from tui import bench_report, printing
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
+from tui.guard import refuse_write_command
 
 if TYPE_CHECKING:
     from tui.web import WebFlags
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.read_only = args.read_only or read_only_from_env()
+        refuse_write_command(args)  # before anything connects: a refused command changes nothing
         settings = load_settings()
         command = args.command or "dashboard"
         if command == "dashboard":

@@ -12,6 +12,7 @@ from typing import NamedTuple, Protocol, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from tui.guard import WRITE_ACTIONS, action_name
 from tui.presets import PRESETS, describe_preset
 from tui.state import OrderBook, SortMode, StatusFilter
 
@@ -30,6 +31,7 @@ class Dashboard(Protocol):
 
     book: OrderBook
     selected_order: str | None
+    read_only: bool
 
     def show_order(self, order_id: str) -> None: ...
     def set_status_filter(self, status: StatusFilter) -> None: ...
@@ -54,6 +56,13 @@ class Dashboard(Protocol):
 
 
 def palette_commands(dashboard: Dashboard) -> Iterable[PaletteCommand]:
+    """Every command that works here: read-only, none of the write actions."""
+    for command in _every_command(dashboard):
+        if not (dashboard.read_only and action_name(command.callback) in WRITE_ACTIONS):
+            yield command
+
+
+def _every_command(dashboard: Dashboard) -> Iterable[PaletteCommand]:
     yield PaletteCommand("New order", "Open the new order form", dashboard.action_new_order)
     yield PaletteCommand("Bulk submit", "Submit N orders at R per second", dashboard.action_bulk_submit)
     if dashboard.selected_order:

@@ -134,10 +134,11 @@ class Navigation(ServerSync):
             self.call_after_refresh(self.faults_panel.focus_grid)
 
     def key_help(self) -> list[tuple[str, str, str, str]]:
-        """(keys, description, tooltip, binding id) of every binding, with the config's keymap applied."""
+        """(keys, description, tooltip, binding id) of every binding that works here (read-only: no
+        write action), with the config's keymap applied."""
         rows = []
         for binding in self.BINDINGS:
-            if not isinstance(binding, Binding):
+            if not isinstance(binding, Binding) or not self.check_action(binding.action, ()):
                 continue
             keys = self.dashboard.keymap.get(binding.id or "", binding.key)
             shown = ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))

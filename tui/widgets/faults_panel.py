@@ -25,6 +25,7 @@ from tui.widgets.grid_input import GridInput
 
 FIELDS = ("error_rate", "decline_rate", "latency_ms", "jitter_ms")
 HEADINGS = ("error", "decline", "lat ms", "jitter", "")
+EDIT_HINT = "rates 0..1, latency in ms · arrows move, Enter applies, space toggles down"
 
 
 def _shown(value: float | int) -> str:
@@ -67,9 +68,10 @@ class FaultsPanel(VerticalScroll):
         Binding("right", "move(0, 1)", "Right", show=False),
     ]
 
-    def __init__(self, *, request_timeout_seconds: float = 2.0, id: str | None = None) -> None:
+    def __init__(self, *, request_timeout_seconds: float = 2.0, read_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.request_timeout_ms = int(request_timeout_seconds * 1000)
+        self.read_only = read_only  # the settings in force are shown, every field disabled, no presets
         self.current: dict[ServiceName, FaultSettings] = {}  # as the operator set them, sent or on their way
         self.in_force: dict[ServiceName, FaultSettings] = {}  # as last read from the services
         self._dirty: set[str] = set()
@@ -98,24 +100,32 @@ class FaultsPanel(VerticalScroll):
                         compact=True,
                         select_on_focus=True,
                         tooltip=f"{service.value} {field}: Enter applies",
+                        disabled=self.read_only,
                     )
                     self._inputs[service, field] = cell
                     row.append(cell)
                     yield cell
                 down = Checkbox(
-                    "up", False, id=f"{service.value}-down", compact=True, tooltip=f"{service.value}: no replies at all"
+                    "up",
+                    False,
+                    id=f"{service.value}-down",
+                    compact=True,
+                    tooltip=f"{service.value}: no replies at all",
+                    disabled=self.read_only,
                 )
                 self._down[service] = down
                 row.append(down)
                 yield down
             self._grid.append(row)
-        with Horizontal(id="presets"):
-            for index, name in enumerate(PRESETS):
-                yield Button(name, id=f"preset-{index}", compact=True, variant="warning")
-            yield Button("reset all", id="reset-faults", compact=True, variant="success")
+        if not self.read_only:
+            with Horizontal(id="presets"):
+                for index, name in enumerate(PRESETS):
+                    yield Button(name, id=f"preset-{index}", compact=True, variant="warning")
+                yield Button("reset all", id="reset-faults", compact=True, variant="success")
         self._warning = Static("", id="latency-warning")
         yield self._warning
-        yield Label("rates 0..1, latency in ms · arrows move, Enter applies, space toggles down", id="faults-hint")
+        hint = "read-only: the faults in force, not changed here" if self.read_only else EDIT_HINT
+        yield Label(hint, id="faults-hint")
 
     # --- the app pushes the live settings here ----------------------------------------------
 
@@ -190,6 +200,9 @@ class FaultsPanel(VerticalScroll):
     # --- inside -------------------------------------------------------------------------
 
     def _apply_row(self, service: ServiceName) -> None:
+        if self.read_only:
+            self.restore(service)
+            return
         try:
             settings = self.settings_from_inputs(service)
         except ValueError as error:
@@ -288,6 +301,8 @@ class FaultsPanel(VerticalScroll):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        if self.read_only:
+            return
         if event.button.id == "reset-faults":
             self.post_message(ResetRequested())
         elif event.button.id and event.button.id.startswith("preset-"):

@@ -83,9 +83,12 @@ class ServicesPanel(VerticalScroll):
     ServicesPanel > #audit-verdict { height: auto; margin-top: 1; }
     """
 
-    def __init__(self, catalogue: dict[str, CatalogueItem] | None = None, *, id: str | None = None) -> None:
+    def __init__(
+        self, catalogue: dict[str, CatalogueItem] | None = None, *, read_only: bool = False, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.catalogue = catalogue or {}
+        self.read_only = read_only  # no stock button: stock is shown, not changed
         self.snapshot: ServicesSnapshot | None = None
         self.audit: AuditReport | None = None
 
@@ -96,7 +99,8 @@ class ServicesPanel(VerticalScroll):
             yield self._stock
             yield self._endpoints
         with Horizontal(id="service-actions"):
-            yield Button("stock…", id="change-stock", compact=True, tooltip="Set or add stock for a SKU (k)")
+            if not self.read_only:
+                yield Button("stock…", id="change-stock", compact=True, tooltip="Set or add stock for a SKU (k)")
             yield Button("audit", id="run-audit", compact=True, tooltip="Check that no money or stock was lost (a)")
         self._verdict = Static(audit_verdict(None), id="audit-verdict")
         yield self._verdict

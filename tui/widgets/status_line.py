@@ -44,6 +44,7 @@ class StatusLine(Static):
     problem: reactive[str] = reactive("")
     faults: reactive[str] = reactive("")  # endpoints with faults injected, e.g. "payment, shipping"
     web_ui: reactive[str] = reactive("")  # the Temporal Web UI address
+    read_only: reactive[bool] = reactive(False)  # says `read-only` first, at every width
 
     def render(self) -> Text:
         width = self.content_size.width or 10_000
@@ -61,6 +62,9 @@ class StatusLine(Static):
 
     def _left(self, level: int) -> Text:
         line = Text(no_wrap=True)
+        if self.read_only:
+            line.append("read-only", style="bold reverse")
+            line.append(" ")
         if self.phase:
             line.append(self.phase + "  ", style="bold yellow")
         health = self.health
