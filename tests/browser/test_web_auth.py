@@ -25,8 +25,8 @@ from engine.errors import InvalidInput
 from engine.runtime import free_port
 from tests.support.tls_certs import make_certificates
 from tui import cli
-from tui.config import DashboardSettings
-from tui.web import RUNNER_OPTIONS, DashboardServer, Role, WebAuth, WebFlags, WebOptions, web_options
+from tui.config import CHECKOUT_COMMAND, DashboardSettings
+from tui.web import RUNNER_OPTIONS, DashboardServer, Role, WebAuth, WebFlags, WebOptions, tab_commands, web_options
 
 OPERATOR_TOKEN = "operator-token-0123456789abcdef"
 VIEWER_TOKEN = "viewer-token-0123456789abcdef"
@@ -346,3 +346,14 @@ def test_insecure_http_and_no_auth_say_so_loudly() -> None:
     open_ = WebOptions("127.0.0.1", 8123, {}, None)
     banner = DashboardServer(IdleStack(), open_, {Role.OPERATOR: "true"}).banner()  # type: ignore[arg-type]
     assert "--no-auth" in banner[0] and "any user of this machine" in banner[0]
+
+
+def test_each_roles_tab_command() -> None:
+    attach = f"{shlex.join(CHECKOUT_COMMAND)} dashboard --attach"
+    both = WebOptions("127.0.0.1", 8123, TOKENS, None)
+    assert tab_commands(both, read_only=False) == {Role.OPERATOR: attach, Role.VIEWER: f"{attach} --read-only"}
+    watching = WebOptions("127.0.0.1", 8123, {Role.VIEWER: TOKENS[Role.VIEWER]}, None)
+    assert tab_commands(watching, read_only=True) == {Role.VIEWER: f"{attach} --read-only"}
+    open_ = WebOptions("127.0.0.1", 8123, {}, None)
+    assert tab_commands(open_, read_only=True) == {Role.OPERATOR: f"{attach} --read-only"}
+    assert tab_commands(open_, read_only=False) == {Role.OPERATOR: attach}

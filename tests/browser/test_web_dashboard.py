@@ -190,10 +190,13 @@ def test_without_the_token_refused_with_it_the_dashboard_works(tmp_path: Path) -
 
 
 class ForeignPage(BaseHTTPRequestHandler):
-    """Another web application on this host (another port: the same site, for cookies)."""
+    """Another web application: its page, with the links it is given."""
+
+    links: tuple[str, ...] = ()
 
     def do_GET(self) -> None:
-        body = b"<!DOCTYPE html><title>another app</title>"
+        anchors = "".join(f'<a href="{link}">{link}</a>' for link in self.links)
+        body = f"<!DOCTYPE html><title>another app</title>{anchors}".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))
@@ -205,8 +208,10 @@ class ForeignPage(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def foreign_site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), ForeignPage)
+def foreign_site(*links: str) -> Iterator[str]:
+    """Another app on this host, at 127.0.0.1 and another port: the same site as the dashboard, for cookies."""
+    page = type("Page", (ForeignPage,), {"links": links})
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), page)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -232,6 +237,29 @@ def test_a_websocket_from_another_origin_is_refused(tmp_path: Path) -> None:
             page.goto(other)
             # The browser sends the cookie (same site) but its own Origin: refused in the handshake.
             assert page.evaluate(TRY_WEBSOCKET, socket_url) == "closed 1006"
+        finally:
+            browser.close()
+
+
+@pytest.mark.usefixtures("chromium")
+def test_a_token_link_followed_from_another_site_logs_in(tmp_path: Path) -> None:
+    """SameSite=Strict: a cookie set during a navigation another site started would not come with a
+    redirect; the page that sends the browser on is ours, so the next request carries it."""
+    from playwright.sync_api import sync_playwright
+
+    with (
+        web_dashboard(tmp_path) as dashboard,
+        foreign_site(dashboard.operator_url) as other,
+        sync_playwright() as playwright,
+    ):
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            terminal = Terminal(page)
+            page.goto(other.replace("127.0.0.1", "localhost"))  # localhost and 127.0.0.1: two sites
+            page.click("a")
+            page.wait_for_url(dashboard.base_url)
+            terminal.wait_for("worker")
         finally:
             browser.close()
 
