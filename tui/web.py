@@ -46,7 +46,7 @@ from pydantic import SecretStr
 from textual_serve.server import Server
 
 from engine.config import EmbeddedMode, Settings
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, ServerStartError
 from tui.config import CHECKOUT_COMMAND, DashboardSettings, dashboard_settings
 from tui.entry import dashboard_stack, logging_to
 
@@ -442,6 +442,7 @@ def run_web(settings: Settings, flags: WebFlags, *, attach: bool = False, read_o
     dashboard = dashboard_settings(settings.dashboard)  # a ConfigError: one line, exit code 2
     read_only = read_only or dashboard.read_only
     options = web_options(flags, dashboard, read_only=read_only)  # bad flags: nothing started
+    _check_can_listen(options.host, options.port)  # before the stack starts and the URLs are printed
     stack = dashboard_stack(settings, dashboard, attach=attach)
     server = DashboardServer(stack, options, tab_commands(options, read_only=read_only))
     try:
@@ -453,6 +454,22 @@ def run_web(settings: Settings, flags: WebFlags, *, attach: bool = False, read_o
     finally:
         asyncio.run(stack.stop())  # idempotent: covers a failed start
     return 0
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """A ServerStartError (one line) when the address is taken or unknown: aiohttp would find out
+    only after the stack had started."""
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise ServerStartError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                raise ServerStartError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def serve(server: DashboardServer) -> None:

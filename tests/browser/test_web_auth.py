@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import shlex
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -357,3 +358,19 @@ def test_each_roles_tab_command() -> None:
     open_ = WebOptions("127.0.0.1", 8123, {}, None)
     assert tab_commands(open_, read_only=True) == {Role.OPERATOR: f"{attach} --read-only"}
     assert tab_commands(open_, read_only=False) == {Role.OPERATOR: attach}
+
+
+def test_a_taken_port_is_one_line_before_the_stack_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHECKOUT_EMBEDDED__DATA_DIR", str(tmp_path / "data"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["dashboard", "--web", "--port", str(port)]) == 3
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert "token=" not in captured.out  # no URL for a dashboard that never served
+    assert not (tmp_path / "data").exists()
