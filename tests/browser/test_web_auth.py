@@ -374,3 +374,12 @@ def test_a_taken_port_is_one_line_before_the_stack_starts(
     assert captured.err.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
     assert "token=" not in captured.out  # no URL for a dashboard that never served
     assert not (tmp_path / "data").exists()
+
+
+def test_help_shows_no_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CHECKOUT_DASHBOARD__WEB_TOKEN", OPERATOR_TOKEN)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["dashboard", "--help"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    assert "--token-file" in shown and "--insecure-http" in shown and OPERATOR_TOKEN not in shown
