@@ -12,7 +12,9 @@ here, in front of every route (the page, the websocket, the downloads, the stati
 - The websocket also needs an Origin equal to the page's own (other sites, and other ports of
   the same host, which count as the same site for cookies, cannot drive it).
 - The page's URLs (websocket, static files) come from the request's Host, so a browser on
-  another machine gets addresses it can reach, never `ws://0.0.0.0:...`.
+  another machine gets addresses it can reach, never `ws://0.0.0.0:...`. On loopback only
+  loopback names are answered (against DNS rebinding, which matters most with `--no-auth`).
+- Every response forbids loading anything from another host (Content-Security-Policy).
 """
 
 from __future__ import annotations
@@ -52,8 +54,6 @@ from tui.entry import dashboard_stack, logging_to
 
 if TYPE_CHECKING:
     from engine.stack import Stack
-
-log = logging.getLogger(__name__)
 
 TOKEN_PARAMETER = "token"
 MIN_TOKEN_LENGTH = 16
@@ -350,13 +350,13 @@ class DashboardServer(Server):
 
     def __init__(self, stack: Stack, options: WebOptions, commands: Mapping[Role, str]) -> None:
         self._commands = commands
-        self._default_url = ""
-        super().__init__(commands.get(Role.OPERATOR, ""), title="checkout-ops")
+        super().__init__("", title="checkout-ops")  # its command and URL: the properties below
         self.stack = stack
         self.options = options
-        scheme = "https" if options.tls else "http"
         self.auth = WebAuth(options.tokens, port=options.port, secure=options.tls is not None) if options.auth else None
-        self._default_url = f"{scheme}://{_url_host(options.host)}:{options.port}"
+        scheme = "https" if options.tls else "http"
+        self.printed_url = f"{scheme}://{_url_host(options.host)}:{options.port}"
+        """The address printed at start (a browser's own Host gives the page its URLs)."""
 
     @property
     def command(self) -> str:
@@ -370,7 +370,7 @@ class DashboardServer(Server):
     @property
     def public_url(self) -> str:
         view = _current_request.get(None)
-        return view.base_url if view else self._default_url
+        return view.base_url if view else self.printed_url
 
     @public_url.setter
     def public_url(self, _value: str) -> None:
@@ -403,11 +403,11 @@ class DashboardServer(Server):
             lines.append(
                 "[bold yellow]--no-auth: no token is asked for; any user of this machine can operate the dashboard[/]"
             )
-            lines.append(f"checkout-ops dashboard on {self._default_url}/ (Ctrl-C stops)")
+            lines.append(f"checkout-ops dashboard on {self.printed_url}/ (Ctrl-C stops)")
             return lines
         for role, token in options.tokens.items():
             label = "checkout-ops dashboard" if role is Role.OPERATOR else "read-only dashboard (watch only)"
-            lines.append(f"{label}: {self._default_url}/?{TOKEN_PARAMETER}={token.get_secret_value()}")
+            lines.append(f"{label}: {self.printed_url}/?{TOKEN_PARAMETER}={token.get_secret_value()}")
         if not options.loopback:
             lines.append(f"(this machine's name is shown: any of its addresses on port {options.port} works)")
         lines.append("Ctrl-C stops.")
