@@ -60,6 +60,7 @@ from tui.app import CheckoutApp
 from tui.commands import TABS
 from tui.config import dashboard_settings
 from tui.entry import dashboard_stack
+from tui.screens.confirm import QuitScreen
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support.fake_facade with --fake
 
@@ -325,6 +326,9 @@ async def measure(app: CheckoutApp, args: argparse.Namespace, extra_pids: dict[s
 
         quit_began = time.monotonic()
         await pilot.press("q")
+        await pilot.pause()
+        if isinstance(app.screen, QuitScreen):  # orders still in flight: it asks once
+            await pilot.press("q")
         while app.return_code is None and time.monotonic() - quit_began < 60:
             await pilot.pause(0.1)
         quit_seconds = time.monotonic() - quit_began

@@ -63,6 +63,11 @@ class Stack:
         return self._facade
 
     @property
+    def runs_worker(self) -> bool:
+        """Whether this stack runs a worker of its own (an attached one does not)."""
+        return self._run_worker
+
+    @property
     def worker_running(self) -> bool:
         return self._worker_task is not None and not self._worker_task.done()
 

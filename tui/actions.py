@@ -11,13 +11,14 @@ import os
 import re
 import sys
 import webbrowser
+from collections import Counter
 
 from textual import work
 
 from engine.errors import CheckoutError, InvalidInput
 from engine.facade import CheckoutFacade
 from engine.models import OrderInput, OrderStatus, OrderSummary, Step
-from tui.format import duration
+from tui.format import duration, one_line
 from tui.guard import READ_ONLY_LINE, ReadOnlyRefused, writes
 from tui.messages import ActionDone
 from tui.navigation import Navigation
@@ -27,6 +28,7 @@ from tui.screens.new_order import NewOrderScreen
 from tui.state import Clock
 
 RETRYABLE = (OrderStatus.COMPENSATED, OrderStatus.FAILED, OrderStatus.TERMINATED)
+TYPE_TO_CANCEL_OVER = 10  # a bulk cancel of more orders asks the operator to type `cancel`
 
 
 class OperatorActions(Navigation):
@@ -171,6 +173,7 @@ class OperatorActions(Navigation):
                 confirm="Terminate (unsafe)",
                 keep="Keep running",
                 unsafe=True,
+                must_type=order_id,
             ),
             answered,
         )
@@ -222,29 +225,42 @@ class OperatorActions(Navigation):
 
     @writes
     def action_cancel_matching(self) -> None:
-        """Cancel every order in flight that the table shows (the current filter), after saying how many."""
+        """Cancel every order in flight that the table shows (the current filter). The confirmation
+        counts them live, as orders end or start; past TYPE_TO_CANCEL_OVER the operator types `cancel`."""
         if self._need_facade() is None:
             return
-        order_ids = [i for i in self.orders_table.shown_ids() if not self.book.orders[i].status.is_terminal]
-        if not order_ids:
+        if not self._matching_in_flight():
             self.say("No order in flight matches the filter", severity="warning")
             return
         described = describe_filter(self.orders_table.status_filter.label, self.orders_table.text_filter)
 
+        def outlook() -> tuple[str, bool]:
+            count = len(self._matching_in_flight())
+            return f"{count} {'order' if count == 1 else 'orders'} in flight match now", count > 0
+
+        def must_type() -> str | None:
+            return "cancel" if len(self._matching_in_flight()) > TYPE_TO_CANCEL_OVER else None
+
         def answered(yes: bool | None) -> None:
-            if yes:
+            order_ids = self._matching_in_flight()  # those that match as the operator confirms
+            if yes and order_ids:
                 self._cancel_many(order_ids)
 
         self.push_screen(
             ConfirmScreen(
-                f"Cancel {len(order_ids)} orders?",
-                f"The {len(order_ids)} orders in flight that match {described} compensate: payments refunded, "
+                "Cancel the orders the filter shows?",
+                f"Every order in flight that matches {described} compensates: payments refunded, "
                 "stock returned. Orders already shipping refuse.",
-                confirm=f"Cancel {len(order_ids)} orders",
+                confirm="Cancel them",
                 keep="Keep",
+                live=outlook,
+                must_type=must_type,
             ),
             answered,
         )
+
+    def _matching_in_flight(self) -> list[str]:
+        return [i for i in self.orders_table.shown_ids() if not self.book.orders[i].status.is_terminal]
 
     @work(group="operate", exit_on_error=False)
     @writes
@@ -252,18 +268,24 @@ class OperatorActions(Navigation):
         assert self.facade is not None
         facade = self.facade
         slots = asyncio.Semaphore(8)
-        results: list[bool] = []
+        refusals: Counter[str] = Counter()
 
         async def one(order_id: str) -> None:
             async with slots:
                 try:
-                    results.append((await facade.cancel(order_id)).accepted)
-                except CheckoutError:
-                    results.append(False)
+                    result = await facade.cancel(order_id)
+                except CheckoutError as error:
+                    refusals[error.title.lower()] += 1
+                    return
+                if not result.accepted:
+                    refusals[refusal_kind(result.reason)] += 1
 
         await asyncio.gather(*(one(order_id) for order_id in order_ids))
-        accepted = sum(results)
-        text = f"{len(order_ids)} cancels: {accepted} accepted, {len(order_ids) - accepted} refused"
+        refused = refusals.total()
+        accepted = len(order_ids) - refused
+        text = f"{len(order_ids)} cancels: {accepted} accepted, {refused} refused"
+        if refusals:
+            text += f" ({', '.join(f'{count} {kind}' for kind, count in refusals.most_common())})"
         self.post_message(ActionDone(text, title="Cancel", severity="information" if accepted else "warning"))
 
     def action_open_web_ui(self) -> None:
@@ -295,6 +317,16 @@ def retry_id(order_id: str, attempt: int) -> str:
     base = re.sub(r"-r\d+$", "", order_id)
     suffix = f"-r{attempt}"
     return base[: 64 - len(suffix)] + suffix
+
+
+def refusal_kind(reason: str) -> str:
+    """A refused cancel's reason, short enough to be counted: `already shipping`, `ended`, or the reason."""
+    text = reason.lower()
+    if "shipping" in text:
+        return "already shipping"
+    if any(word in text for word in ("already", "finished", "ended", "not started")):
+        return "not started" if "not started" in text else "ended"
+    return one_line(reason, 60)
 
 
 def describe_filter(status: str, text: str) -> str:

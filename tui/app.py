@@ -40,6 +40,7 @@ from tui.guard import WRITE_ACTIONS
 from tui.history import History
 from tui.keys import BINDINGS
 from tui.messages import ActionDone, FailureExplained, StackFailed, StackStarted
+from tui.screens.confirm import QuitScreen
 from tui.state import BatchResult, Clock, OrderBook, utc_now
 from tui.widgets.charts_panel import ChartsPanel
 from tui.widgets.event_log import EventLog
@@ -61,6 +62,8 @@ class StackLike(Protocol):
     def settings(self) -> Settings: ...
     @property
     def facade(self) -> CheckoutFacade: ...
+    @property
+    def runs_worker(self) -> bool: ...
     async def start(self) -> None: ...
     def start_helpers(self) -> None: ...
     async def stop(self) -> None: ...
@@ -203,6 +206,35 @@ class CheckoutApp(Administration):
         self.say(message.error.message, title=message.error.title, severity="error", timeout=30)
 
     async def action_quit(self) -> None:
+        """q, ctrl+q, the palette: with orders in flight, says how many and what becomes of them,
+        and asks once (`dashboard.confirm_quit`); asked again while asking, it quits."""
+        in_flight = self.book.counts().in_flight
+        if self.stopping or not self.dashboard.confirm_quit or not in_flight:
+            await self.quit_now()
+            return
+        if isinstance(self.screen, QuitScreen):
+            self.screen.dismiss(True)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.call_later(self.quit_now)
+
+        self.push_screen(QuitScreen(in_flight, self._after_quit(in_flight)), answered)
+
+    def _after_quit(self, in_flight: int) -> str:
+        one = in_flight == 1
+        if self.owns_stack and self.stack.runs_worker:
+            queue = self.settings.temporal.task_queue
+            return (
+                f"This dashboard's worker stops with it: {'it waits' if one else 'they wait'} for the next "
+                f"worker on task queue {queue} (`checkout worker`, or the dashboard again), unless another "
+                "one polls it. Nothing is lost."
+            )
+        return f"This dashboard runs no worker: {'it goes' if one else 'they go'} on in the cluster's workers."
+
+    async def quit_now(self) -> None:
+        """Quit without asking (also what SIGTERM and a hang-up do): stop what the dashboard started."""
         if self.stopping:
             self._exit_with(self._exit_code())  # a second q does not wait
             return

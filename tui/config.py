@@ -40,6 +40,9 @@ class DashboardSettings(BaseModel):
     """Default customer id of the new order form and of `checkout trigger`."""
     read_only: bool = False
     """Watch only, as `checkout dashboard --read-only`: every action that changes anything is gone."""
+    confirm_quit: bool = True
+    """Quitting with orders in flight says how many and what becomes of them, and asks once (q, ctrl+q;
+    a SIGTERM or a hang-up never asks)."""
     theme: str | None = None
     """A Textual theme name, e.g. textual-dark, nord, gruvbox."""
     web_token: SecretStr | None = None

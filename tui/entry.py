@@ -118,7 +118,7 @@ def run_dashboard(settings: Settings, attach: bool = False, read_only: bool = Fa
 
         def hung_up(*_: object) -> None:
             terminal_gone()
-            loop.call_soon_threadsafe(app.call_later, app.action_quit)
+            loop.call_soon_threadsafe(app.call_later, app.quit_now)
 
         # A plain handler, not the loop's: with a hang-up comes a SIGCONT, whose handler (Textual's)
         # starts drawing again, and Python runs the handlers of pending signals in signal-number
@@ -126,7 +126,7 @@ def run_dashboard(settings: Settings, attach: bool = False, read_only: bool = Fa
         if hasattr(signal, "SIGHUP"):  # not on Windows
             signal.signal(signal.SIGHUP, hung_up)
         try:
-            loop.add_signal_handler(signal.SIGTERM, lambda: app.call_later(app.action_quit))
+            loop.add_signal_handler(signal.SIGTERM, lambda: app.call_later(app.quit_now))  # never asks
         except (NotImplementedError, RuntimeError):
             pass
         try:

@@ -212,6 +212,7 @@ class FakeFacade:
 
     async def cancel(self, order_id: str) -> CancelResult:
         self._check()
+        self.calls.append(f"cancel {order_id}")
         state = self._state(order_id)
         if state.status.is_terminal:
             return CancelResult(accepted=False, reason=f"order already {state.status.value.lower()}")
@@ -556,8 +557,16 @@ def _typed(fake: FakeFacade) -> CheckoutFacade:
 class FakeStack:
     """Stands in for engine.stack.Stack (the dashboard's StackLike)."""
 
-    def __init__(self, settings: Settings, facade: FakeFacade | None = None, *, fail: Exception | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        facade: FakeFacade | None = None,
+        *,
+        fail: Exception | None = None,
+        runs_worker: bool = True,
+    ) -> None:
         self.settings = settings
+        self.runs_worker = runs_worker
         self.facade = facade or FakeFacade(settings)
         self.fail = fail
         self.started = False

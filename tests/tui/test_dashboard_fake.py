@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from textual.widgets import Button, Input, Select
+from textual.widgets import Input, Select, Static
 
 from engine.errors import ServerStartError
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, StepStatus
@@ -161,7 +161,7 @@ async def test_cancel_during_the_hold_compensates_and_says_accepted() -> None:
         assert "has already ended" in app.notices[-1][2]
 
 
-async def test_terminate_asks_an_unsafe_confirmation_without_shortcut() -> None:
+async def test_terminate_asks_to_type_the_order_id_in_an_unsafe_confirmation_without_shortcut() -> None:
     settings = fake_settings(saga={"hold_seconds": 30})
     stack = FakeStack(settings, FakeFacade(settings, step_seconds=0.01))
     app = CheckoutApp(stack)
@@ -174,10 +174,20 @@ async def test_terminate_asks_an_unsafe_confirmation_without_shortcut() -> None:
         confirm = app.screen
         assert isinstance(confirm, ConfirmScreen) and confirm.unsafe
         assert "UNSAFE" in str(confirm.query_one("#warning").render())
+        assert "Type term-1 to confirm" in str(confirm.query_one("#typed-hint", Static).render())
+        typed = confirm.query_one("#typed", Input)
+        assert confirm.focused is typed and not confirm.possible
         await pilot.press("y")
         assert app.screen is confirm, "y does not confirm an unsafe action"
-        assert confirm.focused is confirm.query_one("#keep", Button)
         await pilot.click("#confirm")
+        assert app.screen is confirm, "the confirm button waits for the order id"
+        await pilot.press(*"term-2", "enter")
+        assert app.screen is confirm and not confirm.possible, "a wrong id confirms nothing"
+        typed.value = ""
+        await pilot.press(*"term-1")
+        assert confirm.possible
+        assert status_of(app, "term-1") is not OrderStatus.TERMINATED
+        await pilot.press("enter")
         await wait_until(pilot, lambda: status_of(app, "term-1") is OrderStatus.TERMINATED)
         assert table(app).cell_text("term-1", "status").endswith("TERMINATED")
 

@@ -349,7 +349,9 @@ async def test_cancel_every_order_the_filter_shows_after_saying_how_many() -> No
         await wait_until(pilot, lambda: app.orders_table.row_count == 3)
         await pilot.press("C")
         dialog = app.screen
-        assert isinstance(dialog, ConfirmScreen) and dialog.title_text == "Cancel 3 orders?"
+        assert isinstance(dialog, ConfirmScreen) and dialog.title_text == "Cancel the orders the filter shows?"
+        assert "3 orders in flight match now" in str(dialog.query_one("#live", Static).render())
+        assert dialog.expected is None, "up to 10 orders: y confirms, nothing to type"
         await pilot.press("y")
         await wait_until(pilot, lambda: all(app.book.is_terminal(f"mass-{n}") for n in (1, 2, 3)))
         assert not app.book.is_terminal("keep-1")

@@ -205,6 +205,7 @@ async def test_a_terminated_order_shows_terminated_in_table_detail_and_log(stack
         )
         await pilot.press("T")
         assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press(*order_id)
         await pilot.click("#confirm")
         await wait_until(pilot, lambda: status_of(app, order_id) is OrderStatus.TERMINATED, timeout=10)
         await wait_until(pilot, lambda: saga_status(app) is OrderStatus.TERMINATED, timeout=10, what="detail")
