@@ -171,7 +171,10 @@ def web_options(flags: WebFlags, dashboard: DashboardSettings, *, read_only: boo
             " (or --insecure-http, which sends the token in clear text)"
         )
     if read_only and flags.token_file:
-        raise InvalidInput("--read-only: there is no operator token; give --read-only-token-file instead")
+        raise InvalidInput(
+            "a read-only web dashboard (--read-only, dashboard.read_only) has no operator token:"
+            " give --read-only-token-file instead of --token-file"
+        )
     tls = _tls_context(flags.tls_cert, flags.tls_key) if flags.tls_cert and flags.tls_key else None
     if flags.no_auth:
         return WebOptions(flags.host, flags.port, {}, tls)

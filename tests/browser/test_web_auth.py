@@ -287,6 +287,8 @@ def test_tokens_come_from_a_file_the_config_or_chance(tmp_path: Path) -> None:
     one, two = (web_options(WebFlags(), DashboardSettings(), read_only=False) for _ in range(2))
     assert one.tokens[Role.OPERATOR].get_secret_value() != two.tokens[Role.OPERATOR].get_secret_value()
     assert len(one.tokens[Role.OPERATOR].get_secret_value()) >= 40
+    with pytest.raises(InvalidInput, match="has no operator token"):
+        web_options(WebFlags(token_file=tmp_path / "t"), configured, read_only=True)
     watching = web_options(WebFlags(), configured, read_only=True)
     assert list(watching.tokens) == [Role.VIEWER]  # a read-only web dashboard has no operator
     assert web_options(WebFlags(no_auth=True), configured, read_only=False).tokens == {}
