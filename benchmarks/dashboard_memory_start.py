@@ -85,7 +85,7 @@ async def fill(args: argparse.Namespace) -> None:
         print(f"{len(app.book.orders)} orders in the book ({args.orders} ended in {elapsed:.0f}s)")
         print(f"dashboard RSS: {before:.0f} MB before the orders, {rss:.0f} MB with them (peak {peak:.0f} MB)")
         print(f"its worker processes: {workers}")
-        await pilot.press("q")
+        await app.quit_now()  # as q does, without asking about an order left in flight
         while app.return_code is None:
             await pilot.pause(0.1)
 
@@ -111,7 +111,7 @@ async def probe() -> None:
         app.call_after_refresh(painted.set_result, None)
         await painted
         print(listed, time.monotonic(), len(app.book.orders), flush=True)
-        await pilot.press("q")
+        await app.quit_now()  # as q does, without asking about an order left in flight
         while app.return_code is None:
             await pilot.pause(0.1)
 

@@ -34,7 +34,6 @@ TYPE_TO_CANCEL_OVER = 10  # a bulk cancel of more orders asks the operator to ty
 class OperatorActions(Navigation):
     # Set by the dashboard App.
     clock: Clock
-    read_only: bool
 
     def __init__(self) -> None:
         super().__init__()
@@ -324,8 +323,10 @@ def refusal_kind(reason: str) -> str:
     text = reason.lower()
     if "shipping" in text:
         return "already shipping"
-    if any(word in text for word in ("already", "finished", "ended", "not started")):
-        return "not started" if "not started" in text else "ended"
+    if "not started" in text:
+        return "not started"
+    if any(word in text for word in ("already", "finished", "ended")):
+        return "ended"
     return one_line(reason, 60)
 
 

@@ -228,7 +228,7 @@ class CheckoutApp(Administration):
             queue = self.settings.temporal.task_queue
             return (
                 f"This dashboard's worker stops with it: {'it waits' if one else 'they wait'} for the next "
-                f"worker on task queue {queue} (`checkout worker`, or the dashboard again), unless another "
+                f"worker on task queue {queue} (checkout worker, or the dashboard again), unless another "
                 "one polls it. Nothing is lost."
             )
         return f"This dashboard runs no worker: {'it goes' if one else 'they go'} on in the cluster's workers."

@@ -30,13 +30,12 @@ from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, Ser
 from tui import bench_report, printing
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
-from tui.guard import refuse_write_command
+from tui.guard import READ_ONLY_ENV, read_only_from_env, refuse_write_command
 
 if TYPE_CHECKING:
     from tui.web import WebFlags
 
 EXIT_COMPENSATED = 1
-READ_ONLY_ENV = "CHECKOUT_READ_ONLY"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,16 +50,6 @@ def _whole_number(text: str) -> int:
     if not re.fullmatch(r"[0-9]{1,12}", text):
         raise argparse.ArgumentTypeError(f"not a whole number: {text[:20]!r}")
     return int(text)
-
-
-def read_only_from_env() -> bool:
-    """`CHECKOUT_READ_ONLY`: 1/true/yes/on, or 0/false/no/off (unset or empty: off)."""
-    value = os.environ.get(READ_ONLY_ENV, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    raise InvalidInput(f"{READ_ONLY_ENV}={value[:20]!r}: use 1 or 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.read_only = args.read_only or read_only_from_env()
         refuse_write_command(args)  # before anything connects: a refused command changes nothing
+        if args.read_only:
+            os.environ[READ_ONLY_ENV] = "1"  # and the processes it starts: the web dashboard's tabs
         settings = load_settings()
         command = args.command or "dashboard"
         if command == "dashboard":

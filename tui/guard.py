@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -30,6 +31,7 @@ WRITE_ACTIONS = frozenset(
 )
 """The dashboard's actions that change orders, stock or faults (binding actions and palette commands)."""
 
+READ_ONLY_ENV = "CHECKOUT_READ_ONLY"
 READ_ONLY_LINE = "read-only: this dashboard does not change orders, stock or faults"
 
 
@@ -37,6 +39,16 @@ class ReadOnlyRefused(InvalidInput):
     """A write asked of a read-only dashboard or command: refused, nothing changed."""
 
     title = "Read-only"
+
+
+def read_only_from_env() -> bool:
+    """`CHECKOUT_READ_ONLY`: 1/true/yes/on, or 0/false/no/off (unset or empty: off)."""
+    value = os.environ.get(READ_ONLY_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidInput(f"{READ_ONLY_ENV}={value[:20]!r}: use 1 or 0")
 
 
 def write_command(args: argparse.Namespace) -> str | None:

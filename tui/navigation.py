@@ -35,6 +35,7 @@ def retry_links(order_id: str, book: OrderBook) -> str:
 
 class Navigation(ServerSync):
     # Set by the dashboard App.
+    read_only: bool
     book: OrderBook
     orders_table: OrdersTable
     filter_bar: FilterBar
@@ -146,4 +147,4 @@ class Navigation(ServerSync):
         return rows
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.key_help()))
+        self.push_screen(HelpScreen(self.key_help(), read_only=self.read_only))

@@ -126,3 +126,61 @@ def test_new_order_form_with_inline_errors(snap_compare) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=bad_form)
+
+
+# --- read-only mode and the guarded actions ---------------------------------------------------
+
+
+def read_only_app() -> CheckoutApp:
+    return frozen_app(dashboard={"replay_hours": 1, "read_only": True})
+
+
+def test_read_only_main_screen_at_80x24(snap_compare) -> None:
+    assert snap_compare(read_only_app(), terminal_size=(80, 24), run_before=loaded)
+
+
+def test_read_only_faults_tab_at_80x24(snap_compare) -> None:
+    async def faults(pilot: Pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("f")
+        await pilot.pause(0.2)
+
+    assert snap_compare(read_only_app(), terminal_size=(80, 24), run_before=faults)
+
+
+def test_read_only_wide_screen_with_services(snap_compare) -> None:
+    async def services(pilot: Pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("v")
+        await pilot.pause(0.2)
+
+    assert snap_compare(read_only_app(), terminal_size=(150, 36), run_before=services)
+
+
+def test_read_only_help_screen(snap_compare) -> None:
+    async def help_screen(pilot: Pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(read_only_app(), terminal_size=(100, 40), run_before=help_screen)
+
+
+def test_terminate_asks_for_the_order_id_at_80x24(snap_compare) -> None:
+    async def terminate(pilot: Pilot) -> None:
+        await loaded(pilot)
+        pilot.app.show_order("c9d0e1f2")
+        await wait_until(pilot, lambda: pilot.app.selected_order == "c9d0e1f2")
+        await pilot.press("T", *"c9d0")
+        await pilot.pause(0.3)
+
+    assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=terminate)
+
+
+def test_quit_with_an_order_in_flight_at_80x24(snap_compare) -> None:
+    async def quit_question(pilot: Pilot) -> None:
+        await loaded(pilot)
+        await pilot.press("q")
+        await pilot.pause(0.3)
+
+    assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=quit_question)

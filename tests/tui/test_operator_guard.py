@@ -82,6 +82,39 @@ def test_the_write_actions_are_one_list_that_covers_the_write_keys() -> None:
         assert getattr(method, "__writes__", False), f"{action} is not guarded"
 
 
+async def test_no_key_or_palette_command_outside_the_write_list_changes_anything() -> None:
+    """What keeps the list whole: in a dashboard that may write, every other key and palette
+    command is pressed or run, and none of them reaches a write of the facade."""
+    stack = holding_stack()
+    app = CheckoutApp(stack)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await in_hold(pilot, app, "rw-1")
+        app.show_order("rw-1")
+        await wait_until(pilot, lambda: app.selected_order == "rw-1")
+        stack.facade.calls.clear()
+        others = [b for b in BINDINGS if b.action not in WRITE_ACTIONS and b.action != "quit"]  # type: ignore[union-attr]
+        assert len(others) >= 15
+        for binding in others:
+            await pilot.press(binding.key)  # type: ignore[union-attr]
+            await pilot.pause(0.05)
+            while len(app.screen_stack) > 1:  # a help or export dialog: closed unused
+                app.pop_screen()
+                await pilot.pause(0.05)
+            app.orders_table.focus()
+        for command in palette_commands(app):
+            if action_name(command.callback) in WRITE_ACTIONS | {"quit"}:
+                continue
+            command.callback()
+            await pilot.pause(0.05)
+            while len(app.screen_stack) > 1:
+                app.pop_screen()
+                await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        assert writes_of(stack.facade) == [], "an action outside WRITE_ACTIONS wrote"
+        assert app.book.orders["rw-1"].status is OrderStatus.RUNNING
+
+
 async def test_read_only_has_no_write_binding_palette_entry_help_row_or_button() -> None:
     for read_only in (False, True):  # the same checks find every write action in a normal dashboard
         stack = holding_stack()

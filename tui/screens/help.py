@@ -59,10 +59,11 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close", id="help.close", tooltip="Close the help"),
     ]
 
-    def __init__(self, keys: list[tuple[str, str, str, str]]) -> None:
-        """`keys`: (key as shown, description, longer help, binding id) for every binding of the app."""
+    def __init__(self, keys: list[tuple[str, str, str, str]], *, read_only: bool = False) -> None:
+        """`keys`: (key as shown, description, longer help, binding id) for every binding that works."""
         super().__init__()
         self.keys = keys
+        self.read_only = read_only
 
     def compose(self) -> ComposeResult:
         keys = Table(box=None, padding=(0, 1), show_header=False, expand=True)
@@ -80,6 +81,10 @@ class HelpScreen(ModalScreen[None]):
             panels.add_row(name, text)
         with VerticalScroll() as scroll:
             scroll.border_title = "Help: esc closes"
+            if self.read_only:
+                yield Static(
+                    Text("read-only: the keys that change orders, stock or faults are gone\n", style="bold yellow")
+                )
             yield Static(Text.assemble(("Keys", "bold underline"), ("   (last column: the id to remap it)", "dim")))
             yield Static(keys)
             yield Static(Text("\nPanels", style="bold underline"))
