@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -31,6 +31,9 @@ from tui import bench_report, printing
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
 from tui.guard import READ_ONLY_ENV, read_only_from_env, refuse_write_command
+
+if TYPE_CHECKING:
+    from tui.web import WebFlags
 
 EXIT_COMPENSATED = 1
 
@@ -79,7 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="watch only: every action that changes orders, stock or faults is gone",
     )
     dashboard.add_argument("--port", type=int, default=8000, help="with --web: the port (default: 8000)")
-    dashboard.add_argument("--host", default="127.0.0.1", help="with --web: the address (default: 127.0.0.1)")
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="with --web: the address (default: 127.0.0.1); others need TLS"
+    )
+    dashboard.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="with --web: the operator token, from FILE (default: dashboard.web_token, else a random one)",
+    )
+    dashboard.add_argument(
+        "--read-only-token-file",
+        type=Path,
+        metavar="FILE",
+        help="with --web: the read-only token (wall screens), from FILE (default: random)",
+    )
+    dashboard.add_argument(
+        "--no-auth", action="store_true", help="with --web on loopback only: ask for no token (any local user)"
+    )
+    dashboard.add_argument("--tls-cert", type=Path, metavar="FILE", help="with --web: serve HTTPS, this certificate")
+    dashboard.add_argument("--tls-key", type=Path, metavar="FILE", help="with --web: the certificate's private key")
+    dashboard.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="with --web on a non-loopback --host: allow plain HTTP (the token crosses the network in clear)",
+    )
 
     worker = commands.add_parser("worker", help="headless worker and services, with embedded servers when needed")
     worker.add_argument(
@@ -182,10 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         command = args.command or "dashboard"
         if command == "dashboard":
-            from tui.entry import run_dashboard, run_web  # Textual is loaded only there
+            from tui.entry import run_dashboard  # Textual is loaded only there
+            from tui.web import run_web
 
             if getattr(args, "web", False):
-                return run_web(settings, host=args.host, port=args.port, attach=args.attach)
+                return run_web(settings, _web_flags(args), attach=args.attach, read_only=args.read_only)
+            if args.command == "dashboard":
+                _no_web_flags(args)
             return run_dashboard(settings, attach=getattr(args, "attach", False), read_only=args.read_only)
         return asyncio.run(COMMANDS[command](settings, args))
     except CheckoutError as error:
@@ -198,6 +228,29 @@ def main(argv: list[str] | None = None) -> int:
             raise
         printing.print_error(f"unexpected {type(error).__name__}: {error} (run with -v for details)")
         return 1
+
+
+def _web_flags(args: argparse.Namespace) -> WebFlags:
+    from tui.web import WebFlags
+
+    return WebFlags(
+        host=args.host,
+        port=args.port,
+        token_file=args.token_file,
+        read_only_token_file=args.read_only_token_file,
+        no_auth=args.no_auth,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        insecure_http=args.insecure_http,
+    )
+
+
+def _no_web_flags(args: argparse.Namespace) -> None:
+    """The web flags mean nothing without --web: a mistake, said before anything starts."""
+    flags, defaults = vars(_web_flags(args)), vars(type(_web_flags(args))())
+    given = [flag for flag, value in flags.items() if value != defaults[flag]]
+    if given:
+        raise InvalidInput(f"--{given[0].replace('_', '-')} needs --web")
 
 
 # --- long-running commands ---------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from engine.errors import ConfigError
 
@@ -45,6 +45,10 @@ class DashboardSettings(BaseModel):
     a SIGTERM or a hang-up never asks)."""
     theme: str | None = None
     """A Textual theme name, e.g. textual-dark, nord, gruvbox."""
+    web_token: SecretStr | None = None
+    """`dashboard --web`: the operator token (default: a random one per start; `--token-file` wins)."""
+    web_read_only_token: SecretStr | None = None
+    """`dashboard --web`: the read-only token, for wall screens (default: random; `--read-only-token-file` wins)."""
 
 
 def dashboard_settings(raw: dict[str, Any] | None) -> DashboardSettings:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shlex
 import signal
 import sys
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from temporalio.exceptions import ApplicationError
 
-from engine.config import EmbeddedMode, Settings
+from engine.config import Settings
 from engine.errors import CheckoutError
 from engine.worker import WorkerLimits
 from tui.config import CHECKOUT_COMMAND, DashboardSettings, dashboard_settings
@@ -143,37 +142,3 @@ def run_dashboard(settings: Settings, attach: bool = False, read_only: bool = Fa
     if app.start_error is not None:
         print(f"{app.start_error.title}: {app.start_error.message}", file=sys.stderr)
     return app.return_code or 0
-
-
-def run_web(settings: Settings, *, host: str, port: int, attach: bool = False) -> int:
-    """`checkout dashboard --web`: serve the dashboard to browsers with textual-serve, on loopback by default.
-
-    This process runs the stack (servers when needed, worker and services unless `attach`);
-    each browser tab gets its own `checkout dashboard --attach` process over it."""
-    from aiohttp import web
-    from textual_serve.server import Server
-
-    checked = _checked_stack(settings, attach)
-    if isinstance(checked, int):
-        return checked
-    stack = checked  # narrowed, also inside the functions below
-    command = shlex.join([sys.executable, "-m", "tui.cli", "dashboard", "--attach"])
-
-    class DashboardServer(Server):
-        async def on_startup(self, app: web.Application) -> None:
-            await stack.start()
-            stack.start_helpers()
-            # The tabs' dashboards use the servers this process runs (or found): they only connect.
-            os.environ["CHECKOUT_EMBEDDED__MODE"] = EmbeddedMode.NEVER.value
-            self.console.print(f"checkout-ops dashboard on {self.public_url} (Ctrl-C stops)", highlight=False)
-
-        async def on_shutdown(self, app: web.Application) -> None:
-            await stack.stop()
-
-    server = DashboardServer(command, host=host, port=port, title="checkout-ops")
-    try:
-        with logging_to(settings.embedded.data_dir / "logs" / "web.log"):
-            server.serve()
-    finally:
-        asyncio.run(stack.stop())  # idempotent: covers a failed start
-    return 0

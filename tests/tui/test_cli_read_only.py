@@ -14,7 +14,7 @@ from engine.config import Settings
 from engine.models import FaultSettings, OrderInput, ServiceName
 from tests.support.dashboard import fake_settings
 from tests.support.fake_facade import FakeFacade
-from tui import cli, entry
+from tui import cli, entry, web
 from tui.guard import READ_ONLY_ENV
 
 WRITES = [
@@ -135,11 +135,11 @@ def test_read_only_reaches_the_processes_it_starts(fake: Fake, monkeypatch: pyte
     """The web dashboard's tabs are `checkout dashboard` processes: they inherit CHECKOUT_READ_ONLY."""
     seen: list[str | None] = []
 
-    def run_web(_: Settings, **__: object) -> int:
+    def run_web(_: Settings, __: object, **___: object) -> int:
         seen.append(os.environ.get(READ_ONLY_ENV))
         return 0
 
-    monkeypatch.setattr(entry, "run_web", run_web)
+    monkeypatch.setattr(web, "run_web", run_web)
     assert cli.main(["dashboard", "--web"]) == 0
     assert cli.main(["dashboard", "--web", "--read-only"]) == 0
     assert seen == ["", "1"]
