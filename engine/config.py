@@ -246,6 +246,13 @@ class EmbeddedSettings(BaseModel):
     """How long to wait for an embedded server to answer after starting it."""
 
 
+class FaultInjectionSettings(BaseModel):
+    enabled: bool | None = None
+    """Whether this process's services apply injected faults and take changes to them. Unset: on
+    when this process may start embedded servers (a developer machine), off with `embedded.mode:
+    never` (a cluster)."""
+
+
 class RetrySettings(BaseModel):
     initial_interval_seconds: float = Field(0.5, gt=0, le=60)
     """First backoff after a transient failure."""
@@ -299,6 +306,7 @@ class Settings(BaseSettings):
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     saga: SagaTimingSettings = Field(default_factory=SagaTimingSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    faults: FaultInjectionSettings = Field(default_factory=FaultInjectionSettings)
     catalogue: dict[str, CatalogueItem] = Field(default_factory=_default_catalogue)
     dashboard: dict[str, Any] = Field(default_factory=dict)
     """Dashboard settings (key map, refresh); read by the `tui` package."""
@@ -327,6 +335,13 @@ class Settings(BaseSettings):
         if config_file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
+
+    @property
+    def faults_enabled(self) -> bool:
+        """`faults.enabled`, or its default: off only where no embedded server is ever started."""
+        if self.faults.enabled is not None:
+            return self.faults.enabled
+        return self.embedded.mode is not EmbeddedMode.NEVER
 
     def saga_settings(self) -> SagaSettings:
         return SagaSettings(
