@@ -34,7 +34,8 @@ from .store import FAULTS_BUCKET, get_entry, jetstream_errors
 FAULTS_SUBJECT = "checkout.control.faults"
 CONTROL_SERVICE = "control"  # the micro service of the faults and stock controls
 FAULTS_ENABLED_METADATA = "faults_enabled"  # of the control service in `$SRV.INFO`: "true" or "false"
-FAULTS_DISABLED = "this cluster does not allow fault injection (faults.enabled is off)"
+NOT_ALLOWED = "this cluster does not allow fault injection"
+FAULTS_DISABLED = f"{NOT_ALLOWED} (faults.enabled is off)"
 _UNREACHABLE = f"no checkout service answers on {FAULTS_SUBJECT}: is a worker running?"
 _FIELD_RULES = {
     "error_rate": "must be between 0 and 1",
@@ -185,32 +186,39 @@ class FaultsClient:
         self._may_ask = True  # False once NATS refused this identity the control subject
 
     async def get(self) -> dict[ServiceName, FaultSettings]:
-        """The settings in force; raises FaultsDisabled when the services do not apply faults."""
+        """The settings in force. Raises FaultsDisabled when a services process does not apply faults."""
+        answering = await self._allowed()
         if self._may_ask:
             try:
                 return await self._call({"action": "get"})
             except AccessDenied:
                 self._may_ask = False
-        return await self._read()
-
-    async def _read(self) -> dict[ServiceName, FaultSettings]:
-        """For an identity that may only read (a viewer): whether the services apply faults, from
-        their own word in `$SRV.INFO`, and the settings straight from the KV bucket."""
-        infos = await collect_replies(self._nc, f"$SRV.INFO.{CONTROL_SERVICE}", min(0.5, self._timeout))
-        flags = {str((info.get("metadata") or {}).get(FAULTS_ENABLED_METADATA)) for info in infos}
-        if not flags:
+        # An identity that may only read (a viewer): the settings straight from the KV bucket.
+        if not answering:
             raise Unreachable(_UNREACHABLE)
-        if "true" not in flags:
-            raise FaultsDisabled(FAULTS_DISABLED)
         with jetstream_errors():
             return await read_faults(await self._nc.jetstream().key_value(FAULTS_BUCKET))
 
     async def set(self, service: ServiceName | str, settings: FaultSettings) -> dict[ServiceName, FaultSettings]:
         name, checked = validate_faults(service, settings.model_dump())
+        await self._allowed()
         return await self._call({"action": "set", "service": name.value, "settings": checked.model_dump()})
 
     async def clear(self) -> dict[ServiceName, FaultSettings]:
+        await self._allowed()
         return await self._call({"action": "clear"})
+
+    async def _allowed(self) -> int:
+        """How many services processes answer, all allowing fault injection; raises FaultsDisabled
+        when one does not (each says so in `$SRV.INFO`). A cluster allows faults only when every
+        process does: one that is off would never apply them, and the control subject reaches
+        just one of them. (A process of a version before faults.enabled applies them: allowed.)"""
+        infos = await collect_replies(self._nc, f"$SRV.INFO.{CONTROL_SERVICE}", min(0.5, self._timeout))
+        flags = [str((info.get("metadata") or {}).get(FAULTS_ENABLED_METADATA)) for info in infos]
+        if off := flags.count("false"):
+            on_some = f"{NOT_ALLOWED} (faults.enabled is off on {off} of {len(flags)} workers)"
+            raise FaultsDisabled(FAULTS_DISABLED if off == len(flags) else on_some)
+        return len(flags)
 
     async def _call(self, request: dict[str, Any]) -> dict[ServiceName, FaultSettings]:
         try:

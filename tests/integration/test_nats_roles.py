@@ -225,6 +225,19 @@ async def test_an_attached_dashboard_as_viewer_reads_everything_it_shows(worker:
             await events.aclose()  # type: ignore[attr-defined]
 
 
+async def test_one_worker_with_faults_off_makes_the_cluster_refuse_fault_injection(worker: Stack) -> None:
+    """Faults set through the one worker that allows them would be applied by it alone: refused."""
+    operator = as_role(worker, "operator")
+    before = await faults_and_stock(operator)
+    other = worker.settings.model_copy(update={"faults": worker.settings.faults.model_copy(update={"enabled": False})})
+    async with Stack(other, worker=False):  # its services only
+        mixed = "this cluster does not allow fault injection (faults.enabled is off on 1 of 2 workers)"
+        for args in (("faults", "show"), ("faults", "set", "payment", "error_rate=1"), ("faults", "clear")):
+            assert one_line_error(await checkout(operator, *args), 1) == mixed
+            assert one_line_error(await checkout(as_role(worker, "viewer"), *args), 1) == mixed
+    assert await faults_and_stock(operator) == before
+
+
 # --- faults.enabled off, on real services ------------------------------------------------------
 
 
