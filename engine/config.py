@@ -351,6 +351,16 @@ class Settings(BaseSettings):
             return self.faults.enabled
         return self.embedded.mode is not EmbeddedMode.NEVER
 
+    def connecting_only(self) -> Settings:
+        """These settings for another process on this one's servers: `embedded.mode` never, and
+        `faults.enabled` as decided here (never alone would turn fault injection off for it)."""
+        return self.model_copy(
+            update={
+                "embedded": self.embedded.model_copy(update={"mode": EmbeddedMode.NEVER}),
+                "faults": FaultInjectionSettings(enabled=self.faults_enabled),
+            }
+        )
+
     def saga_settings(self) -> SagaSettings:
         return SagaSettings(
             hold_seconds=self.saga.hold_seconds,

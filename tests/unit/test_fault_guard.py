@@ -39,6 +39,16 @@ def test_faults_enabled_overrides_the_default_both_ways(monkeypatch: pytest.Monk
     assert error.value.message.startswith("config key faults.enabled:") and "\n" not in error.value.message
 
 
+@pytest.mark.parametrize("enabled", [True, False, None])
+def test_a_process_on_this_ones_servers_applies_faults_as_this_one_decided(enabled: bool | None) -> None:
+    """Helper workers, the soak's and the bench's only connect (embedded.mode never), whose own
+    default would turn fault injection off beside a parent that has it on."""
+    parent = Settings(embedded={"mode": "auto"}, faults={"enabled": enabled})
+    helper = parent.connecting_only()
+    assert helper.embedded.mode == "never"
+    assert helper.faults_enabled is parent.faults_enabled is (enabled is not False)
+
+
 class UntouchableKV:
     """A KV bucket that fails the test if anything reads or writes it."""
 
