@@ -136,9 +136,7 @@ class _Soak:
         await self.servers.start()
         self.report.pids += self.servers.pids.values()
         config = self.directory / "worker.yaml"
-        workers_settings = self.settings.model_copy(
-            update={"embedded": self.settings.embedded.model_copy(update={"mode": EmbeddedMode.NEVER})}
-        )
+        workers_settings = self.settings.connecting_only()
         config.write_text(yaml.safe_dump(workers_settings.model_dump(mode="json", exclude={"dashboard"})))
         # The config file says it all: variables that would override it are left out.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHECKOUT_", "TEMPORAL_HOST", "NATS_URL"))}

@@ -254,6 +254,13 @@ class EmbeddedSettings(BaseModel):
     loopback address; 0: none."""
 
 
+class FaultInjectionSettings(BaseModel):
+    enabled: bool | None = None
+    """Whether this process's services apply injected faults and take changes to them. Unset: on
+    when this process may start embedded servers (a developer machine), off with `embedded.mode:
+    never` (a cluster)."""
+
+
 class RetrySettings(BaseModel):
     initial_interval_seconds: float = Field(0.5, gt=0, le=60)
     """First backoff after a transient failure."""
@@ -307,6 +314,7 @@ class Settings(BaseSettings):
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     saga: SagaTimingSettings = Field(default_factory=SagaTimingSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    faults: FaultInjectionSettings = Field(default_factory=FaultInjectionSettings)
     catalogue: dict[str, CatalogueItem] = Field(default_factory=_default_catalogue)
     dashboard: dict[str, Any] = Field(default_factory=dict)
     """Dashboard settings (key map, refresh); read by the `tui` package."""
@@ -335,6 +343,23 @@ class Settings(BaseSettings):
         if config_file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
+
+    @property
+    def faults_enabled(self) -> bool:
+        """`faults.enabled`, or its default: off only where no embedded server is ever started."""
+        if self.faults.enabled is not None:
+            return self.faults.enabled
+        return self.embedded.mode is not EmbeddedMode.NEVER
+
+    def connecting_only(self) -> Settings:
+        """These settings for another process on this one's servers: `embedded.mode` never, and
+        `faults.enabled` as decided here (never alone would turn fault injection off for it)."""
+        return self.model_copy(
+            update={
+                "embedded": self.embedded.model_copy(update={"mode": EmbeddedMode.NEVER}),
+                "faults": FaultInjectionSettings(enabled=self.faults_enabled),
+            }
+        )
 
     def saga_settings(self) -> SagaSettings:
         return SagaSettings(

@@ -37,6 +37,13 @@ class AccessDenied(Unreachable):
     title = "Access denied"
 
 
+class FaultsDisabled(CheckoutError):
+    """The services answering have `faults.enabled` off: they neither apply nor take fault settings."""
+
+    title = "Fault injection disabled"
+    exit_code = 1
+
+
 class OrderNotFound(CheckoutError):
     title = "No such order"
     exit_code = 4

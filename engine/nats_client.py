@@ -7,11 +7,13 @@ import asyncio
 import logging
 import re
 import ssl
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js.errors import APIError
 
 from engine.config import NatsSettings
@@ -60,13 +62,75 @@ def tls_context(settings: NatsSettings) -> ssl.SSLContext:
     return context
 
 
+_PUBLISH_REFUSED = re.compile(r"permissions violation for publish to \"?([^\"\s]+)", re.IGNORECASE)
+
+
+class _Refusals:
+    """The publishes the server refused on one connection (it says so in an `-ERR`, and drops the
+    message: a request would only time out), told to the requests waiting on that subject."""
+
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+        self._waiting: dict[str, set[asyncio.Event]] = {}
+
+    def watch(self, subject: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self._waiting.setdefault(subject.lower(), set()).add(event)
+        return event
+
+    def unwatch(self, subject: str, event: asyncio.Event) -> None:
+        self._waiting.get(subject.lower(), set()).discard(event)
+
+    def refused(self, error: Exception) -> None:
+        if match := _PUBLISH_REFUSED.search(str(error)):
+            for event in self._waiting.get(match.group(1).lower(), ()):
+                event.set()
+
+
+_refusals: weakref.WeakKeyDictionary[NATS, _Refusals] = weakref.WeakKeyDictionary()
+
+
+def _identity(settings: NatsSettings) -> str:
+    """Who this connection is, as a refusal names it: the user name, never a secret."""
+    if settings.user:
+        return f"user {settings.user}"
+    for server in settings.servers:
+        userinfo, at, _ = server.partition("://")[2].rpartition("@")
+        if at and ":" in userinfo:
+            return f"user {userinfo.partition(':')[0]}"
+    return "this connection's identity"
+
+
+async def request(nc: NATS, subject: str, payload: bytes, timeout: float) -> Msg:
+    """`nc.request`, but a publish the server's permissions refuse raises AccessDenied at once, with
+    one line naming the identity and the subject, instead of timing out as if nobody listened."""
+    refusals = _refusals.get(nc)
+    if refusals is None:
+        return await nc.request(subject, payload, timeout=timeout)
+    refused = refusals.watch(subject)
+    asking = asyncio.ensure_future(nc.request(subject, payload, timeout=timeout))
+    told = asyncio.ensure_future(refused.wait())
+    try:
+        await asyncio.wait({asking, told}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        refusals.unwatch(subject, refused)
+        told.cancel()
+    if not asking.done():
+        asking.cancel()
+        await asyncio.gather(asking, return_exceptions=True)
+        raise AccessDenied(f"NATS refused: {refusals.identity} may not publish to {subject}")
+    return asking.result()
+
+
 async def connect_nats(settings: NatsSettings, name: str = "checkout") -> NATS:
     """Connect, or raise Unreachable (AccessDenied for refused credentials) with one line.
     Once connected, reconnects without end."""
     seen: list[BaseException] = []
     untrusted = asyncio.Event()
+    refusals = _Refusals(_identity(settings))
 
     async def on_error(error: Exception) -> None:
+        refusals.refused(error)
         if len(seen) < 20:  # the first connect's failures explain why it failed; later ones are only logged
             seen.append(error)
         if isinstance(error, ssl.SSLCertVerificationError):
@@ -74,6 +138,7 @@ async def connect_nats(settings: NatsSettings, name: str = "checkout") -> NATS:
         log.debug("nats: %s", error)
 
     nc = NATS()
+    _refusals[nc] = refusals
     connecting = asyncio.create_task(
         nc.connect(
             settings.servers,

@@ -89,7 +89,8 @@ class Stack:
             self.client, self.nc = connections.client, connections.nc
             js = self.nc.jetstream()
             with replica_errors(self.settings.nats.replicas):
-                await ensure_stream(js, self.settings.nats.events_max_age_hours, self.settings.nats.replicas)
+                if self._run_services or self._run_worker:  # attached, it only reads (a viewer may do no more)
+                    await ensure_stream(js, self.settings.nats.events_max_age_hours, self.settings.nats.replicas)
                 if self._run_services:
                     self._services = await start_services(self.nc, self.settings)
             if self._run_worker:

@@ -3,8 +3,9 @@
 `checkout worker --processes N` and the dashboard start N-1 of these beside their own worker.
 Each is a `checkout worker` of its own (worker and services) that only connects: it reads the
 same configuration (file and environment) with `embedded.mode=never`, so it uses the servers
-its parent started or found. They stay in the parent's process group (a terminal's Ctrl-C
-reaches them, and they die with it) and are stopped when the parent stops.
+its parent started or found, and `faults.enabled` as its parent decided it. They stay in the
+parent's process group (a terminal's Ctrl-C reaches them, and they die with it) and are stopped
+when the parent stops.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ class WorkerProcesses:
         log_dir: Path | None = None,
         options: Sequence[str] = (),
         *,
+        faults_enabled: bool,
         niceness: int = 0,
     ) -> None:
         """`command` starts the `checkout` CLI (the engine does not know where it lives); `options`
         go after `worker`; a positive `niceness` runs them at a lower CPU priority than ours."""
         self._count, self._niceness = count, niceness
+        self._faults_enabled = faults_enabled
         self._command = [*command, "worker", *options]
         self._log_dir = log_dir or Path(tempfile.gettempdir())
         self.children: list[ChildProcess] = []
@@ -40,7 +43,11 @@ class WorkerProcesses:
         return [child.pid for child in self.children if child.process is not None]
 
     def start(self) -> None:
-        env = {**os.environ, "CHECKOUT_EMBEDDED__MODE": "never"}  # `--config` reached os.environ already
+        env = {  # `--config` reached os.environ already
+            **os.environ,
+            "CHECKOUT_EMBEDDED__MODE": "never",
+            "CHECKOUT_FAULTS__ENABLED": "true" if self._faults_enabled else "false",
+        }
         for index in range(self._count):
             child = ChildProcess(
                 "checkout",

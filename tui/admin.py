@@ -75,7 +75,11 @@ class Administration(OperatorActions):
     @writes
     async def _clear_faults(self) -> None:
         assert self.facade is not None
-        await self.facade.clear_faults()
+        try:
+            await self.facade.clear_faults()
+        except CheckoutError as error:
+            self.say(error.message, title=error.title, severity="error")
+            return
         self.post_message(ActionDone("every fault cleared", title="Faults", refresh=True))
 
     # --- stock --------------------------------------------------------------------------------

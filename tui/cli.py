@@ -272,7 +272,8 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     if not 1 <= args.processes <= 64:
         raise InvalidInput("--processes must be between 1 and 64")
     only = ["--only", args.only] if args.only else []
-    more = WorkerProcesses(args.processes - 1, CHECKOUT_COMMAND, Path(settings.embedded.data_dir) / "logs", only)
+    logs = Path(settings.embedded.data_dir) / "logs"
+    more = WorkerProcesses(args.processes - 1, CHECKOUT_COMMAND, logs, only, faults_enabled=settings.faults_enabled)
     stack = Stack(settings, worker=args.only != "services", services=args.only != "workflows", helpers=more)
     printing.console.print("starting worker…")
     await stack.start()

@@ -77,7 +77,11 @@ def dashboard_stack(settings: Settings, dashboard: DashboardSettings, *, attach:
     if not dashboard.worker_processes:
         return Stack(settings)
     helpers = WorkerProcesses(
-        dashboard.worker_processes, CHECKOUT_COMMAND, settings.embedded.data_dir / "logs", niceness=HELPER_NICENESS
+        dashboard.worker_processes,
+        CHECKOUT_COMMAND,
+        settings.embedded.data_dir / "logs",
+        faults_enabled=settings.faults_enabled,
+        niceness=HELPER_NICENESS,
     )
     return Stack(settings, worker_limits=SHARED_WORKER, helpers=helpers)
 

@@ -48,12 +48,14 @@ class Refreshed(Message):
         snapshot: ServicesSnapshot | None,
         faults: dict[ServiceName, FaultSettings] | None,
         problems: list[str],
+        faults_disallowed: str | None = None,
     ) -> None:
         super().__init__()
         self.health = health
         self.snapshot = snapshot
         self.faults = faults
         self.problems = problems
+        self.faults_disallowed = faults_disallowed  # the services do not allow fault injection: why
 
 
 class FailureExplained(Message):

@@ -16,9 +16,9 @@ from typing import TypeVar
 from textual import on, work
 from textual.worker import Worker
 
-from engine.errors import CheckoutError
+from engine.errors import CheckoutError, FaultsDisabled
 from engine.facade import CheckoutFacade
-from engine.models import Health, SagaState, StepEvent
+from engine.models import FaultSettings, Health, SagaState, ServiceName, StepEvent
 from tui.config import DashboardSettings
 from tui.feed import STALE_GRACE_SECONDS, STALE_SLACK_SECONDS, EventFeed
 from tui.history import History
@@ -110,12 +110,22 @@ class ServerSync(Notices):
                 problems.append(f"{what}: no answer in {CALL_TIMEOUT:g}s")
             return None
 
-        health, snapshot, faults = await asyncio.gather(
+        disallowed: list[str] = []
+
+        async def faults() -> dict[ServiceName, FaultSettings] | None:
+            try:
+                return await facade.faults()
+            except FaultsDisabled as error:  # not a problem: how this cluster is set up
+                disallowed.append(error.message)
+                return None
+
+        health, snapshot, faults_in_force = await asyncio.gather(
             guarded(facade.health, "health"),
             guarded(facade.services_snapshot, "services"),
-            guarded(facade.faults, "faults"),
+            guarded(faults, "faults"),
         )
-        self.post_message(Refreshed(health or Health(), snapshot, faults, problems))
+        refreshed = Refreshed(health or Health(), snapshot, faults_in_force, problems, next(iter(disallowed), None))
+        self.post_message(refreshed)
 
     @on(Refreshed)
     def _refreshed(self, message: Refreshed) -> None:
@@ -128,6 +138,8 @@ class ServerSync(Notices):
             self.feed.quiet_problem()
         problems = [self.feed.problem] if self.feed.problem else []
         status.problem = "; ".join(dict.fromkeys(problems + message.problems))
+        if message.faults is not None or message.faults_disallowed:
+            self.faults_panel.disallow(message.faults_disallowed)
         if message.faults is not None:
             self.faults_panel.show(message.faults)
             status.faults = ", ".join(

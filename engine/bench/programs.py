@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowFailureError
 from engine.bench.baselines.activities import BenchOrder
 from engine.bench.baselines.workflows import EmptyWorkflow, TwoStepSaga
 from engine.bench.stats import CHECKOUT, SERVICES, WORKER
-from engine.config import CatalogueItem, EmbeddedMode, Settings
+from engine.config import CatalogueItem, Settings
 from engine.models import OrderInput, OrderStatus
 from engine.operations import Operations
 
@@ -74,10 +74,9 @@ def build_programs(
 
 def checkout_settings(settings: Settings, task_queue: str) -> Settings:
     """The user's settings, on the bench's task queue: hold 0 s, a SKU with ample stock, servers only used."""
-    return settings.model_copy(
+    return settings.connecting_only().model_copy(
         update={
             "temporal": settings.temporal.model_copy(update={"task_queue": task_queue}),
-            "embedded": settings.embedded.model_copy(update={"mode": EmbeddedMode.NEVER}),
             "saga": settings.saga.model_copy(update={"hold_seconds": 0.0}),
             "catalogue": {
                 **settings.catalogue,

@@ -6,6 +6,8 @@ Control protocol on `checkout.control.faults` (request/reply, JSON):
   {"action": "clear"}
 Every answer is a ServiceReply; when ok, `data.faults` maps each endpoint to its settings.
 An invalid request is answered `{"ok": false, "code": "bad_request", "message": <one line>}`.
+A process with `faults.enabled` off answers every request `{"ok": false, "code":
+"faults_disabled", ...}`, never reads the settings and never applies them.
 """
 
 from __future__ import annotations
@@ -21,13 +23,19 @@ from nats.aio.client import Client
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import ValidationError
 
-from engine.errors import InvalidInput, Unreachable, shown_key
+from engine.errors import AccessDenied, FaultsDisabled, InvalidInput, Unreachable, shown_key
 from engine.models import CODE_BAD_REQUEST, MAX_LATENCY_MS, FaultSettings, ServiceName, ServiceReply, parse_service
+from engine.nats_client import request as nats_request
 
 from . import replies
-from .store import get_entry
+from .queries import collect_replies
+from .store import FAULTS_BUCKET, get_entry, jetstream_errors
 
 FAULTS_SUBJECT = "checkout.control.faults"
+CONTROL_SERVICE = "control"  # the micro service of the faults and stock controls
+FAULTS_ENABLED_METADATA = "faults_enabled"  # of the control service in `$SRV.INFO`: "true" or "false"
+NOT_ALLOWED = "this cluster does not allow fault injection"
+FAULTS_DISABLED = f"{NOT_ALLOWED} (faults.enabled is off)"
 _UNREACHABLE = f"no checkout service answers on {FAULTS_SUBJECT}: is a worker running?"
 _FIELD_RULES = {
     "error_rate": "must be between 0 and 1",
@@ -89,10 +97,12 @@ def roll(rate: float) -> bool:
 
 
 class FaultsCache:
-    """This process's copy of the fault settings, updated by a KV watch as soon as anyone changes them."""
+    """This process's copy of the fault settings, updated by a KV watch as soon as anyone changes them.
+    Disabled (`enabled=False`), it reads nothing and every endpoint has no faults."""
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, *, enabled: bool = True) -> None:
         self._kv = kv
+        self.enabled = enabled
         self._settings: dict[ServiceName, FaultSettings] = {}
         self._watcher: KeyValue.KeyWatcher | None = None
         self._task: asyncio.Task[None] | None = None
@@ -101,6 +111,8 @@ class FaultsCache:
         return self._settings.get(service) or FaultSettings()
 
     async def start(self) -> None:
+        if not self.enabled:
+            return
         # Current values by direct reads: the watch's "that was all" marker can come before
         # the values it already sent have been read. The watch then delivers every change.
         for service in ServiceName:
@@ -133,10 +145,13 @@ class FaultsCache:
 class FaultsControl:
     """The handler of `checkout.control.faults`; any process serving it can answer."""
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, *, enabled: bool = True) -> None:
         self._kv = kv
+        self._enabled = enabled
 
     async def handle(self, data: bytes) -> ServiceReply:
+        if not self._enabled:
+            return replies.declined(replies.CODE_FAULTS_DISABLED, FAULTS_DISABLED)
         try:
             request = json.loads(data)
         except (ValueError, RecursionError):
@@ -168,20 +183,46 @@ class FaultsClient:
     def __init__(self, nc: Client, timeout: float = 2.0) -> None:
         self._nc = nc
         self._timeout = timeout
+        self._may_ask = True  # False once NATS refused this identity the control subject
 
     async def get(self) -> dict[ServiceName, FaultSettings]:
-        return await self._call({"action": "get"})
+        """The settings in force. Raises FaultsDisabled when a services process does not apply faults."""
+        answering = await self._allowed()
+        if self._may_ask:
+            try:
+                return await self._call({"action": "get"})
+            except AccessDenied:
+                self._may_ask = False
+        # An identity that may only read (a viewer): the settings straight from the KV bucket.
+        if not answering:
+            raise Unreachable(_UNREACHABLE)
+        with jetstream_errors():
+            return await read_faults(await self._nc.jetstream().key_value(FAULTS_BUCKET))
 
     async def set(self, service: ServiceName | str, settings: FaultSettings) -> dict[ServiceName, FaultSettings]:
         name, checked = validate_faults(service, settings.model_dump())
+        await self._allowed()
         return await self._call({"action": "set", "service": name.value, "settings": checked.model_dump()})
 
     async def clear(self) -> dict[ServiceName, FaultSettings]:
+        await self._allowed()
         return await self._call({"action": "clear"})
+
+    async def _allowed(self) -> int:
+        """How many services processes answer, all allowing fault injection; raises FaultsDisabled
+        when one does not (each says so in `$SRV.INFO`). A cluster allows faults only when every
+        process does: one that is off would never apply them, and the control subject reaches
+        just one of them. (A process of a version before faults.enabled applies them: allowed.)"""
+        infos = await collect_replies(self._nc, f"$SRV.INFO.{CONTROL_SERVICE}", min(0.5, self._timeout))
+        flags = [str((info.get("metadata") or {}).get(FAULTS_ENABLED_METADATA)) for info in infos]
+        if off := flags.count("false"):
+            on_some = f"{NOT_ALLOWED} (faults.enabled is off on {off} of {len(flags)} workers)"
+            raise FaultsDisabled(FAULTS_DISABLED if off == len(flags) else on_some)
+        return len(flags)
 
     async def _call(self, request: dict[str, Any]) -> dict[ServiceName, FaultSettings]:
         try:
-            message = await self._nc.request(FAULTS_SUBJECT, json.dumps(request).encode(), timeout=self._timeout)
+            message = await nats_request(self._nc, FAULTS_SUBJECT, json.dumps(request).encode(), self._timeout)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.errors.ConnectionClosedError):
             raise Unreachable(_UNREACHABLE) from None
         try:
@@ -189,6 +230,8 @@ class FaultsClient:
             if not reply.ok:
                 if reply.code == CODE_BAD_REQUEST:
                     raise InvalidInput(reply.message)
+                if reply.code == replies.CODE_FAULTS_DISABLED:
+                    raise FaultsDisabled(FAULTS_DISABLED)
                 raise Unreachable(f"{FAULTS_SUBJECT}: {reply.code}: {reply.message}")
             raw = reply.data["faults"]
             return {ServiceName(name): FaultSettings.model_validate(value) for name, value in raw.items()}

@@ -14,6 +14,7 @@ CODE_VOIDED = "voided"  # final: the order's compensation ran before this forwar
 CODE_NOTHING_TO_RESTOCK = "nothing_to_restock"  # ok: the order holds no reservation
 CODE_NOTHING_TO_REFUND = "nothing_to_refund"  # ok: the order was never charged
 CODE_INTERNAL = "internal_error"  # transient: the service failed while handling the request
+CODE_FAULTS_DISABLED = "faults_disabled"  # final: this process has faults.enabled off
 
 # Final, not-ok answers: the caller must not retry them.
 FINAL_DECLINES = DECLINE_CODES | {CODE_VOIDED}

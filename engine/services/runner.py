@@ -18,7 +18,7 @@ from engine.models import SERVICE_ENDPOINTS, ServiceName, ServiceReply
 from . import replies
 from .effects import SWEEP_SECONDS, Effects
 from .endpoint import Endpoint, Handler, Tasks
-from .faults import FAULTS_SUBJECT, FaultsCache, FaultsControl
+from .faults import CONTROL_SERVICE, FAULTS_ENABLED_METADATA, FAULTS_SUBJECT, FaultsCache, FaultsControl
 from .inventory import Inventory
 from .payment import Payment
 from .shipping import Shipping
@@ -28,7 +28,6 @@ from .store import prepare_state
 log = logging.getLogger(__name__)
 
 VERSION = "1.0.0"
-CONTROL_SERVICE = "control"
 
 
 class RunningServices:
@@ -70,7 +69,7 @@ async def start_services(nc: Client, settings: Settings) -> RunningServices:
     """Serve every endpoint on `nc` (queue groups: any number of processes share the load)."""
     js = nc.jetstream()
     buckets = await prepare_state(js, settings)
-    faults = FaultsCache(buckets.faults)
+    faults = FaultsCache(buckets.faults, enabled=settings.faults_enabled)
     await faults.start()
     tasks = Tasks()
     effects = Effects(buckets)
@@ -102,8 +101,11 @@ async def start_services(nc: Client, settings: Settings) -> RunningServices:
                     name=endpoint.name.value, subject=endpoint.name.subject, handler=endpoint.on_request
                 )
             endpoints.extend(group)
-        controls = {FAULTS_SUBJECT: FaultsControl(buckets.faults).handle, STOCK_SUBJECT: StockControl(effects).handle}
-        services.append(await _control_service(nc, controls))
+        controls = {
+            FAULTS_SUBJECT: FaultsControl(buckets.faults, enabled=settings.faults_enabled).handle,
+            STOCK_SUBJECT: StockControl(effects).handle,
+        }
+        services.append(await _control_service(nc, controls, faults_enabled=settings.faults_enabled))
     except BaseException:
         await RunningServices(services, tasks, faults, endpoints).stop()
         raise
@@ -132,10 +134,16 @@ def _stats_handler(group: list[Endpoint]) -> Callable[[EndpointStats], dict[str,
     return handler
 
 
-async def _control_service(nc: Client, controls: Mapping[str, Callable[[bytes], Awaitable[ServiceReply]]]) -> Service:
-    service = await micro.add_service(
-        nc, ServiceConfig(name=CONTROL_SERVICE, version=VERSION, description="checkout-ops faults and stock control")
+async def _control_service(
+    nc: Client, controls: Mapping[str, Callable[[bytes], Awaitable[ServiceReply]]], *, faults_enabled: bool
+) -> Service:
+    config = ServiceConfig(
+        name=CONTROL_SERVICE,
+        version=VERSION,
+        description="checkout-ops faults and stock control",
+        metadata={FAULTS_ENABLED_METADATA: "true" if faults_enabled else "false"},  # in $SRV.INFO
     )
+    service = await micro.add_service(nc, config)
     for subject, control in controls.items():
 
         async def handle(request: Request, control: Callable[[bytes], Awaitable[ServiceReply]] = control) -> None:

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from engine.errors import InvalidInput, Unreachable, first_validation_error
 from engine.models import CODE_BAD_REQUEST, Identifier, ServiceReply, StockChange, StrictModel
+from engine.nats_client import request as nats_request
 
 from . import replies
 from .effects import Effects
@@ -71,7 +72,7 @@ class StockClient:
     async def _call(self, request: dict[str, Any]) -> StockChange:
         payload = json.dumps({"request_id": uuid.uuid4().hex, **request}).encode()
         try:
-            message = await self._nc.request(STOCK_SUBJECT, payload, timeout=self._timeout)
+            message = await nats_request(self._nc, STOCK_SUBJECT, payload, self._timeout)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.errors.ConnectionClosedError):
             raise Unreachable(f"no checkout service answers on {STOCK_SUBJECT}: is a worker running?") from None
         try:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 from engine.config import CatalogueItem, Settings
-from engine.errors import InvalidInput, OrderEnded, OrderNotFound, Unreachable
+from engine.errors import FaultsDisabled, InvalidInput, OrderEnded, OrderNotFound, Unreachable
 from engine.facade import CheckoutFacade
 from engine.models import (
     CAUGHT_UP,
@@ -46,6 +46,7 @@ from engine.models import (
     StepStatus,
     StockChange,
 )
+from engine.services.faults import FAULTS_DISABLED
 
 Clock = Callable[[], datetime]
 
@@ -93,6 +94,7 @@ class FakeFacade:
         self.effects: dict[str, set[Step]] = {}  # order -> steps whose effect landed (and not undone)
         self._subscribers: set[asyncio.Queue[StepEvent | None]] = set()
         self._faults = {service: FaultSettings() for service in ServiceName}
+        self.faults_enabled = True  # False: answers as services with faults.enabled off do
         self.stock = {sku: item.stock for sku, item in settings.catalogue.items()}
         self.stock_changes: list[StockChange] = []
         self.ledger = LedgerTotals()
@@ -316,17 +318,22 @@ class FakeFacade:
         finally:
             self._subscribers.discard(queue)
 
-    async def faults(self) -> dict[ServiceName, FaultSettings]:
+    def _check_faults(self) -> None:
         self._check()
+        if not self.faults_enabled:
+            raise FaultsDisabled(FAULTS_DISABLED)
+
+    async def faults(self) -> dict[ServiceName, FaultSettings]:
+        self._check_faults()
         return dict(self._faults)
 
     async def set_faults(self, service: ServiceName, settings: FaultSettings) -> None:
-        self._check()
+        self._check_faults()
         self.calls.append(f"set_faults {service.value}")
         self._faults[service] = settings
 
     async def clear_faults(self) -> None:
-        self._check()
+        self._check_faults()
         self.calls.append("clear_faults")
         self._faults = {service: FaultSettings() for service in ServiceName}
 

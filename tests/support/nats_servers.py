@@ -4,6 +4,7 @@ a server from a config file (authorization, TLS) and a JetStream cluster on loop
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import time
@@ -21,8 +22,9 @@ class ConfiguredNatsServer:
     """nats-server with JetStream on a free loopback port, plus the config `extra` (e.g. an
     `authorization { ... }` or `tls { ... }` block). Used as a context manager, it always stops."""
 
-    def __init__(self, directory: Path, extra: str = "", name: str = "n") -> None:
+    def __init__(self, directory: Path, extra: str = "", name: str = "n", env: dict[str, str] | None = None) -> None:
         self.port = free_port()
+        self.env = env  # more environment for nats-server (e.g. the passwords a config refers to)
         directory.mkdir(parents=True, exist_ok=True)
         self.url = f"nats://127.0.0.1:{self.port}"
         self.config = directory / f"{name}.conf"
@@ -36,7 +38,10 @@ class ConfiguredNatsServer:
     def start(self) -> ConfiguredNatsServer:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(find_binary("nats-server")), "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+                [str(find_binary("nats-server")), "-c", str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env} if self.env else None,
             )
         wait_for_port(self.port, 15.0, self.process)
         return self

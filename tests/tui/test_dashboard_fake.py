@@ -8,7 +8,8 @@ from textual.widgets import Input, Select, Static
 
 from engine.errors import ServerStartError
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, StepStatus
-from tests.support.dashboard import fake_settings, started, wait_until
+from engine.services.faults import FAULTS_DISABLED
+from tests.support.dashboard import fake_settings, started, visible_lines, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
 from tui.app import CheckoutApp
 from tui.commands import palette_commands
@@ -471,3 +472,26 @@ async def test_worker_processes_start_after_the_first_full_screen_and_only_for_t
         await wait_until(pilot, lambda: not app.feed.catching_up)
         await pilot.pause(0.3)
         assert not attached.helpers_started, "a stack the dashboard does not own starts its own processes"
+
+
+async def test_the_faults_tab_says_in_one_line_when_the_cluster_does_not_allow_fault_injection(
+    fake_stack: FakeStack,
+) -> None:
+    fake_stack.facade.faults_enabled = False
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        await pilot.press("f")
+        line = app.query_one("#faults-disallowed")
+        await wait_until(pilot, lambda: line.display, what="the disallowed line")
+        assert visible_lines(line)[0].strip() == FAULTS_DISABLED
+        assert app.query_one("#payment-error_rate", Input).is_disabled
+        assert app.query_one("#reset-faults", Button).is_disabled
+        assert FAULTS_DISABLED not in app.status_line.plain  # how the cluster is set up, not a problem
+        await pilot.press("r")  # the reset key: refused in one line, nothing sent
+        await wait_until(pilot, lambda: any(message == FAULTS_DISABLED for _, _, message in app.notices))
+        assert "clear_faults" not in fake_stack.facade.calls
+
+        fake_stack.facade.faults_enabled = True  # a worker that allows it answers now
+        await wait_until(pilot, lambda: not line.display, what="the line gone")
+        assert not app.query_one("#payment-error_rate", Input).is_disabled

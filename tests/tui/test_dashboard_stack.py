@@ -20,6 +20,7 @@ from textual.widgets import Input, Select
 
 from engine.config import CONFIG_ENV, Settings, load_settings
 from engine.models import FaultSettings, OrderInput, OrderStatus, Reason, ServiceName, StepStatus
+from engine.services.queries import collect_replies
 from engine.stack import Stack
 from tests.support.dashboard import wait_until
 from tests.support.servers import pid_alive
@@ -313,6 +314,9 @@ async def test_the_dashboards_worker_processes_work_and_stop_when_it_quits(
             await stack.facade.submit(order)
         done = lambda: all(status_of(app, o.order_id) is OrderStatus.COMPLETED for o in orders)  # noqa: E731
         await wait_until(pilot, done, timeout=60)
+        # The helper applies faults as the dashboard decided (its own default, embedded.mode never, is off).
+        assert stack.nc is not None and len(await collect_replies(stack.nc, "$SRV.INFO.control")) == 2
+        await stack.facade.faults()  # FaultsDisabled if one of the two workers were off
         await pilot.press("q")
         await wait_until(pilot, lambda: app.return_code is not None, timeout=60)
     assert app.return_code == 0

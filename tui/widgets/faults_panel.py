@@ -59,6 +59,7 @@ class FaultsPanel(VerticalScroll):
     FaultsPanel #presets > Button:focus { text-style: bold reverse; }
     FaultsPanel #latency-warning { color: $warning; height: auto; }
     FaultsPanel #faults-hint { color: $text-muted; height: auto; }
+    FaultsPanel #faults-disallowed { color: $warning; height: auto; }
     """
 
     BINDINGS = [
@@ -81,6 +82,8 @@ class FaultsPanel(VerticalScroll):
         self._last_cell: Widget | None = None
 
     def compose(self) -> ComposeResult:
+        self._disallowed = Static("", id="faults-disallowed")
+        yield self._disallowed
         with Horizontal(classes="fault-head"):
             yield Label("endpoint")
             for heading in HEADINGS:
@@ -150,6 +153,14 @@ class FaultsPanel(VerticalScroll):
             self._show_down(down)
         self._warn_about_latency()
 
+    def disallow(self, reason: str | None) -> None:
+        """The services do not allow fault injection (`reason`, one line): say so, and offer no field."""
+        if self._disallowed.display != bool(reason):
+            self._disallowed.update(Text(reason or ""))
+            self._disallowed.display = bool(reason)
+            for part in self.query(".fault-row, #presets"):
+                part.disabled = bool(reason)
+
     def restore(self, service: ServiceName) -> None:
         """A refused value goes: the row shows the settings in force again."""
         settings = self.in_force.get(service, FaultSettings())
@@ -177,6 +188,7 @@ class FaultsPanel(VerticalScroll):
 
     def on_mount(self) -> None:
         self._warning.display = False
+        self._disallowed.display = False
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if any(event.widget in row for row in self._grid):
