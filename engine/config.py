@@ -319,6 +319,14 @@ class Settings(BaseSettings):
     dashboard: dict[str, Any] = Field(default_factory=dict)
     """Dashboard settings (key map, refresh); read by the `tui` package."""
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The dashboard section is a plain dict here (the `tui` package types it): its secrets
+        (`web_token`, `web_read_only_token`) are hidden as SecretStr hides the others."""
+        for name, value in super().__repr_args__():
+            if name == "dashboard" and isinstance(value, dict):
+                value = {key: "**********" if _is_secret_key(key) else item for key, item in value.items()}
+            yield name, value
+
     @field_validator("catalogue")
     @classmethod
     def _skus_are_identifiers(cls, catalogue: dict[str, CatalogueItem]) -> dict[str, CatalogueItem]:
@@ -414,8 +422,12 @@ _ENV_NAMES = {"temporal.host": "temporal.host (TEMPORAL_HOST)", "nats.url": "nat
 _SECRET_KEYS = {"password", "token", "api_key"}
 
 
+def _is_secret_key(key: str) -> bool:
+    return any(secret in key.lower() for secret in _SECRET_KEYS)
+
+
 def _shown(key: str, value: object) -> str:
     """How a rejected value is quoted in an error: never a secret, a URL without its credentials."""
-    if isinstance(value, dict) or key.rsplit(".", 1)[-1] in _SECRET_KEYS or key == "nats.url":
+    if isinstance(value, dict) or _is_secret_key(key.rsplit(".", 1)[-1]) or key == "nats.url":
         return ""  # nats.url: its message names the bad URL, redacted
     return f" (got {value!r})"

@@ -77,9 +77,12 @@ def test_repr_and_str_never_show_a_secret() -> None:
     )
     other = Settings(nats={"user": "bob", "password": SECRET})
     token = Settings(nats={"token": SECRET})
-    for shown in (repr(settings), str(settings), repr(other), repr(other.nats), repr(token), str(token.nats)):
+    web = Settings(dashboard={"web_token": SECRET, "web_read_only_token": SECRET, "theme": "nord"})
+    shown_all = (repr(settings), str(settings), repr(other), repr(other.nats), repr(token), str(token.nats), repr(web))
+    for shown in (*shown_all, str(web)):
         assert SECRET not in shown
     assert "alice:***@h:4222" in repr(settings)
+    assert "'theme': 'nord'" in repr(web)
 
 
 @pytest.mark.parametrize(
