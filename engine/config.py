@@ -244,6 +244,14 @@ class EmbeddedSettings(BaseModel):
     """Where embedded servers keep their SQLite file, JetStream store and logs."""
     startup_timeout_seconds: float = Field(30.0, gt=0, le=600)
     """How long to wait for an embedded server to answer after starting it."""
+    durable: bool = True
+    """Embedded servers put every write on disk before acknowledging it (JetStream
+    `sync_interval: always`, SQLite `synchronous=full`), so a power cut loses nothing that
+    was acknowledged. False: the servers' faster defaults, which a power cut or an OS crash
+    can roll back by seconds (JetStream) or by the last commits (SQLite)."""
+    nats_monitor_port: int = Field(0, ge=0, le=65535)
+    """Port of the embedded nats-server's monitoring endpoint (`/varz`, `/jsz`), on its
+    loopback address; 0: none."""
 
 
 class RetrySettings(BaseModel):

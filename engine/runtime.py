@@ -19,6 +19,7 @@ import asyncio
 import ctypes
 import functools
 import ipaddress
+import json
 import os
 import signal
 import socket
@@ -38,18 +39,18 @@ from engine.binaries import find_binary
 from engine.config import EmbeddedMode, Settings
 from engine.errors import ServerStartError
 
-# SQLite pragmas of the dev server, measured with benchmarks/sqlite_pragmas.py (fresh
-# server per run; medians of 8 rounds on a shared 2-vCPU VM with ext4, fsync ~0.5 ms):
+# SQLite pragmas of the dev server. WAL is the win (measured with benchmarks/sqlite_pragmas.py,
+# fresh server per run, medians of 8 rounds on a shared 2-vCPU VM with ext4, fsync ~0.5 ms):
 #                                    300 concurrent starts   50 serial starts   200 wf+activity runs
 #   file default (delete, full)           41/s                   38/s                 11/s
 #   journal_mode=wal                      96/s  (2.3x)           78/s  (2.1x)         19/s  (1.7x)
 #   wal + synchronous=normal             102/s  (2.5x)           74/s  (2.0x)         21/s  (1.9x)
-#   wal + normal + cache/temp/mmap        82/s  (2.0x)           83/s  (2.2x)         22/s  (2.0x)
 #   wal + synchronous=off (unsafe)       121/s  (3.0x)          109/s  (2.9x)         25/s  (2.3x)
-# WAL is the win. synchronous=normal adds little here (cheap fsync) but saves an fsync
-# per commit where fsync is slow (laptops), and in WAL mode it is still safe: the file
-# never corrupts; a power cut may lose the last commits, which a dev server can afford.
-SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+# In WAL mode synchronous=full fsyncs the WAL at every commit, so a commit that was answered
+# survives a power cut; synchronous=normal fsyncs only at checkpoints: the file never
+# corrupts, but a power cut or OS crash can roll back the last commits (embedded.durable).
+SQLITE_PRAGMAS = {True: ("journal_mode=wal", "synchronous=full"), False: ("journal_mode=wal", "synchronous=normal")}
+NATS_CONFIG_FILE = "nats.conf"
 
 BINARY = {"temporal": "temporal", "nats": "nats-server"}
 POLL_SECONDS = 0.05
@@ -263,7 +264,8 @@ class EmbeddedServers:
         argv = [binary, "server", "start-dev", "--ip", ip, "--port", str(port)]
         argv += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
         argv += ["--db-filename", str(data_dir / "temporal.db")]
-        argv += [arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)]
+        pragmas = SQLITE_PRAGMAS[self.settings.embedded.durable]
+        argv += [arg for pragma in pragmas for arg in ("--sqlite-pragma", pragma)]
         if namespace != "default":
             argv += ["--namespace", namespace]
 
@@ -275,8 +277,11 @@ class EmbeddedServers:
         await self._run_until_ready("temporal", argv, ip, port, ready)
 
     async def _start_nats(self, binary: str, ip: str, port: int) -> None:
-        store = Path(self.settings.embedded.data_dir) / "jetstream"
-        argv = [binary, "-js", "-a", ip, "-p", str(port), "-sd", str(store)]
+        embedded = self.settings.embedded
+        config = write_nats_config(
+            Path(embedded.data_dir), ip, port, durable=embedded.durable, monitor_port=embedded.nats_monitor_port
+        )
+        argv = [binary, "-c", str(config)]
 
         async def ready() -> bool:
             url = f"nats://{_url_host(ip)}:{port}"
@@ -321,6 +326,30 @@ class EmbeddedServers:
             if answered and server.process.poll() is None:  # and it is ours that answered
                 return True
             await asyncio.sleep(POLL_SECONDS)
+
+
+def write_nats_config(data_dir: Path, ip: str, port: int, *, durable: bool, monitor_port: int = 0) -> Path:
+    """Write the embedded nats-server's config file into `data_dir` (anew at every start); its path.
+
+    The store stays where the `-sd` flag of earlier versions put it, so their data is read.
+    `sync_interval: always` makes JetStream fsync each write before acknowledging it: without
+    it JetStream syncs every 2 minutes, and a power cut loses the acknowledged writes since.
+    """
+    lines = [
+        "# Written by checkout-ops at each start of its embedded nats-server: edits are overwritten.",
+        f"host: {json.dumps(ip)}",
+        f"port: {port}",
+        *([f"http: {json.dumps(f'{_url_host(ip)}:{monitor_port}')}"] if monitor_port else []),
+        "jetstream {",
+        f"  store_dir: {json.dumps(str(data_dir / 'jetstream'))}",
+    ]
+    if durable:
+        lines.append("  sync_interval: always  # fsync every write before acknowledging it (embedded.durable)")
+    lines.append("}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / NATS_CONFIG_FILE
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 async def _listening(host: str, port: int, timeout: float = 0.3) -> bool:
