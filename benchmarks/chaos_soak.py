@@ -37,6 +37,9 @@ def main() -> int:
     parser.add_argument("--fast-retries", action="store_true", help="shorter backoffs (the test suite's setting)")
     parser.add_argument("--seed", type=int)
     parser.add_argument(
+        "--drain-timeout", type=float, default=420.0, help="seconds to wait for every order to end (default 420)"
+    )
+    parser.add_argument(
         "--power-cut",
         type=int,
         nargs="?",
@@ -62,6 +65,7 @@ def main() -> int:
         kills=not args.no_kills,
         fast_retries=args.fast_retries,
         seed=args.seed,
+        drain_timeout_seconds=args.drain_timeout,
         power_cuts=args.power_cut,
         unsafe_settings=args.unsafe_settings,
     )
@@ -98,6 +102,7 @@ def print_report(report: SoakReport) -> None:
     print(f"stock drift      {report.stock_drift_units} units")
     print(f"double effects   {report.double_effects}")
     print(f"power cuts       {report.power_cuts}")
+    print(f"failed calls     {len(report.failed_calls)}  {' | '.join(report.failed_calls[:5])}")
     print(f"drain            {report.drain_seconds:.1f} s after the last fault; {report.wall_seconds:.0f} s in all")
     audit = report.audit
     if audit is not None:

@@ -107,6 +107,7 @@ class SoakReport:
     wall_seconds: float = 0.0
     chaos: list[str] = field(default_factory=list)  # what was killed and restarted, when
     power_cuts: int = 0
+    failed_calls: list[str] = field(default_factory=list)  # submits or cancels that kept failing
     audit: AuditReport | None = None
     pids: list[int] = field(default_factory=list)  # every process it started, to check none is left
 
@@ -114,6 +115,7 @@ class SoakReport:
     def clean(self) -> bool:
         return (
             not self.stuck
+            and not self.failed_calls
             and self.money_drift_cents == 0
             and self.stock_drift_units == 0
             and self.double_effects == 0
@@ -237,6 +239,12 @@ class _Soak:
         return OrderInput(order_id=f"soak-{uuid.uuid4().hex[:10]}", customer_id="soak", items=items)
 
     async def _one(self, order: OrderInput) -> None:
+        try:
+            await self._submit_and_maybe_cancel(order)
+        except CheckoutError as error:  # e.g. an order the servers forgot after a power cut
+            self.report.failed_calls.append(error.message)
+
+    async def _submit_and_maybe_cancel(self, order: OrderInput) -> None:
         assert self.ops is not None
         ops = self.ops
         await self._retry(lambda: _submit_once(ops, order), f"submitting {order.order_id}")
@@ -386,7 +394,9 @@ def _soak_settings(options: SoakOptions, data_dir: Path) -> Settings:
     return settings.model_copy(
         update={
             "temporal": settings.temporal.model_copy(update={"task_queue": f"soak-{uuid.uuid4().hex[:8]}"}),
-            "embedded": settings.embedded.model_copy(update={"mode": EmbeddedMode.ALWAYS}),
+            "embedded": settings.embedded.model_copy(
+                update={"mode": EmbeddedMode.ALWAYS, "durable": not options.unsafe_settings}
+            ),
             "saga": settings.saga.model_copy(update={"hold_seconds": options.hold_seconds}),
             "retry": retry,
             "catalogue": dict(CATALOGUE),
