@@ -53,5 +53,5 @@ async def lazy_disk(tmp_path: Path) -> AsyncIterator[LazyFs]:
     finally:
         daemons = disk.daemon_pids
         await disk.unmount()
-        assert not os.path.ismount(disk.mountpoint), "the lazy mount was left mounted"
+        assert not disk.mounted(), "the lazy mount was left mounted"
         assert not [pid for pid in daemons if pid_alive(pid)], "a lazyfs daemon was left running"

@@ -17,18 +17,25 @@ The model (a disk with a volatile write cache, every unsynced write lost, none t
   kernel writes back late never land). The mount is then dropped (`fusermount3 -u`) and
   mounted again by a fresh daemon, as after a reboot: no kernel page cache survives.
 - *Directory operations* are ext4-like (data=ordered, auto_da_alloc): create, mkdir,
-  rename, unlink, rmdir, link, symlink, chmod and utimens are durable at once (a journalled
-  filesystem commits metadata within seconds; we take the strictest reading that still
-  lets a cut lose data: a new file survives the cut, but empty unless its data was
-  fsynced). A rename that replaces an existing file first makes the source's data durable
-  (ext4's auto_da_alloc, which makes write-temp-then-rename safe without fsync). `fsyncdir`
-  is therefore a no-op. A truncation is data, undone by a cut like a write.
+  rename, unlink, rmdir, link, symlink, chmod and utimens are durable at once and in
+  order (a journalled filesystem commits metadata, in order, within seconds), but data is
+  not: a new file survives a cut, empty unless its data was fsynced. A rename that
+  replaces an existing file first makes the source's data durable (ext4's auto_da_alloc,
+  which makes write-temp-then-rename safe without fsync); a rename onto a free name does
+  not. `fsyncdir` is therefore a no-op. A truncation is data, undone by a cut like a write.
+  A file unlinked while open lives on as libfuse's `.fuse_hidden*` until closed; one a cut
+  left behind is removed at the next mount, as a journalled filesystem drops orphans.
 - `fsync` is not passed on to the backing file: this is a model of the disk, and the
   backing directory is its platter.
 
 POSIX locks are not implemented here, so the kernel keeps them locally, which is right
 for one machine; shared writable `mmap` (SQLite's `-shm`) goes through the page cache and
 reaches the daemon as writes, so it is modelled like any other write.
+
+On it, SQLite in WAL mode loses the commits made with `synchronous=normal` since the last
+checkpoint and keeps every `synchronous=full` one; nats-server on its default
+`sync_interval` loses acknowledged writes, whole streams even (their `meta.inf` never
+fsynced), and on `sync_interval: always` loses none (tests/integration/test_lazyfs.py).
 
 The daemon is this file run as a program (`python lazyfs.py BACKING MOUNTPOINT SOCKET`); the
 FUSE loop blocks, so a control thread answers `ping` and `cut` on a Unix socket. It gets a
@@ -114,14 +121,14 @@ class LazyFs:
         self.backing.mkdir(parents=True, exist_ok=True)
         self.mountpoint.mkdir(parents=True, exist_ok=True)
         try:
-            await asyncio.to_thread(self._mount)
+            await self._mount()
         except BaseException:
             await self.unmount()
             raise
 
     async def lose_unsynced_writes(self) -> None:
         """The power cut: roll back what was not fsynced, drop the mount, mount again."""
-        answer = await asyncio.to_thread(self._ask, "cut")
+        answer = await asyncio.to_thread(self._ask, "cut", 60.0)
         self.cuts += 1
         self.lost_files += int(answer.split()[1])
         await self.unmount()
@@ -131,9 +138,16 @@ class LazyFs:
         """Unmount and reap the daemon; safe to call when nothing is mounted."""
         await asyncio.to_thread(self._unmount)
 
-    def _mount(self) -> None:
+    def mounted(self) -> bool:
+        """Whether the kernel has a mount at `mountpoint`, even one whose daemon died."""
+        target = os.path.realpath(self.mountpoint)
+        with open("/proc/self/mounts") as mounts:
+            return any(line.split()[1] == target for line in mounts if len(line.split()) > 1)
+
+    async def _mount(self) -> None:
         self.control.unlink(missing_ok=True)
         self._log = self.log_path.open("ab")
+        # Popen in the event loop's thread: the parent-death signal follows the forking thread.
         self._daemon = subprocess.Popen(
             [sys.executable, __file__, str(self.backing), str(self.mountpoint), str(self.control)],
             stdin=subprocess.DEVNULL,
@@ -146,19 +160,19 @@ class LazyFs:
         while True:
             if self._daemon.poll() is not None:
                 raise RuntimeError(f"lazyfs exited with {self._daemon.returncode}; see {self.log_path}")
-            if os.path.ismount(self.mountpoint):
+            if self.mounted():
                 try:
-                    if self._ask("ping") == "pong":
+                    if self._ask("ping", 1.0) == "pong":
                         return
                 except OSError:
                     pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"lazyfs did not mount {self.mountpoint} in {MOUNT_TIMEOUT_SECONDS:g} s")
-            time.sleep(0.02)
+            await asyncio.sleep(0.02)
 
     def _unmount(self) -> None:
         deadline = time.monotonic() + UNMOUNT_TIMEOUT_SECONDS
-        while os.path.ismount(self.mountpoint):
+        while self.mounted():
             # Busy while the kernel still releases the files of processes just killed.
             lazy = ["-z"] if time.monotonic() > deadline else []
             result = subprocess.run(["fusermount3", "-u", *lazy, str(self.mountpoint)], capture_output=True)
@@ -168,18 +182,22 @@ class LazyFs:
         daemon, self._daemon = self._daemon, None
         if daemon is not None:
             try:
-                daemon.wait(UNMOUNT_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+                daemon.wait(5)  # its FUSE loop ends with the mount
+            except subprocess.TimeoutExpired:  # it never mounted
+                daemon.terminate()
+                try:
+                    daemon.wait(5)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    daemon.wait()
         self.control.unlink(missing_ok=True)
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    def _ask(self, command: str) -> str:
+    def _ask(self, command: str, timeout: float) -> str:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(30)
+            sock.settimeout(timeout)
             sock.connect(str(self.control))
             sock.sendall(command.encode() + b"\n")
             return sock.makefile().readline().strip()
