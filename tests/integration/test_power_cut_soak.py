@@ -32,6 +32,7 @@ async def test_nothing_is_lost_when_the_power_is_cut_three_times(lazy_disk: Lazy
     details = [d.message for d in audit.discrepancies], report.chaos, lines
     assert report.power_cuts == 3 and lazy_disk.cuts == 3, details
     assert (report.orders, report.ended, report.stuck) == (40, 40, []), details
+    assert report.failed_calls == [], details
     assert report.by_status.get("COMPLETED", 0) > 0 and report.by_status.get("COMPENSATED", 0) > 0, details
     assert (report.money_drift_cents, report.stock_drift_units, report.double_effects) == (0, 0, 0), details
     assert audit.clean and audit.ended == 40, details
