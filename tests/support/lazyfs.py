@@ -46,6 +46,7 @@ it is mounted, cuts, unmounts, remounts, and removes every process and mount it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes.util
 import errno
 import functools
@@ -502,7 +503,11 @@ def main(argv: list[str]) -> int:
     _remove_orphans(backing)
     operations = _operations_class()(os.path.realpath(backing))
     threading.Thread(target=_serve_control, args=(control, operations), daemon=True).start()
-    mfusepy.FUSE(operations, mountpoint, foreground=True, fsname="lazyfs")
+    try:
+        mfusepy.FUSE(operations, mountpoint, foreground=True, fsname="lazyfs")
+    finally:  # also when a dying parent's SIGTERM ended the loop
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(control)
     return 0
 
 
