@@ -56,6 +56,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.power_cut < 0:
         parser.error("--power-cut needs a number of cuts >= 0")
+    if args.drain_timeout <= 0:
+        parser.error("--drain-timeout needs a number of seconds > 0")
     if args.power_cut and unavailable():
         parser.error(f"--power-cut needs FUSE: {unavailable()}")
     options = SoakOptions(
