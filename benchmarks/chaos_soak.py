@@ -1,10 +1,14 @@
 """The chaos soak: orders under faults, cancels and SIGKILLs of workers, NATS and Temporal; then the audit.
 
     .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8
+    .venv/bin/python benchmarks/chaos_soak.py --power-cut --orders 200   # 5 power cuts too
+    .venv/bin/python benchmarks/chaos_soak.py --power-cut --unsafe-settings --orders 200
 
 Prints figures (orders, ended, stuck, money drift, stock drift, double effects, time to
 drain after the last fault) and every discrepancy the audit finds; exit 0 when clean.
-See engine/chaos.py for what it does.
+See engine/chaos.py for what it does. `--power-cut` puts the servers' data on a FUSE
+filesystem that loses un-fsynced writes (tests/support/lazyfs.py; needs Debian's fuse3
+and root) and cuts the power that many times.
 """
 
 from __future__ import annotations
@@ -13,9 +17,15 @@ import argparse
 import asyncio
 import logging
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support.lazyfs
 
 from engine.chaos import SoakOptions, SoakReport, run_soak
+from tests.support.lazyfs import LazyFs, unavailable
 
 
 def main() -> int:
@@ -26,7 +36,30 @@ def main() -> int:
     parser.add_argument("--no-kills", action="store_true", help="faults and cancels only")
     parser.add_argument("--fast-retries", action="store_true", help="shorter backoffs (the test suite's setting)")
     parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--drain-timeout", type=float, default=420.0, help="seconds to wait for every order to end (default 420)"
+    )
+    parser.add_argument(
+        "--power-cut",
+        type=int,
+        nargs="?",
+        const=5,
+        default=0,
+        metavar="N",
+        help="cut the power N times (default 5) at random moments, on a disk that loses unsynced writes",
+    )
+    parser.add_argument(
+        "--unsafe-settings",
+        action="store_true",
+        help="run the servers with embedded.durable false (writes acknowledged before fsync)",
+    )
     args = parser.parse_args()
+    if args.power_cut < 0:
+        parser.error("--power-cut needs a number of cuts >= 0")
+    if args.drain_timeout <= 0:
+        parser.error("--drain-timeout needs a number of seconds > 0")
+    if args.power_cut and unavailable():
+        parser.error(f"--power-cut needs FUSE: {unavailable()}")
     options = SoakOptions(
         orders=args.orders,
         rate=args.rate,
@@ -34,6 +67,9 @@ def main() -> int:
         kills=not args.no_kills,
         fast_retries=args.fast_retries,
         seed=args.seed,
+        drain_timeout_seconds=args.drain_timeout,
+        power_cuts=args.power_cut,
+        unsafe_settings=args.unsafe_settings,
     )
     began = time.monotonic()
     logging.basicConfig(level=logging.ERROR)  # the client's retries while a server is down are expected
@@ -41,9 +77,20 @@ def main() -> int:
     def observe(text: str) -> None:
         print(f"[{time.monotonic() - began:6.1f}s] {text}", flush=True)
 
-    report = asyncio.run(run_soak(options, worker_command=[sys.executable, "-m", "tui.cli"], observer=observe))
+    report = asyncio.run(_soak(options, observe))
     print_report(report)
     return 0 if report.clean else 1
+
+
+async def _soak(options: SoakOptions, observe: Callable[[str], None]) -> SoakReport:
+    worker_command = [sys.executable, "-m", "tui.cli"]
+    if not options.power_cuts:
+        return await run_soak(options, worker_command=worker_command, observer=observe)
+    with tempfile.TemporaryDirectory(prefix="checkout-power-cut-") as directory:
+        async with LazyFs(Path(directory) / "disk", Path(directory) / "mnt") as disk:
+            report = await run_soak(options, worker_command=worker_command, observer=observe, disk=disk)
+        observe(f"the disk rolled back {disk.lost_files} files over {disk.cuts} power cuts")
+        return report
 
 
 def print_report(report: SoakReport) -> None:
@@ -56,6 +103,8 @@ def print_report(report: SoakReport) -> None:
     print(f"money drift      {report.money_drift_cents} cents")
     print(f"stock drift      {report.stock_drift_units} units")
     print(f"double effects   {report.double_effects}")
+    print(f"power cuts       {report.power_cuts}")
+    print(f"failed calls     {len(report.failed_calls)}  {' | '.join(report.failed_calls[:5])}")
     print(f"drain            {report.drain_seconds:.1f} s after the last fault; {report.wall_seconds:.0f} s in all")
     audit = report.audit
     if audit is not None:

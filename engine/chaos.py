@@ -11,6 +11,12 @@ Temporal server 4 s later. Then the faults are cleared, every order must end, an
 audit must find nothing. The drifts are also computed without the audit, from Temporal's
 outcomes alone: the ledger's net must be the total of the completed orders, and each
 SKU's stock its seeded level minus what the completed orders took.
+
+With `power_cuts`, the servers keep their data on a `PowerCutDisk` (a filesystem that can
+lose what was not fsynced) and, at that many seeded random moments, the power goes: every
+process of the stack (both servers, every worker) is SIGKILLed, the disk loses its
+unsynced writes, and everything starts again from what is left. `unsafe_settings` runs
+the servers on their fast, non-durable settings, where such a soak must find losses.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import yaml
 
@@ -70,6 +76,21 @@ class SoakOptions:
     fast_retries: bool = False  # shorter backoffs, for the short soak in the test suite
     drain_timeout_seconds: float = 420.0
     seed: int | None = None
+    power_cuts: int = 0  # at seeded random moments while the orders arrive; needs a PowerCutDisk
+    unsafe_settings: bool = False  # embedded.durable false: the servers acknowledge writes before fsync
+
+
+class PowerCutDisk(Protocol):
+    """Where the servers keep their data, and what a power cut does to it.
+
+    `lose_unsynced_writes` is called once every process using `data_dir` has been SIGKILLed:
+    it throws away whatever was written there and not fsynced, as a power cut does, and
+    returns when `data_dir` can be used again (after the reboot)."""
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    async def lose_unsynced_writes(self) -> None: ...
 
 
 @dataclass
@@ -85,6 +106,8 @@ class SoakReport:
     drain_seconds: float = 0.0  # from the last fault (restart or faults cleared) until every order ended
     wall_seconds: float = 0.0
     chaos: list[str] = field(default_factory=list)  # what was killed and restarted, when
+    power_cuts: int = 0
+    failed_calls: list[str] = field(default_factory=list)  # submits or cancels that kept failing
     audit: AuditReport | None = None
     pids: list[int] = field(default_factory=list)  # every process it started, to check none is left
 
@@ -92,6 +115,7 @@ class SoakReport:
     def clean(self) -> bool:
         return (
             not self.stuck
+            and not self.failed_calls
             and self.money_drift_cents == 0
             and self.stock_drift_units == 0
             and self.double_effects == 0
@@ -105,10 +129,16 @@ T = TypeVar("T")
 
 
 async def run_soak(
-    options: SoakOptions, *, worker_command: Sequence[str], observer: Observer = lambda _text: None
+    options: SoakOptions,
+    *,
+    worker_command: Sequence[str],
+    observer: Observer = lambda _text: None,
+    disk: PowerCutDisk | None = None,
 ) -> SoakReport:
+    if options.power_cuts and disk is None:
+        raise InvalidInput("a power-cut soak needs a disk that can lose unsynced writes")
     with tempfile.TemporaryDirectory(prefix="checkout-soak-") as directory:
-        soak = _Soak(options, Path(directory), list(worker_command), observer)
+        soak = _Soak(options, Path(directory), list(worker_command), observer, disk)
         try:
             return await soak.run()
         finally:
@@ -116,13 +146,22 @@ async def run_soak(
 
 
 class _Soak:
-    def __init__(self, options: SoakOptions, directory: Path, worker_command: list[str], observer: Observer) -> None:
+    def __init__(
+        self,
+        options: SoakOptions,
+        directory: Path,
+        worker_command: list[str],
+        observer: Observer,
+        disk: PowerCutDisk | None,
+    ) -> None:
         self.options = options
         self.directory = directory
         self.observe = observer
         self.random = random.Random(options.seed)
-        self.settings = _soak_settings(options, directory)
+        self.disk = disk
+        self.settings = _soak_settings(options, disk.data_dir if disk is not None else directory / "servers")
         self.servers = EmbeddedServers(self.settings)
+        self.servers.log_dir = directory / "logs"  # logs off the disk that loses writes
         self.workers: list[ChildProcess] = []
         self.worker_command = worker_command
         self.connections: Connections | None = None
@@ -161,7 +200,8 @@ class _Soak:
         )
 
         window = self.options.orders / self.options.rate
-        chaos = asyncio.create_task(self._chaos(window)) if self.options.kills else None
+        disruptive = self.options.kills or self.options.power_cuts
+        chaos = asyncio.create_task(self._chaos(window)) if disruptive else None
         await self._submit_all()
         if chaos is not None:
             await chaos
@@ -197,6 +237,12 @@ class _Soak:
         return OrderInput(order_id=f"soak-{uuid.uuid4().hex[:10]}", customer_id="soak", items=items)
 
     async def _one(self, order: OrderInput) -> None:
+        try:
+            await self._submit_and_maybe_cancel(order)
+        except CheckoutError as error:  # e.g. an order the servers forgot after a power cut
+            self.report.failed_calls.append(error.message)
+
+    async def _submit_and_maybe_cancel(self, order: OrderInput) -> None:
         assert self.ops is not None
         ops = self.ops
         await self._retry(lambda: _submit_once(ops, order), f"submitting {order.order_id}")
@@ -217,6 +263,9 @@ class _Soak:
             (0.65, "temporal server", lambda: self._kill_server("temporal", 4.0)),
             (0.85, "worker-0", lambda: self._kill_worker(0, 1.0)),
         ]
+        if not self.options.kills:
+            plan = []
+        plan = sorted(plan + self._power_cut_plan(), key=lambda step: step[0])
         start = time.monotonic()
         for at, what, kill in plan:
             await asyncio.sleep(max(0.0, start + at * window - time.monotonic()))
@@ -224,6 +273,26 @@ class _Soak:
             self.last_fault = time.monotonic()
             self.report.chaos.append(f"{self.last_fault - self.began:6.1f}s  {what} SIGKILLed and back")
             self.observe(f"{what} SIGKILLed and restarted")
+
+    def _power_cut_plan(self) -> list[tuple[float, str, Callable[[], Awaitable[None]]]]:
+        moments = random.Random(None if self.options.seed is None else self.options.seed + 1)
+        at = sorted(moments.uniform(0.05, 0.95) for _ in range(self.options.power_cuts))
+        return [(moment, "power cut: every process", self._power_cut) for moment in at]
+
+    async def _power_cut(self) -> None:
+        """SIGKILL everything, lose the unsynced writes, start everything again from what is left."""
+        assert self.disk is not None
+        for worker in self.workers:
+            worker.kill()
+        servers = self.servers.started
+        for name in servers:
+            self.servers.kill(name)
+        await self.disk.lose_unsynced_writes()
+        await asyncio.gather(*(self.servers.restart(name) for name in servers))
+        self.report.pids += [self.servers.pids[name] for name in servers]
+        for worker in self.workers:
+            self._start(worker)
+        self.report.power_cuts += 1
 
     async def _kill_worker(self, index: int, down_seconds: float) -> None:
         worker = self.workers[index]
@@ -315,15 +384,17 @@ async def _submit_once(ops: Operations, order: OrderInput) -> None:
             raise
 
 
-def _soak_settings(options: SoakOptions, directory: Path) -> Settings:
-    settings = private_server_settings(Settings(), directory / "servers")
+def _soak_settings(options: SoakOptions, data_dir: Path) -> Settings:
+    settings = private_server_settings(Settings(), data_dir)
     retry = settings.retry
     if options.fast_retries:
         retry = retry.model_copy(update={"maximum_interval_seconds": 1.0, "compensation_maximum_interval_seconds": 2.0})
     return settings.model_copy(
         update={
             "temporal": settings.temporal.model_copy(update={"task_queue": f"soak-{uuid.uuid4().hex[:8]}"}),
-            "embedded": settings.embedded.model_copy(update={"mode": EmbeddedMode.ALWAYS}),
+            "embedded": settings.embedded.model_copy(
+                update={"mode": EmbeddedMode.ALWAYS, "durable": not options.unsafe_settings}
+            ),
             "saga": settings.saga.model_copy(update={"hold_seconds": options.hold_seconds}),
             "retry": retry,
             "catalogue": dict(CATALOGUE),

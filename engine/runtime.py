@@ -348,8 +348,26 @@ def write_nats_config(data_dir: Path, ip: str, port: int, *, durable: bool, moni
     lines.append("}")
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / NATS_CONFIG_FILE
-    path.write_text("\n".join(lines) + "\n")
+    _write_durably(path, "\n".join(lines) + "\n")
     return path
+
+
+def _write_durably(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that a power cut leaves the old file or the new, never an empty one.
+
+    `restart` runs the server again on the same file: an unsynced one can come back empty
+    after a crash, and nats-server would then start on its defaults (port 4222, no JetStream)."""
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    temporary.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 async def _listening(host: str, port: int, timeout: float = 0.3) -> bool:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from engine.stack import Stack
+from tests.support.lazyfs import LazyFs, unavailable
 from tests.support.servers import pid_alive
 from tests.support.stack import stack_settings
 
@@ -30,3 +33,25 @@ async def stack(tmp_path_factory: pytest.TempPathFactory, hold_seconds: float) -
     finally:
         await running.stop()
         assert not [pid for pid in pids if pid_alive(pid)], "embedded servers left running"
+
+
+@pytest_asyncio.fixture
+async def lazy_disk(tmp_path: Path) -> AsyncIterator[LazyFs]:
+    """A mounted filesystem that loses un-fsynced writes at a cut (tests/support/lazyfs.py).
+
+    Without FUSE the test skips, except under CI=true, where CI installs fuse3 and a
+    missing FUSE is a failure."""
+    reason = unavailable()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the power-cut tests, but FUSE is unavailable: {reason}")
+        pytest.skip(f"FUSE unavailable: {reason}")
+    disk = LazyFs(tmp_path / "disk", tmp_path / "mnt")
+    await disk.mount()
+    try:
+        yield disk
+    finally:
+        daemons = disk.daemon_pids
+        await disk.unmount()
+        assert not disk.mounted(), "the lazy mount was left mounted"
+        assert not [pid for pid in daemons if pid_alive(pid)], "a lazyfs daemon was left running"
