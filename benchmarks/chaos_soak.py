@@ -1,6 +1,9 @@
 """The chaos soak: orders under faults, cancels and SIGKILLs of workers, NATS and Temporal; then the audit.
 
-    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8
+    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8               # kills
+    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --pauses      # SIGSTOP/SIGCONT only
+    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --partitions  # worker-0's links cut only
+    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --everything  # all of them at once
 
 Prints figures (orders, ended, stuck, money drift, stock drift, double effects, time to
 drain after the last fault) and every discrepancy the audit finds; exit 0 when clean.
@@ -24,14 +27,22 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=8.0, help="orders per second")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-kills", action="store_true", help="faults and cancels only")
+    parser.add_argument("--kills", action="store_true", help="SIGKILLs too, with --pauses or --partitions")
+    parser.add_argument("--pauses", action="store_true", help="SIGSTOP workers and servers past every timeout")
+    parser.add_argument("--partitions", action="store_true", help="cut worker-0's links to NATS and Temporal")
+    parser.add_argument("--everything", action="store_true", help="kills, pauses and partitions")
     parser.add_argument("--fast-retries", action="store_true", help="shorter backoffs (the test suite's setting)")
     parser.add_argument("--seed", type=int)
     args = parser.parse_args()
+    pauses, partitions = args.pauses or args.everything, args.partitions or args.everything
+    kills = args.everything or args.kills or not (args.no_kills or pauses or partitions)
     options = SoakOptions(
         orders=args.orders,
         rate=args.rate,
         workers=args.workers,
-        kills=not args.no_kills,
+        kills=kills,
+        pauses=pauses,
+        partitions=partitions,
         fast_retries=args.fast_retries,
         seed=args.seed,
     )

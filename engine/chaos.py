@@ -8,9 +8,14 @@ two SKUs each, one SKU scarce) arrive at `rate` per second with faults on every 
 about one in ten is cancelled, some at once and some during the hold. Meanwhile each
 worker is SIGKILLed and restarted, nats-server is SIGKILLed and restarted 3 s later, the
 Temporal server 4 s later. Then the faults are cleared, every order must end, and the
-audit must find nothing. The drifts are also computed without the audit, from Temporal's
-outcomes alone: the ledger's net must be the total of the completed orders, and each
-SKU's stock its seeded level minus what the completed orders took.
+audit must find nothing. With `pauses`, workers and both servers are also SIGSTOPped past
+every timeout and continued (engine/disruptions.py); with `partitions`, worker-0 reaches
+NATS and Temporal through a TCP proxy (engine/tcp_proxy.py) whose links are dropped,
+blackholed, cut one way and delayed while worker-1 talks to them directly. Each kind runs
+its own plan; they overlap, except that one process is never disrupted twice at once.
+The drifts are also computed without the audit, from Temporal's outcomes alone: the
+ledger's net must be the total of the completed orders, and each SKU's stock its seeded
+level minus what the completed orders took.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import random
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +36,15 @@ import yaml
 
 from engine.config import CatalogueItem, EmbeddedMode, Settings
 from engine.connect import Connections, open_connections
+from engine.disruptions import (
+    PARTITION_PLAN,
+    PAUSE_PLAN,
+    EmbeddedServer,
+    PlannedPartition,
+    PlannedPause,
+    partition_for,
+    pause_for,
+)
 from engine.errors import CheckoutError, InvalidInput
 from engine.models import (
     AuditReport,
@@ -44,6 +58,7 @@ from engine.models import (
 from engine.operations import Operations
 from engine.processes import ChildProcess
 from engine.runtime import EmbeddedServers, private_server_settings
+from engine.tcp_proxy import TcpProxy
 
 COMMON_SKU, SCARCE_SKU = "soak-common", "soak-scarce"
 CATALOGUE = {
@@ -67,6 +82,8 @@ class SoakOptions:
     cancel_share: float = 0.1
     hold_seconds: float = 2.0
     kills: bool = True
+    pauses: bool = False  # SIGSTOP and SIGCONT of workers and servers
+    partitions: bool = False  # worker-0's links to NATS and Temporal through a proxy that cuts them
     fast_retries: bool = False  # shorter backoffs, for the short soak in the test suite
     drain_timeout_seconds: float = 420.0
     seed: int | None = None
@@ -84,7 +101,7 @@ class SoakReport:
     double_effects: int = 0
     drain_seconds: float = 0.0  # from the last fault (restart or faults cleared) until every order ended
     wall_seconds: float = 0.0
-    chaos: list[str] = field(default_factory=list)  # what was killed and restarted, when
+    chaos: list[str] = field(default_factory=list)  # every disruption, by the time it began
     audit: AuditReport | None = None
     pids: list[int] = field(default_factory=list)  # every process it started, to check none is left
 
@@ -102,6 +119,7 @@ class SoakReport:
 
 Observer = Callable[[str], None]
 T = TypeVar("T")
+Plan = list[tuple[float, str, str, Callable[[], Awaitable[None]]]]  # (at, whom it disrupts, label, action)
 
 
 async def run_soak(
@@ -131,18 +149,16 @@ class _Soak:
         self.report = SoakReport()
         self.began = time.monotonic()
         self.last_fault = time.monotonic()
+        self.proxy = TcpProxy()
+        self.busy: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one disruption at a time per process
 
     async def run(self) -> SoakReport:
         await self.servers.start()
         self.report.pids += self.servers.pids.values()
-        config = self.directory / "worker.yaml"
-        workers_settings = self.settings.model_copy(
-            update={"embedded": self.settings.embedded.model_copy(update={"mode": EmbeddedMode.NEVER})}
-        )
-        config.write_text(yaml.safe_dump(workers_settings.model_dump(mode="json", exclude={"dashboard"})))
         # The config file says it all: variables that would override it are left out.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHECKOUT_", "TEMPORAL_HOST", "NATS_URL"))}
         for index in range(self.options.workers):
+            config = await self._worker_config(index)
             worker = ChildProcess(
                 "soak",
                 f"worker-{index}",
@@ -163,7 +179,8 @@ class _Soak:
         )
 
         window = self.options.orders / self.options.rate
-        chaos = asyncio.create_task(self._chaos(window)) if self.options.kills else None
+        disrupts = self.options.kills or self.options.pauses or self.options.partitions
+        chaos = asyncio.create_task(self._chaos(window)) if disrupts else None
         await self._submit_all()
         if chaos is not None:
             await chaos
@@ -212,20 +229,69 @@ class _Soak:
     # --- chaos ---------------------------------------------------------------------------
 
     async def _chaos(self, window: float) -> None:
-        plan: list[tuple[float, str, Callable[[], Awaitable[None]]]] = [
-            (0.15, "worker-0", lambda: self._kill_worker(0, 1.0)),
-            (0.30, "nats-server", lambda: self._kill_server("nats", 3.0)),
-            (0.50, f"worker-{1 % len(self.workers)}", lambda: self._kill_worker(1 % len(self.workers), 1.0)),
-            (0.65, "temporal server", lambda: self._kill_server("temporal", 4.0)),
-            (0.85, "worker-0", lambda: self._kill_worker(0, 1.0)),
+        plans = [
+            plan
+            for wanted, plan in (
+                (self.options.kills, self._kill_plan),
+                (self.options.pauses, self._pause_plan),
+                (self.options.partitions, self._partition_plan),
+            )
+            if wanted
         ]
+        try:
+            await asyncio.gather(*(self._run_plan(plan(), window) for plan in plans))
+        finally:
+            self.proxy.heal_all()
+        self.report.chaos.sort()
+
+    async def _run_plan(self, plan: Plan, window: float) -> None:
+        """Each disruption at its share of the window, or once the one before it is over."""
         start = time.monotonic()
-        for at, what, kill in plan:
+        for at, whom, what, disrupt in plan:
             await asyncio.sleep(max(0.0, start + at * window - time.monotonic()))
-            await kill()
-            self.last_fault = time.monotonic()
-            self.report.chaos.append(f"{self.last_fault - self.began:6.1f}s  {what} SIGKILLed and back")
-            self.observe(f"{what} SIGKILLed and restarted")
+            async with self.busy[whom]:
+                began = time.monotonic()
+                self.observe(what)
+                await disrupt()
+            self.last_fault = max(self.last_fault, time.monotonic())
+            self.report.chaos.append(f"{began - self.began:6.1f}s  {what}")
+
+    def _kill_plan(self) -> Plan:
+        other = 1 % len(self.workers)
+        return [
+            (0.15, "worker-0", "worker-0 SIGKILLed, restarted 1 s later", lambda: self._kill_worker(0, 1.0)),
+            (0.30, "nats", "nats-server SIGKILLed, restarted 3 s later", lambda: self._kill_server("nats", 3.0)),
+            (
+                0.50,
+                f"worker-{other}",
+                f"worker-{other} SIGKILLed, restarted 1 s later",
+                lambda: self._kill_worker(other, 1.0),
+            ),
+            (
+                0.65,
+                "temporal",
+                "temporal server SIGKILLed, restarted 4 s later",
+                lambda: self._kill_server("temporal", 4.0),
+            ),
+            (0.85, "worker-0", "worker-0 SIGKILLed, restarted 1 s later", lambda: self._kill_worker(0, 1.0)),
+        ]
+
+    def _pause_plan(self) -> Plan:
+        def planned(pause: PlannedPause) -> tuple[float, str, str, Callable[[], Awaitable[None]]]:
+            if isinstance(pause.target, int):
+                worker = self.workers[pause.target % len(self.workers)]
+                return pause.at, worker.role, pause.label, lambda: pause_for(worker, pause.seconds)
+            server = EmbeddedServer(self.servers, pause.target)
+            return pause.at, pause.target, pause.label, lambda: pause_for(server, pause.seconds)
+
+        return [planned(pause) for pause in PAUSE_PLAN]
+
+    def _partition_plan(self) -> Plan:
+        def action(cut: PlannedPartition) -> Callable[[], Awaitable[None]]:
+            link = self.proxy.link(cut.server)
+            return lambda: partition_for(link, cut.mode, cut.seconds, delay_seconds=cut.delay_seconds)
+
+        return [(cut.at, f"link {cut.server}", cut.label, action(cut)) for cut in PARTITION_PLAN]
 
     async def _kill_worker(self, index: int, down_seconds: float) -> None:
         worker = self.workers[index]
@@ -275,11 +341,32 @@ class _Soak:
     async def stop(self) -> None:
         if self.connections is not None:
             await self.connections.close()
+        self.proxy.heal_all()
         for worker in self.workers:
             await worker.stop()
+        await self.proxy.close()
         await self.servers.stop()
 
     # --- helpers ---------------------------------------------------------------------------
+
+    async def _worker_config(self, index: int) -> Path:
+        """Its config file: the servers' own addresses, or for worker-0 in a partition soak, the proxy's."""
+        settings = self.settings.model_copy(
+            update={"embedded": self.settings.embedded.model_copy(update={"mode": EmbeddedMode.NEVER})}
+        )
+        if self.options.partitions and index == 0:
+            nats_link = await self.proxy.add_link("nats", self.settings.nats.hostname, self.settings.nats.port)
+            temporal = self.settings.temporal
+            temporal_link = await self.proxy.add_link("temporal", temporal.hostname, temporal.port)
+            settings = settings.model_copy(
+                update={
+                    "nats": settings.nats.model_copy(update={"url": f"nats://{nats_link.address}"}),
+                    "temporal": settings.temporal.model_copy(update={"host": temporal_link.address}),
+                }
+            )
+        config = self.directory / f"worker-{index}.yaml"
+        config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude={"dashboard"})))
+        return config
 
     def _start(self, worker: ChildProcess) -> None:
         worker.start()
