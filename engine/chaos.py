@@ -102,6 +102,7 @@ class SoakReport:
     drain_seconds: float = 0.0  # from the last fault (restart or faults cleared) until every order ended
     wall_seconds: float = 0.0
     chaos: list[str] = field(default_factory=list)  # every disruption, by the time it began
+    links: dict[str, str] = field(default_factory=dict)  # what went through each proxied link
     audit: AuditReport | None = None
     pids: list[int] = field(default_factory=list)  # every process it started, to check none is left
 
@@ -243,6 +244,7 @@ class _Soak:
         finally:
             self.proxy.heal_all()
         self.report.chaos.sort()
+        self.report.links = {name: link.summary for name, link in self.proxy.links.items()}
 
     async def _run_plan(self, plan: Plan, window: float) -> None:
         """Each disruption at its share of the window, or once the one before it is over."""

@@ -65,6 +65,7 @@ class _Direction:
 
     open: asyncio.Event
     delay_seconds: float = 0.0
+    bytes_forwarded: int = 0
 
 
 class Link:
@@ -92,6 +93,15 @@ class Link:
     def address(self) -> str:
         """Where clients connect instead of the target: `127.0.0.1:<port>`."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def summary(self) -> str:
+        """What went through: `3 connections, 120.5 kB out, 98.1 kB back`."""
+        plural = "" if self.connections_accepted == 1 else "s"
+        return (
+            f"{self.connections_accepted} connection{plural}, "
+            f"{self.requests.bytes_forwarded / 1000:.1f} kB out, {self.replies.bytes_forwarded / 1000:.1f} kB back"
+        )
 
     def set(self, mode: LinkMode, *, delay_seconds: float = 0.0) -> None:
         """Apply `mode` now, to the open connections and to new ones."""
@@ -184,6 +194,7 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dire
             await asyncio.sleep(max(0.0, at - loop.time()))
             await direction.open.wait()  # held after it was read: it waits for the heal too
             writer.write(data)
+            direction.bytes_forwarded += len(data)
             await writer.drain()
 
     await _first_done(read(), write())

@@ -223,3 +223,12 @@ async def test_links_are_named_once() -> None:
             await proxy.add_link("x", "127.0.0.1", free_port())
         with pytest.raises(InvalidInput, match="no link named 'y'; links: x"):
             proxy.link("y")
+
+
+async def test_the_summary_counts_connections_and_bytes_each_way(link: Link) -> None:
+    reader, writer = await _connect(link)
+    writer.write(b"12345")
+    assert await _echoed(reader, 5) == b"12345"
+    assert link.summary == "1 connection, 0.0 kB out, 0.0 kB back"
+    assert (link.requests.bytes_forwarded, link.replies.bytes_forwarded) == (5, 5)
+    writer.close()
