@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --pauses      # SIGSTOP/SIGCONT only
     .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --partitions  # worker-0's links cut only
     .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --everything  # all of them at once
+    .venv/bin/python benchmarks/chaos_soak.py --everything --long                 # pauses and cuts of 30-60 s
 
 Prints figures (orders, ended, stuck, money drift, stock drift, double effects, time to
 drain after the last fault) and every discrepancy the audit finds; exit 0 when clean.
@@ -31,6 +32,7 @@ def main() -> int:
     parser.add_argument("--pauses", action="store_true", help="SIGSTOP workers and servers past every timeout")
     parser.add_argument("--partitions", action="store_true", help="cut worker-0's links to NATS and Temporal")
     parser.add_argument("--everything", action="store_true", help="kills, pauses and partitions")
+    parser.add_argument("--long", action="store_true", help="pauses and partitions of 30-60 s (engine/disruptions.py)")
     parser.add_argument("--fast-retries", action="store_true", help="shorter backoffs (the test suite's setting)")
     parser.add_argument("--seed", type=int)
     args = parser.parse_args()
@@ -43,6 +45,7 @@ def main() -> int:
         kills=kills,
         pauses=pauses,
         partitions=partitions,
+        long_disruptions=args.long,
         fast_retries=args.fast_retries,
         seed=args.seed,
     )

@@ -37,6 +37,8 @@ import yaml
 from engine.config import CatalogueItem, EmbeddedMode, Settings
 from engine.connect import Connections, open_connections
 from engine.disruptions import (
+    LONG_PARTITION_PLAN,
+    LONG_PAUSE_PLAN,
     PARTITION_PLAN,
     PAUSE_PLAN,
     EmbeddedServer,
@@ -84,6 +86,7 @@ class SoakOptions:
     kills: bool = True
     pauses: bool = False  # SIGSTOP and SIGCONT of workers and servers
     partitions: bool = False  # worker-0's links to NATS and Temporal through a proxy that cuts them
+    long_disruptions: bool = False  # pauses and partitions past the clients' dead-connection detection
     fast_retries: bool = False  # shorter backoffs, for the short soak in the test suite
     drain_timeout_seconds: float = 420.0
     seed: int | None = None
@@ -286,14 +289,15 @@ class _Soak:
             server = EmbeddedServer(self.servers, pause.target)
             return pause.at, pause.target, pause.label, lambda: pause_for(server, pause.seconds)
 
-        return [planned(pause) for pause in PAUSE_PLAN]
+        return [planned(pause) for pause in (LONG_PAUSE_PLAN if self.options.long_disruptions else PAUSE_PLAN)]
 
     def _partition_plan(self) -> Plan:
         def action(cut: PlannedPartition) -> Callable[[], Awaitable[None]]:
             link = self.proxy.link(cut.server)
             return lambda: partition_for(link, cut.mode, cut.seconds, delay_seconds=cut.delay_seconds)
 
-        return [(cut.at, f"link {cut.server}", cut.label, action(cut)) for cut in PARTITION_PLAN]
+        plan = LONG_PARTITION_PLAN if self.options.long_disruptions else PARTITION_PLAN
+        return [(cut.at, f"link {cut.server}", cut.label, action(cut)) for cut in plan]
 
     async def _kill_worker(self, index: int, down_seconds: float) -> None:
         worker = self.workers[index]

@@ -10,8 +10,15 @@ Each undoes itself in a `finally`: a cancelled run never leaves a process stoppe
 step timeout (5 s) and Temporal's workflow task timeout (10 s), so that while it sleeps its
 requests are retried by others, its workflow tasks go to another worker, and it wakes with
 all of them still in flight. A server is paused long enough that every client's requests
-time out and are retried. The plans below are the chaos soak's; `at` is a share of the
-time over which its orders arrive.
+time out and are retried. Those connections survive: neither client gives up on a
+connection within seconds. The long plans go past that: a Temporal client drops a
+connection whose keepalive pings go unanswered for about 45 s and connects again (the
+proxy counts it). nats-py pings only every 2 minutes and gives up after 2 unanswered
+pings, so a silent NATS connection lives on for 4 to 6 minutes: longer than any plan
+here, and harmless, since every request on it times out and is retried elsewhere.
+
+The plans below are the chaos soak's; `at` is a share of the time over which its
+orders arrive.
 """
 
 from __future__ import annotations
@@ -117,4 +124,17 @@ PARTITION_PLAN = (
     PlannedPartition(0.75, "nats", LinkMode.CUT_REQUESTS, 5.0),
     PlannedPartition(0.85, "temporal", LinkMode.DROP, 5.0),
     PlannedPartition(0.90, "nats", LinkMode.DROP, 5.0),
+)
+
+# Past the clients' own detection of a dead connection, for benchmarks/chaos_soak.py --long.
+LONG_PAUSE_PLAN = (
+    PlannedPause(0.10, "temporal", 50.0),
+    PlannedPause(0.50, "nats", 30.0),
+    PlannedPause(0.80, 0, 40.0),
+)
+
+LONG_PARTITION_PLAN = (
+    PlannedPartition(0.10, "nats", LinkMode.BLACKHOLE, 60.0),
+    PlannedPartition(0.50, "temporal", LinkMode.BLACKHOLE, 60.0),  # its client connects again
+    PlannedPartition(0.70, "nats", LinkMode.CUT_REPLIES, 40.0),
 )
