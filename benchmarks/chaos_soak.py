@@ -64,8 +64,13 @@ def print_report(report: SoakReport) -> None:
     print("\nchaos:")
     for line in report.chaos:
         print(f"  {line}")
+    for line in report.restarts:
+        print(f"  {line}")
     for name, summary in report.links.items():
         print(f"  worker-0's {name} link: {summary}")
+    print(
+        f"workers          {report.workers_running} running at the end, {len(report.restarts)} restarts after exiting"
+    )
     print(f"orders           {report.orders}")
     print(f"ended            {report.ended}  {report.by_status}  (cancels accepted: {report.cancels_accepted})")
     print(f"stuck            {len(report.stuck)}  {' '.join(report.stuck[:10])}")

@@ -106,6 +106,8 @@ class SoakReport:
     wall_seconds: float = 0.0
     chaos: list[str] = field(default_factory=list)  # every disruption, by the time it began
     links: dict[str, str] = field(default_factory=dict)  # what went through each proxied link
+    restarts: list[str] = field(default_factory=list)  # workers that exited by themselves, and were restarted
+    workers_running: int = 0  # once every order ended
     audit: AuditReport | None = None
     pids: list[int] = field(default_factory=list)  # every process it started, to check none is left
 
@@ -155,6 +157,7 @@ class _Soak:
         self.last_fault = time.monotonic()
         self.proxy = TcpProxy()
         self.busy: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one disruption at a time per process
+        self.supervisor: asyncio.Task[None] | None = None
 
     async def run(self) -> SoakReport:
         await self.servers.start()
@@ -175,6 +178,7 @@ class _Soak:
         self.connections = await open_connections(self.settings, name="checkout-soak")
         self.ops = Operations(self.settings, self.connections.client, self.connections.nc)
         await self._until(self._everything_up, "the workers and services are up", 90)
+        self.supervisor = asyncio.create_task(self._supervise())
         seeded = (await self.ops.services_snapshot()).stock
         for service, faults in FAULTS.items():
             await self.ops.set_faults(service, faults)
@@ -192,6 +196,7 @@ class _Soak:
         self.last_fault = max(self.last_fault, time.monotonic())
         self.observe("faults cleared; waiting for every order to end")
         summaries = await self._drain()
+        self.report.workers_running = sum(worker.exit_code() is None for worker in self.workers)
         self.report.audit = await self._retry(self.ops.audit, "the audit")
         self._drifts(summaries, seeded, (await self.ops.services_snapshot()))
         self.report.wall_seconds = time.monotonic() - self.began
@@ -345,6 +350,9 @@ class _Soak:
         self.report.double_effects = sum(1 for d in self.report.audit.discrepancies if d.kind == "double")
 
     async def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.cancel()
+            await asyncio.gather(self.supervisor, return_exceptions=True)
         if self.connections is not None:
             await self.connections.close()
         self.proxy.heal_all()
@@ -373,6 +381,24 @@ class _Soak:
         config = self.directory / f"worker-{index}.yaml"
         config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude={"dashboard"})))
         return config
+
+    async def _supervise(self) -> None:
+        """Restart a worker that exited by itself, as a service manager would. One (re)started
+        while a server is paused or down cannot connect, and gives up with one line."""
+        while True:
+            await asyncio.sleep(1.0)
+            for worker in (w for w in self.workers if w.exit_code() is not None):
+                async with self.busy[worker.role]:  # not while the plans kill or pause it
+                    code = worker.exit_code()
+                    if code is None:
+                        continue
+                    why = worker.last_log_line()
+                    await worker.stop()
+                    self._start(worker)
+                self.report.restarts.append(
+                    f"{time.monotonic() - self.began:6.1f}s  {worker.role} had exited (code {code}: {why}); restarted"
+                )
+                self.observe(f"{worker.role} had exited by itself (code {code}); restarted")
 
     def _start(self, worker: ChildProcess) -> None:
         worker.start()

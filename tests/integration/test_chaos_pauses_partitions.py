@@ -4,7 +4,8 @@ order must end, with 0 drift, no effect twice, and the audit clean.
 Pauses: each worker SIGSTOPped past every timeout (12 s), nats-server for 8 s, the Temporal
 server for 12 s, each then SIGCONTed. Partitions: worker-0 reaches NATS and Temporal through
 the loopback proxy while worker-1 talks to them directly; its links are blackholed, cut one
-way, delayed and dropped (engine/disruptions.py has the plans)."""
+way, delayed and dropped (engine/disruptions.py has the plans). The third runs both plans
+and the SIGKILLs of test_chaos_soak.py at once."""
 
 from __future__ import annotations
 
@@ -21,10 +22,17 @@ pytestmark = pytest.mark.integration
 ORDERS = 40
 
 
-async def _soak(**disruptions: bool) -> tuple[SoakReport, list[str]]:
+async def _soak(*, kills: bool = False, pauses: bool = False, partitions: bool = False) -> tuple[SoakReport, list[str]]:
     lines: list[str] = []
     options = SoakOptions(
-        orders=ORDERS, rate=1, workers=2, kills=False, fast_retries=True, drain_timeout_seconds=300, **disruptions
+        orders=ORDERS,
+        rate=1,
+        workers=2,
+        kills=kills,
+        pauses=pauses,
+        partitions=partitions,
+        fast_retries=True,
+        drain_timeout_seconds=300,
     )
     report = await run_soak(options, worker_command=[sys.executable, "-m", "tui.cli"], observer=lines.append)
     return report, lines
@@ -38,6 +46,7 @@ def _assert_nothing_lost(report: SoakReport, lines: list[str]) -> None:
     assert report.by_status.get("COMPLETED", 0) > 0 and report.by_status.get("COMPENSATED", 0) > 0, details
     assert (report.money_drift_cents, report.stock_drift_units, report.double_effects) == (0, 0, 0), details
     assert audit.clean and audit.ended == ORDERS, details
+    assert report.workers_running == 2, report.restarts
     assert not [pid for pid in report.pids if is_alive(pid)], "the soak left processes running"
 
 
@@ -54,4 +63,10 @@ async def test_nothing_is_lost_when_a_worker_is_cut_from_nats_and_temporal() -> 
     # worker-0 really went through the proxy, and the drops made it connect again
     assert set(report.links) == {"nats", "temporal"}, report.links
     assert all(not summary.startswith(("0 ", "1 connection,")) for summary in report.links.values()), report.links
+    _assert_nothing_lost(report, lines)
+
+
+async def test_nothing_is_lost_under_kills_pauses_and_partitions_at_once() -> None:
+    report, lines = await _soak(kills=True, pauses=True, partitions=True)
+    assert len(report.chaos) == 5 + len(PAUSE_PLAN) + len(PARTITION_PLAN), report.chaos
     _assert_nothing_lost(report, lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.processes import ChildProcess, _stat_fields, is_alive
@@ -26,10 +27,10 @@ def _group_states(pgid: int) -> list[str]:
     return found
 
 
-def _until(condition: object, seconds: float = 20.0) -> bool:
+def _until(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
         time.sleep(0.05)
     return False
