@@ -107,7 +107,7 @@ class SoakReport:
     chaos: list[str] = field(default_factory=list)  # every disruption, by the time it began
     links: dict[str, str] = field(default_factory=dict)  # what went through each proxied link
     restarts: list[str] = field(default_factory=list)  # workers that exited by themselves, and were restarted
-    workers_running: int = 0  # once every order ended
+    workers_running: int = 0  # after the audit: none may stay dead
     audit: AuditReport | None = None
     pids: list[int] = field(default_factory=list)  # every process it started, to check none is left
 
@@ -196,9 +196,11 @@ class _Soak:
         self.last_fault = max(self.last_fault, time.monotonic())
         self.observe("faults cleared; waiting for every order to end")
         summaries = await self._drain()
-        self.report.workers_running = sum(worker.exit_code() is None for worker in self.workers)
         self.report.audit = await self._retry(self.ops.audit, "the audit")
         self._drifts(summaries, seeded, (await self.ops.services_snapshot()))
+        # One may be between an exit and its restart: the supervisor brings it back within seconds.
+        await self._until(self._workers_running, "every worker runs again", 60)
+        self.report.workers_running = sum(worker.exit_code() is None for worker in self.workers)
         self.report.wall_seconds = time.monotonic() - self.began
         return self.report
 
@@ -403,6 +405,9 @@ class _Soak:
     def _start(self, worker: ChildProcess) -> None:
         worker.start()
         self.report.pids.append(worker.pid)
+
+    async def _workers_running(self) -> bool:
+        return all(worker.exit_code() is None for worker in self.workers)
 
     async def _everything_up(self) -> bool:
         assert self.ops is not None
