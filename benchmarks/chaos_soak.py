@@ -38,6 +38,8 @@ def main() -> int:
     args = parser.parse_args()
     pauses, partitions = args.pauses or args.everything, args.partitions or args.everything
     kills = args.everything or args.kills or not (args.no_kills or pauses or partitions)
+    if (pauses or partitions) and args.workers < 2:
+        parser.error("pauses and partitions need --workers 2 or more: one worker is disrupted while another goes on")
     options = SoakOptions(
         orders=args.orders,
         rate=args.rate,
