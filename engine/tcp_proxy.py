@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -51,7 +50,7 @@ class LinkMode(StrEnum):
 
 _HOLDS = {  # (requests held, replies held)
     LinkMode.PASS: (False, False),
-    LinkMode.DROP: (True, True),
+    LinkMode.DROP: (False, False),  # its connections are reset: they end at once
     LinkMode.BLACKHOLE: (True, True),
     LinkMode.CUT_REPLIES: (False, True),
     LinkMode.CUT_REQUESTS: (True, False),
@@ -123,6 +122,10 @@ class Link:
             for writer in list(self._writers):
                 _reset(writer)
 
+    @property
+    def dropped(self) -> bool:
+        return self.mode is LinkMode.DROP
+
     def heal(self) -> None:
         """Back to `pass`: what was held flows again."""
         self.set(LinkMode.PASS)
@@ -144,7 +147,7 @@ class Link:
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         self.connections_accepted += 1
-        if self.mode is LinkMode.DROP:
+        if self.dropped:
             _reset(client_writer)
             return
         task = asyncio.current_task()
@@ -158,8 +161,15 @@ class Link:
             except OSError:  # the target is down: so is this connection, as it would be without us
                 return
             self._writers.add(target_writer)
-            await _first_done(
-                _pump(client_reader, target_writer, self.requests), _pump(target_reader, client_writer, self.replies)
+            if self.dropped:  # dropped while it was connecting
+                _reset(client_writer)
+                _reset(target_writer)
+                return
+            # Each way ends on its own (a half-close is passed on), a reset ends both.
+            await asyncio.gather(
+                _pump(client_reader, target_writer, self.requests),
+                _pump(target_reader, client_writer, self.replies),
+                return_exceptions=True,
             )
         finally:
             self._open.discard(task)
@@ -170,7 +180,8 @@ class Link:
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: _Direction) -> None:
-    """Copy `reader` to `writer` until either side closes, waiting while `direction` is held.
+    """Copy `reader` to `writer` until `reader` ends, waiting while `direction` is held; then
+    pass the end on (a half-close), after every byte read before it.
 
     A delay keeps its order and throughput: each chunk is stamped when read and written
     once its time has come, while reading goes on."""
@@ -178,40 +189,36 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dire
     loop = asyncio.get_running_loop()
 
     async def read() -> None:
-        while True:
-            await direction.open.wait()
-            data = await reader.read(CHUNK_BYTES)
-            if not data:
-                await due.put((0.0, b""))
-                return
-            await due.put((loop.time() + direction.delay_seconds, data))
+        try:
+            while True:
+                await direction.open.wait()
+                data = await reader.read(CHUNK_BYTES)
+                if not data:
+                    return
+                await due.put((loop.time() + direction.delay_seconds, data))
+        finally:  # the end, a reset or a cancel: the writer stops after what came before it
+            due.put_nowait((0.0, b""))
 
-    async def write() -> None:
+    reading = asyncio.create_task(read())
+    try:
         while True:
             at, data = await due.get()
             if not data:
-                return
+                break
             await asyncio.sleep(max(0.0, at - loop.time()))
             await direction.open.wait()  # held after it was read: it waits for the heal too
             writer.write(data)
             direction.bytes_forwarded += len(data)
             await writer.drain()
-
-    await _first_done(read(), write())
-
-
-async def _first_done(*coroutines: Coroutine[object, object, None]) -> None:
-    """Run the coroutines until one ends (or fails); cancel the others."""
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if reading.done() and not reading.cancelled() and reading.exception() is not None:
+            _reset(writer)  # a reset passes on as a reset
+        else:
+            with contextlib.suppress(OSError, RuntimeError):  # already closed by the other way
+                if writer.can_write_eof():
+                    writer.write_eof()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
-            task.result()
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

@@ -232,3 +232,18 @@ async def test_the_summary_counts_connections_and_bytes_each_way(link: Link) -> 
     assert link.summary == "1 connection, 0.0 kB out, 0.0 kB back"
     assert (link.requests.bytes_forwarded, link.replies.bytes_forwarded) == (5, 5)
     writer.close()
+
+
+@pytest.mark.parametrize("mode", [LinkMode.PASS, LinkMode.DELAY])
+async def test_the_last_bytes_before_a_half_close_still_arrive_and_so_does_the_close(
+    link: Link, echo: EchoServer, mode: LinkMode
+) -> None:
+    if mode is LinkMode.DELAY:
+        link.set(mode, delay_seconds=0.2)
+    reader, writer = await _connect(link)
+    writer.write(b"last words")
+    writer.write_eof()  # the client sends nothing more, and still reads the answer
+    assert await _echoed(reader, 10) == b"last words"
+    assert await _closed_by_peer(reader)  # the echo server closed once it saw the end
+    assert echo.received == b"last words"
+    writer.close()
