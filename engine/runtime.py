@@ -37,7 +37,7 @@ from temporalio.client import Client
 
 from engine.binaries import find_binary
 from engine.config import EmbeddedMode, Settings
-from engine.errors import ServerStartError
+from engine.errors import InvalidInput, ServerStartError
 
 # SQLite pragmas of the dev server. WAL is the win (measured with benchmarks/sqlite_pragmas.py,
 # fresh server per run, medians of 8 rounds on a shared 2-vCPU VM with ext4, fsync ~0.5 ms):
@@ -140,6 +140,7 @@ class _Server:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)  # a paused server acts on SIGTERM only once continued
             try:
                 await asyncio.to_thread(process.wait, STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
@@ -216,6 +217,21 @@ class EmbeddedServers:
         if server.process is not None:
             server.process.kill()
             server.process.wait()
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP one of our servers (for chaos tests): its clients' requests time out, its
+        connections stay open; `resume` continues it where it stopped."""
+        self._signal(name, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        """SIGCONT a server that `pause` stopped."""
+        self._signal(name, signal.SIGCONT)
+
+    def _signal(self, name: str, sig: signal.Signals) -> None:
+        server = self._servers.get(name)
+        if server is None or server.process is None or server.process.poll() is not None:
+            raise InvalidInput(f"{name} is not a server this stack started and runs: only those can be paused")
+        server.process.send_signal(sig)
 
     async def restart(self, name: str) -> None:
         """Launch a server this object started again, with the same arguments and data, and wait until ready."""
