@@ -26,7 +26,7 @@ async def _until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
 
 
 async def test_a_worker_that_exited_is_restarted_and_reported(tmp_path: Path) -> None:
-    soak = _Soak(SoakOptions(orders=1), tmp_path, GIVES_UP, lambda _text: None)
+    soak = _Soak(SoakOptions(orders=1), tmp_path, GIVES_UP, lambda _text: None, disk=None)
     worker = ChildProcess("soak", "worker-0", GIVES_UP, tmp_path / "worker-0.log")
     soak.workers.append(worker)
     soak._start(worker)
@@ -42,7 +42,7 @@ async def test_a_worker_that_exited_is_restarted_and_reported(tmp_path: Path) ->
 
 
 async def test_a_worker_the_plans_hold_is_left_to_them(tmp_path: Path) -> None:
-    soak = _Soak(SoakOptions(orders=1), tmp_path, GIVES_UP, lambda _text: None)
+    soak = _Soak(SoakOptions(orders=1), tmp_path, GIVES_UP, lambda _text: None, disk=None)
     worker = ChildProcess("soak", "worker-0", GIVES_UP, tmp_path / "worker-0.log")
     soak.workers.append(worker)
     soak._start(worker)
