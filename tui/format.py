@@ -28,6 +28,7 @@ STEP_LOOK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.FAILED: ("✘", "red"),
     StepStatus.CANCELLED: ("⊘", "cyan"),
     StepStatus.SKIPPED: ("-", "dim"),
+    StepStatus.CUT_OFF: ("■", "bold red"),
 }
 
 KIND_STYLE: dict[EventKind, str] = {

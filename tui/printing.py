@@ -42,6 +42,7 @@ STEP_STYLE = {
     StepStatus.RETRYING: "yellow",
     StepStatus.RUNNING: "cyan",
     StepStatus.CANCELLED: "magenta",
+    StepStatus.CUT_OFF: "red",
 }
 
 

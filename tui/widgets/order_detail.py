@@ -25,8 +25,10 @@ def _took(step: StepState, now: datetime) -> str:
 def _step_status(saga: SagaState, step: StepState) -> Text:
     if saga.status.is_terminal and step.status is StepStatus.PENDING:
         return Text("· not run", style="dim")
-    if saga.status is OrderStatus.TERMINATED and step.status in (StepStatus.RUNNING, StepStatus.RETRYING):
-        return Text("■ stopped", style="bold red")
+    if step.status is StepStatus.CUT_OFF or (
+        saga.status is OrderStatus.TERMINATED and step.status in (StepStatus.RUNNING, StepStatus.RETRYING)
+    ):
+        return Text("■ cut off", style="bold red")
     return step_status_text(step.status)
 
 
