@@ -108,7 +108,10 @@ def test_a_terminated_orders_running_step_reads_as_cut_off(
 
     async def terminate_in_the_hold() -> None:
         await fake.submit(order("cut-1"))
-        while (hold := fake.states["cut-1"].step(Step.HOLD)) is None or hold.status is not StepStatus.RUNNING:
+        for _ in range(500):
+            hold = fake.states["cut-1"].step(Step.HOLD)
+            if hold is not None and hold.status is StepStatus.RUNNING:
+                break
             await asyncio.sleep(0.01)
         await fake.terminate("cut-1", "test")
 
