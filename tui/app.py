@@ -316,6 +316,7 @@ class CheckoutApp(Administration):
                 per_second=self.book.finished_per_second(now),
                 p50=p50,
                 p95=p95,
+                bulk=self.bulk_progress(),
             ),
             catching_up=self.feed.catching_up,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
 import os
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_help = f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})"
     parser.add_argument("--config", metavar="FILE", help=config_help)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the servers and worker do")
+    parser.add_argument("--version", action="version", version=f"checkout {version()}")
     parser.add_argument(
         "--read-only",
         action="store_true",
@@ -192,12 +194,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """The installed checkout-ops version (pyproject.toml's)."""
+    try:
+        return importlib.metadata.version("checkout-ops")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except InvalidInput as error:
         printing.print_error(error.message)
         return error.exit_code
+    except SystemExit as done:  # --help, --version: said, and done
+        return done.code if isinstance(done.code, int) else 0
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
