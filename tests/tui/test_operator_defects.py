@@ -178,3 +178,32 @@ async def test_b_during_a_background_bulk_offers_to_stop_it() -> None:
         await wait_until(pilot, lambda: not bulk.running, what="stopped")
         await wait_until(pilot, lambda: any(t == "Bulk submit" and "stopped" in m for _, t, m in app.notices))
         assert len(facade.states) == len(bulk.submitted) < 500
+
+
+# --- 6: small terminals -------------------------------------------------------------------------
+
+
+async def test_at_60x20_bulk_ids_can_be_told_apart_and_40x15_asks_for_more() -> None:
+    settings = fake_settings()
+    facade = FakeFacade(settings, step_seconds=0.01)
+    app = CheckoutApp(FakeStack(settings, facade))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await started(pilot, app)
+        ids = [f"a8a3a8-{index:04d}" for index in range(6)]
+        for order_id in ids:
+            await facade.submit(an_order(order_id))
+        await wait_until(pilot, lambda: all(app.book.is_terminal(order_id) for order_id in ids))
+        await pilot.pause(0.2)
+        rows = visible_lines(app.orders_table)[1 : 1 + len(ids)]
+        shown = [row.split()[0] for row in rows]
+        assert len(set(shown)) == len(ids), shown
+        assert all(cell.endswith(order_id[-4:]) for cell, order_id in zip(shown, sorted(ids, reverse=True))), shown
+        too_small = app.query_one("#too-small")
+        assert not too_small.display
+        await pilot.resize_terminal(40, 15)
+        await pilot.pause(0.2)
+        assert too_small.display and not app.body.display
+        assert "Make the terminal larger" in " ".join(visible_lines(too_small))
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause(0.2)
+        assert not too_small.display and app.body.display
