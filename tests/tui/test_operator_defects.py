@@ -197,7 +197,8 @@ async def test_at_60x20_bulk_ids_can_be_told_apart_and_40x15_asks_for_more() -> 
         rows = visible_lines(app.orders_table)[1 : 1 + len(ids)]
         shown = [row.split()[0] for row in rows]
         assert len(set(shown)) == len(ids), shown
-        assert all(cell.endswith(order_id[-4:]) for cell, order_id in zip(shown, sorted(ids, reverse=True))), shown
+        newest_first = sorted(ids, reverse=True)
+        assert all(cell.endswith(order_id[-4:]) for cell, order_id in zip(shown, newest_first, strict=True)), shown
         too_small = app.query_one("#too-small")
         assert not too_small.display
         await pilot.resize_terminal(40, 15)
