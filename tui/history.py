@@ -12,17 +12,6 @@ from collections import deque
 from engine.models import ServicesSnapshot
 from tui.state import Counts
 
-BARS = "▁▂▃▄▅▆▇█"
-
-
-def spark(values: list[float], width: int) -> str:
-    """The last `width` values as a line of bars, scaled to their maximum (all low when all zero)."""
-    shown = values[-width:]
-    top = max(shown, default=0.0)
-    if top <= 0:
-        return BARS[0] * len(shown)
-    return "".join(BARS[min(len(BARS) - 1, int(value / top * (len(BARS) - 1) + 0.5))] for value in shown)
-
 
 class History:
     def __init__(self, *, buckets: int = 60, bucket_seconds: int = 10, rate_samples: int = 120) -> None:
