@@ -208,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInput as error:
         printing.print_error(error.message)
         return error.exit_code
-    except SystemExit as done:  # --help, --version: said, and done
-        return done.code if isinstance(done.code, int) else 0
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LISTING = [sys.executable, "-m", "tests.support.fake_cli", "1000", "orders", "--limit", "1000"]
+# 5000 orders: more than a pipe's buffer and what head reads at once (64 KiB and a few KiB), else
+# the whole listing is written before head goes, and no writer would see a closed pipe (ls neither).
+def listing(count: int) -> list[str]:
+    return [sys.executable, "-m", "tests.support.fake_cli", str(count), "orders", "--limit", str(count)]
 
 
 @pytest.mark.parametrize("extra", [["--json"], []], ids=["json", "text"])
 def test_a_listing_piped_into_head_ends_quietly(extra: list[str]) -> None:
-    command = " ".join([*LISTING, *extra])
+    command = " ".join([*listing(5000), *extra])
     shell = f'{command} 2>"$ERR" | head -1; echo "exit ${{PIPESTATUS[0]}}"'
     err = ROOT / ".pytest-pipe-stderr"
     try:
@@ -40,7 +43,7 @@ def test_a_reader_that_closed_before_the_first_line(extra: list[str]) -> None:
     read, write = os.pipe()
     os.close(read)  # every write fails at once: the race with head's reading is gone
     try:
-        done = subprocess.run([*LISTING, *extra], cwd=ROOT, stdout=write, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run([*listing(100), *extra], cwd=ROOT, stdout=write, stderr=subprocess.PIPE, text=True)
     finally:
         os.close(write)
     assert done.stderr == ""
@@ -48,6 +51,6 @@ def test_a_reader_that_closed_before_the_first_line(extra: list[str]) -> None:
 
 
 def test_the_listing_itself_is_whole_when_nobody_stops_reading() -> None:
-    done = subprocess.run([*LISTING[:3], "3", "orders"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(listing(3), cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "3 order(s)"
