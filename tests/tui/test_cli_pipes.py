@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
 # 5000 orders: more than a pipe's buffer and what head reads at once (64 KiB and a few KiB), else
 # the whole listing is written before head goes, and no writer would see a closed pipe (ls neither).
 def listing(count: int) -> list[str]:
