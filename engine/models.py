@@ -83,6 +83,7 @@ class StepStatus(StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     SKIPPED = "SKIPPED"
+    CUT_OFF = "CUT_OFF"  # was running when the order was terminated: it never finished
 
 
 class OrderStatus(StrEnum):
@@ -129,6 +130,18 @@ class SagaState(BaseModel):
 
     def step(self, name: Step) -> StepState | None:
         return next((s for s in self.steps if s.name == name), None)
+
+    def terminated(self, closed_at: datetime | None) -> SagaState:
+        """The state a terminate left: the order TERMINATED, the steps that were running cut off then
+        (the workflow's own state still says they run: a terminate stops it without a word)."""
+        steps = [
+            step.model_copy(update={"status": StepStatus.CUT_OFF, "finished_at": closed_at})
+            if step.status in (StepStatus.RUNNING, StepStatus.RETRYING)
+            else step
+            for step in self.steps
+        ]
+        update = {"status": OrderStatus.TERMINATED, "current_step": None, "finished_at": closed_at, "steps": steps}
+        return self.model_copy(update=update)
 
 
 class CancelResult(BaseModel):

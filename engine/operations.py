@@ -460,8 +460,8 @@ def _newest_first(summary: OrderSummary) -> tuple[float, str]:
 
 
 def _terminated(state: SagaState, closed_at: datetime | None) -> SagaState:
-    """The state a terminated order was left in: its steps as they were, the order TERMINATED."""
-    return state.model_copy(update={"status": OrderStatus.TERMINATED, "current_step": None, "finished_at": closed_at})
+    """The state a terminated order was left in: the order TERMINATED, its running steps cut off."""
+    return state.terminated(closed_at)
 
 
 def _state_from_failure(failure: WorkflowFailureError) -> SagaState | None:

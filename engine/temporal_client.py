@@ -70,6 +70,12 @@ async def connect_temporal(settings: TemporalSettings) -> Client:
 
 def _unreachable(settings: TemporalSettings, error: Exception) -> Unreachable:
     text = str(error).lower()
+    if "after connection" in text and not settings.uses_tls:
+        # The port took the connection, then did not speak Temporal's gRPC: another program holds it.
+        return Unreachable(
+            f"Temporal at {settings.host}: something else answers there, not a Temporal frontend"
+            " (or one that wants TLS: temporal.tls); set TEMPORAL_HOST to the Temporal server, or free the port"
+        )
     if "refused" in text:
         why = "connection refused"
     elif settings.uses_tls and any(word in text for word in ("tls", "certificate", "handshake")):

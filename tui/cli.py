@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 from engine.bench.programs import PROGRAMS
 from engine.config import CONFIG_ENV, Settings, load_settings
 from engine.connect import connect
-from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
+from engine.errors import CheckoutError, ConfigError, InvalidInput, Unreachable, first_validation_error
 from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, ServiceName, parse_service
 from tui import bench_report, printing
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from tui.web import WebFlags
 
 EXIT_COMPENSATED = 1
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for `ls` when `ls | head` closed its pipe
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,10 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="checkout",
         description="Operate e-commerce checkout sagas on Temporal and NATS. With no command, opens the dashboard.",
     )
-    parser.add_argument(
-        "--config", metavar="FILE", help=f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})"
-    )
+    config_help = f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})"
+    parser.add_argument("--config", metavar="FILE", help=config_help)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the servers and worker do")
+    parser.add_argument("--version", action="version", version=f"checkout {version()}")
     parser.add_argument(
         "--read-only",
         action="store_true",
@@ -187,7 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--services-apart", action="store_true", help="checkout's services in a process of their own")
     bench.add_argument("--attach", action="store_true", help="use the configured servers instead of private ones")
     bench.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    for command in commands.choices.values():  # `checkout orders --config F` as well as `checkout --config F orders`
+        command.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=config_help)
     return parser
+
+
+def version() -> str:
+    """The installed checkout-ops version (pyproject.toml's)."""
+    try:
+        return importlib.metadata.version("checkout-ops")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,12 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInput as error:
         printing.print_error(error.message)
         return error.exit_code
-    if args.config:
-        os.environ[CONFIG_ENV] = args.config
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
+        if args.config:
+            if not Path(args.config).is_file():
+                raise ConfigError(f"--config {args.config}: no such file")
+            os.environ[CONFIG_ENV] = args.config  # and the processes it starts
         args.read_only = args.read_only or read_only_from_env()
         refuse_write_command(args)  # before anything connects: a refused command changes nothing
         if args.read_only:
@@ -223,11 +237,26 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     except Exception as error:  # a bug, not a user error: one line, the traceback only with -v
         if args.verbose:
             raise
         printing.print_error(f"unexpected {type(error).__name__}: {error} (run with -v for details)")
         return 1
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout closed it (`| head -1`): stop quietly, as `ls | head` does. What is
+    still buffered goes nowhere, so the flush at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing to redirect
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _web_flags(args: argparse.Namespace) -> WebFlags:

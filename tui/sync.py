@@ -245,8 +245,9 @@ class ServerSync(Notices):
             self.post_message(DetailLoaded(order_id, saga, None, events))
 
     async def _order_events(self, order_id: str) -> list[StepEvent] | None:
-        """The order's step history, read once per selection (later ones come live)."""
-        if self.detail_view.order_id == order_id and self.detail_view.events:
+        """The order's step history, read once per selection (later ones come live). Live events
+        folded in before the read are no history: they came after the order's first steps."""
+        if self.detail_view.order_id == order_id and self.detail_view.history_read:
             return None
         assert self.facade is not None
         try:

@@ -233,9 +233,7 @@ class FakeFacade:
         task = self.tasks.get(order_id)
         if task:
             task.cancel()
-        state.status = OrderStatus.TERMINATED
-        state.current_step = None
-        state.finished_at = datetime.now(UTC)
+        self.states[order_id] = state.terminated(datetime.now(UTC))
 
     async def state(self, order_id: str) -> SagaState:
         self._check()

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -44,6 +44,7 @@ class BulkResult:
     planned: int = 0  # orders asked for, over every run of the form
     submitted: list[str] = field(default_factory=list)
     stopped: bool = False
+    background: BulkSubmitScreen | None = None  # still submitting: the dashboard follows it
 
     def summary(self) -> str:
         if self.stopped:
@@ -85,13 +86,15 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
     BulkSubmitScreen .bar { height: 1; margin-top: 1; }
     BulkSubmitScreen .bar > Label { width: 10; }
     BulkSubmitScreen #progress-text { margin-top: 1; height: auto; }
+    BulkSubmitScreen #close-hint { margin-top: 1; height: auto; color: $text-muted; }
     BulkSubmitScreen #buttons { height: 1; margin-top: 1; align-horizontal: right; }
     BulkSubmitScreen #buttons > Button { margin-left: 2; }
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="dialog.close", tooltip="Stop submitting and close"),
+        Binding("escape", "close", "Stop & close", id="dialog.close", tooltip="Stop submitting and close"),
     ]
+    HINT = "Esc or Stop & close stops submitting; Background goes on, with its progress in the numbers line."
 
     def __init__(
         self,
@@ -136,8 +139,10 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
                 yield Label("finished")
                 yield ProgressBar(total=1, show_eta=False, id="finished-bar")
             yield Label("", id="progress-text")
+            yield Label(self.HINT, id="close-hint")
             with Horizontal(id="buttons"):
-                yield Button("Close", id="close", compact=True)
+                yield Button("Stop & close", id="close", compact=True)
+                yield Button("Background", id="background", compact=True, disabled=True)
                 yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
                 yield Button("Start", id="start", variant="primary", compact=True)
 
@@ -194,7 +199,8 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
         self.stopped = False
         self._stop = asyncio.Event()
         self._set_running(True)
-        self._runner = self._run(count, rate, self.plan.sku)
+        # The app's worker, not the dialog's: it goes on when the dialog goes to the background.
+        self._runner = self.app.run_worker(self._run(count, rate, self.plan.sku), group="bulk", exit_on_error=False)
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
@@ -209,10 +215,21 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
             await self._runner.wait()  # the orders on their way: they exist, so they count
         self.dismiss(BulkResult(self.plan, self.planned, list(self.submitted), self.stopped))
 
+    @on(Button.Pressed, "#background")
+    def action_background(self) -> None:
+        """Back to the table while the orders go on being submitted."""
+        if self.running:
+            self.dismiss(BulkResult(self.plan, self.planned, list(self.submitted), self.stopped, background=self))
+
+    def outcome(self) -> BulkResult:
+        """What a bulk submit in the background did, once it is over."""
+        return BulkResult(self.plan, self.planned, list(self.submitted), self.stopped)
+
     def _set_running(self, running: bool) -> None:
         self.running = running
         self.query_one("#start", Button).disabled = running
         self.query_one("#stop", Button).disabled = not running
+        self.query_one("#background", Button).disabled = not running
         self._show_progress()
 
     def _order(self, batch: str, index: int, sku: str) -> OrderInput:
@@ -227,7 +244,6 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
             }
         )
 
-    @work(exclusive=True, group="bulk", exit_on_error=False)
     async def _run(self, count: int, rate: float, sku: str) -> None:
         batch = secrets.token_hex(3)
         loop = asyncio.get_running_loop()
