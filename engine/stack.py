@@ -88,8 +88,8 @@ class Stack:
             return
         self._started = True
         try:
+            meter = self._serve_metrics()  # first: a taken port stops the start before any server runs
             await self.servers.start()
-            meter = self._serve_metrics()
             connections = await open_connections(self.settings, name="checkout", runtime=self._runtime)
             self.client, self.nc = connections.client, connections.nc
             js = self.nc.jetstream()

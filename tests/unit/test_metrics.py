@@ -8,6 +8,7 @@ import socket
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -18,7 +19,8 @@ from engine.errors import ConfigError
 from engine.metrics import ServiceMetrics, StepMetrics, prometheus_config
 from engine.models import FaultSettings, OrderInput, Reason, SagaState, ServiceName
 from engine.order_metrics import COMPENSATED, COMPLETED, FAILED, outcome_of_failure
-from engine.runtime import free_port
+from engine.runtime import free_port, private_server_settings
+from engine.stack import Stack
 from engine.temporal_client import metrics_runtime, runtime
 from engine.worker_processes import WorkerProcesses
 from tests.support.prometheus import Scrape, scrape
@@ -62,6 +64,16 @@ def test_a_taken_port_is_one_line_naming_the_key() -> None:
     message = raised.value.message
     assert message.startswith(f"config key metrics.port: cannot serve metrics on 127.0.0.1:{port} (")
     assert "\n" not in message
+
+
+async def test_a_stack_whose_metrics_port_is_taken_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        stack = Stack(private_server_settings(Settings(metrics={"port": taken.getsockname()[1]}), tmp_path))
+        with pytest.raises(ConfigError, match="config key metrics.port"):
+            await stack.start()
+    assert stack.servers.started == [] and not (tmp_path / "logs").exists()
 
 
 def test_step_metrics_have_the_ecosystems_names_and_labels(served: tuple[Runtime, int]) -> None:
