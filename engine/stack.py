@@ -10,6 +10,7 @@ stopped first.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 
@@ -149,7 +150,11 @@ class Stack:
                 log.debug("closing NATS: %s", error)
             self.nc = None
         self.client = None
-        self._runtime = None  # the metrics endpoint closes with the last reference to it
         await self.servers.stop()
         self._facade = None
         self._started = False
+        if self._runtime is not None:
+            # The endpoint closes when the runtime is freed, and the SDK's worker and client hold it in
+            # reference cycles: collect them now, so that a stack started again here finds the port free.
+            self._runtime = None
+            gc.collect()

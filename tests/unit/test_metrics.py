@@ -14,6 +14,7 @@ import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.runtime import Runtime
 
+from engine.bench.programs import checkout_settings
 from engine.config import MetricsSettings, Settings
 from engine.errors import ConfigError
 from engine.metrics import ServiceMetrics, StepMetrics, prometheus_config
@@ -52,6 +53,10 @@ def test_the_bind_address_brackets_an_ipv6_host() -> None:
 
 def test_a_process_on_a_parents_servers_serves_no_metrics_of_its_own() -> None:
     assert Settings(metrics={"port": 9464}).connecting_only().metrics.port == 0
+
+
+def test_the_benchs_checkout_worker_serves_metrics_as_the_users_would() -> None:
+    assert checkout_settings(Settings(metrics={"port": 9464}), "bench-q").metrics.port == 9464
 
 
 def test_a_taken_port_is_one_line_naming_the_key() -> None:
