@@ -255,6 +255,9 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("checkout-ops", appauthor=False))
 
 
+NATS_MONITOR_OFFSET = 4000  # nats-server's defaults: clients on 4222, monitoring on 8222
+
+
 class EmbeddedSettings(_Section):
     mode: EmbeddedMode = EmbeddedMode.AUTO
     """auto: start a local server when nothing answers; always: insist on starting; never: only connect."""
@@ -267,9 +270,19 @@ class EmbeddedSettings(_Section):
     `sync_interval: always`, SQLite `synchronous=full`), so a power cut loses nothing that
     was acknowledged. False: the servers' faster defaults, which a power cut or an OS crash
     can roll back by seconds (JetStream) or by the last commits (SQLite)."""
-    nats_monitor_port: int = Field(0, ge=0, le=65535)
+    nats_monitor_port: int = Field(0, ge=-1, le=65535)
     """Port of the embedded nats-server's monitoring endpoint (`/varz`, `/jsz`), on its
-    loopback address; 0: none."""
+    loopback address; 0: the client port + 4000 (8222 beside 4222, nats-server's own pair),
+    left out when that port is taken; -1: none."""
+
+    def monitor_port_for(self, client_port: int) -> int:
+        """The monitoring port to ask for beside `client_port`; 0 for none."""
+        if self.nats_monitor_port == -1:
+            return 0
+        if self.nats_monitor_port:
+            return self.nats_monitor_port
+        derived = client_port + NATS_MONITOR_OFFSET
+        return derived if derived <= 65535 else 0
 
 
 class FaultInjectionSettings(_Section):
@@ -277,6 +290,19 @@ class FaultInjectionSettings(_Section):
     """Whether this process's services apply injected faults and take changes to them. Unset: on
     when this process may start embedded servers (a developer machine), off with `embedded.mode:
     never` (a cluster)."""
+
+
+class MetricsSettings(_Section):
+    port: int = Field(0, ge=0, le=65535)
+    """Port of this process's Prometheus endpoint (`/metrics`): the Temporal SDK's metrics and
+    checkout's own. 0: none. Each worker process serves its own (`checkout worker --processes`:
+    the helpers take the next ports)."""
+    host: str = Field("127.0.0.1", pattern=r"^[A-Za-z0-9.\-:]+$")
+    """Address the endpoint binds to; `0.0.0.0` lets a Prometheus on another machine scrape it."""
+
+    @property
+    def bind_address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 class RetrySettings(_Section):
@@ -333,6 +359,7 @@ class Settings(BaseSettings):
     saga: SagaTimingSettings = Field(default_factory=SagaTimingSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     faults: FaultInjectionSettings = Field(default_factory=FaultInjectionSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     catalogue: dict[str, CatalogueItem] = Field(default_factory=_default_catalogue)
     dashboard: dict[str, Any] = Field(default_factory=dict)
     """Dashboard settings (key map, refresh); read by the `tui` package."""
@@ -378,12 +405,14 @@ class Settings(BaseSettings):
         return self.embedded.mode is not EmbeddedMode.NEVER
 
     def connecting_only(self) -> Settings:
-        """These settings for another process on this one's servers: `embedded.mode` never, and
-        `faults.enabled` as decided here (never alone would turn fault injection off for it)."""
+        """These settings for another process on this one's servers: `embedded.mode` never,
+        `faults.enabled` as decided here (never alone would turn fault injection off for it),
+        and no metrics endpoint (this process's `metrics.port` is its own)."""
         return self.model_copy(
             update={
                 "embedded": self.embedded.model_copy(update={"mode": EmbeddedMode.NEVER}),
                 "faults": FaultInjectionSettings(enabled=self.faults_enabled),
+                "metrics": MetricsSettings(),
             }
         )
 

@@ -20,6 +20,7 @@ import ctypes
 import functools
 import ipaddress
 import json
+import logging
 import os
 import signal
 import socket
@@ -51,6 +52,8 @@ from engine.errors import InvalidInput, ServerStartError
 # corrupts, but a power cut or OS crash can roll back the last commits (embedded.durable).
 SQLITE_PRAGMAS = {True: ("journal_mode=wal", "synchronous=full"), False: ("journal_mode=wal", "synchronous=normal")}
 NATS_CONFIG_FILE = "nats.conf"
+
+log = logging.getLogger(__name__)
 
 BINARY = {"temporal": "temporal", "nats": "nats-server"}
 POLL_SECONDS = 0.05
@@ -294,8 +297,9 @@ class EmbeddedServers:
 
     async def _start_nats(self, binary: str, ip: str, port: int) -> None:
         embedded = self.settings.embedded
+        monitor_port = await self._monitor_port(ip, port)
         config = write_nats_config(
-            Path(embedded.data_dir), ip, port, durable=embedded.durable, monitor_port=embedded.nats_monitor_port
+            Path(embedded.data_dir), ip, port, durable=embedded.durable, monitor_port=monitor_port
         )
         argv = [binary, "-c", str(config)]
 
@@ -309,6 +313,21 @@ class EmbeddedServers:
             return True
 
         await self._run_until_ready("nats", argv, ip, port, ready)
+
+    async def _monitor_port(self, ip: str, client_port: int) -> int:
+        """The nats-server's monitoring port: one that is set must be free; the derived default
+        is left out when taken (monitoring never stops the server from starting)."""
+        embedded = self.settings.embedded
+        monitor_port = embedded.monitor_port_for(client_port)
+        if not monitor_port:
+            return 0
+        if embedded.nats_monitor_port:
+            hint = "set embedded.nats_monitor_port to a free port, or -1 for none"
+            await _check_free(ip, monitor_port, f"the nats-server's monitoring needs it: {hint}")
+        elif await _listening(ip, monitor_port):
+            log.warning("nats-server monitoring left out: port %d (client port + 4000) is taken", monitor_port)
+            return 0
+        return monitor_port
 
     async def _run_until_ready(
         self, name: str, argv: list[str], ip: str, port: int, ready: Callable[[], Awaitable[bool]]

@@ -10,11 +10,14 @@ stopped first.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 
 from nats.aio.client import Client as NATS
 from temporalio.client import Client
+from temporalio.common import MetricMeter
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from engine import event_sink
@@ -25,6 +28,7 @@ from engine.nats_client import replica_errors
 from engine.operations import Operations
 from engine.runtime import EmbeddedServers
 from engine.services import RunningServices, start_services
+from engine.temporal_client import metrics_runtime
 from engine.worker import WorkerLimits, build_worker
 from engine.worker_processes import WorkerProcesses
 
@@ -54,6 +58,7 @@ class Stack:
         self._worker_task: asyncio.Task[None] | None = None
         self._unregister_events: Callable[[], None] | None = None
         self._facade: Operations | None = None
+        self._runtime: Runtime | None = None
         self._started = False
 
     @property
@@ -84,20 +89,23 @@ class Stack:
             return
         self._started = True
         try:
+            meter = self._serve_metrics()  # first: a taken port stops the start before any server runs
             await self.servers.start()
-            connections = await open_connections(self.settings, name="checkout")
+            connections = await open_connections(self.settings, name="checkout", runtime=self._runtime)
             self.client, self.nc = connections.client, connections.nc
             js = self.nc.jetstream()
             with replica_errors(self.settings.nats.replicas):
                 if self._run_services or self._run_worker:  # attached, it only reads (a viewer may do no more)
                     await ensure_stream(js, self.settings.nats.events_max_age_hours, self.settings.nats.replicas)
                 if self._run_services:
-                    self._services = await start_services(self.nc, self.settings)
+                    self._services = await start_services(self.nc, self.settings, meter=meter)
             if self._run_worker:
                 self._unregister_events = event_sink.register(
                     self.settings.temporal.task_queue, EventPublisher(self.nc).publish, asyncio.get_running_loop()
                 )
-                self._worker = build_worker(self.client, self.nc, self.settings, limits=self._worker_limits)
+                self._worker = build_worker(
+                    self.client, self.nc, self.settings, limits=self._worker_limits, meter=meter
+                )
                 self._worker_task = asyncio.create_task(self._worker.run(), name="temporal-worker")
             self._facade = Operations(
                 self.settings, self.client, self.nc, local_worker_running=lambda: self.worker_running
@@ -105,6 +113,15 @@ class Stack:
         except BaseException:
             await self.stop()
             raise
+
+    def _serve_metrics(self) -> MetricMeter | None:
+        """With `metrics.port`, a runtime whose endpoint serves this process's metrics, and its
+        meter; an attached stack (no worker, no services) has none of its own to serve."""
+        if not self.settings.metrics.port or not (self._run_worker or self._run_services):
+            return None
+        self._runtime = metrics_runtime(self.settings.metrics)
+        log.info("metrics on http://%s/metrics", self.settings.metrics.bind_address)
+        return self._runtime.metric_meter
 
     def start_helpers(self) -> None:
         """Start the worker processes, if there are any and they have not started yet."""
@@ -132,6 +149,12 @@ class Stack:
             except Exception as error:  # closing a half-dead connection must not stop the shutdown
                 log.debug("closing NATS: %s", error)
             self.nc = None
+        self.client = None
         await self.servers.stop()
         self._facade = None
         self._started = False
+        if self._runtime is not None:
+            # The endpoint closes when the runtime is freed, and the SDK's worker and client hold it in
+            # reference cycles: collect them now, so that a stack started again here finds the port free.
+            self._runtime = None
+            gc.collect()

@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["workflows", "services"],
         help="run only the Temporal worker, or only the services (default: both, in one process)",
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://<metrics.host>:PORT/metrics (default: metrics.port; 0: none)",
+    )
     commands.add_parser("servers", help="only the embedded Temporal and NATS servers, until Ctrl-C")
 
     trigger = commands.add_parser("trigger", help="start one order and print its result")
@@ -300,9 +306,22 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     if not 1 <= args.processes <= 64:
         raise InvalidInput("--processes must be between 1 and 64")
+    if args.metrics_port is not None:
+        if not 0 <= args.metrics_port <= 65535:
+            raise InvalidInput("--metrics-port must be between 0 (none) and 65535")
+        settings = settings.model_copy(
+            update={"metrics": settings.metrics.model_copy(update={"port": args.metrics_port})}
+        )
     only = ["--only", args.only] if args.only else []
     logs = Path(settings.embedded.data_dir) / "logs"
-    more = WorkerProcesses(args.processes - 1, CHECKOUT_COMMAND, logs, only, faults_enabled=settings.faults_enabled)
+    more = WorkerProcesses(
+        args.processes - 1,
+        CHECKOUT_COMMAND,
+        logs,
+        only,
+        faults_enabled=settings.faults_enabled,
+        metrics_port=settings.metrics.port,
+    )
     stack = Stack(settings, worker=args.only != "services", services=args.only != "workflows", helpers=more)
     printing.console.print("starting worker…")
     await stack.start()
@@ -316,6 +335,8 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         )
         if url := stack.facade.web_ui_url():
             printing.console.print(f"Temporal Web UI: {url}")
+        if settings.metrics.port:
+            printing.console.print(f"metrics: http://{settings.metrics.bind_address}/metrics{_helper_ports(args)}")
         processes = f" in {args.processes} processes" if args.processes > 1 else ""
         runs = {
             None: "OrderWorkflow + inventory, payment, shipping services",
@@ -335,6 +356,10 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
             os._exit(1)
         stopping.result()
     return 0
+
+
+def _helper_ports(args: argparse.Namespace) -> str:
+    return f" (worker-2..{args.processes}: the next ports)" if args.processes > 1 else ""
 
 
 async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:

@@ -82,6 +82,7 @@ def dashboard_stack(settings: Settings, dashboard: DashboardSettings, *, attach:
         settings.embedded.data_dir / "logs",
         faults_enabled=settings.faults_enabled,
         niceness=HELPER_NICENESS,
+        metrics_port=settings.metrics.port,
     )
     return Stack(settings, worker_limits=SHARED_WORKER, helpers=helpers)
 
