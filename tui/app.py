@@ -31,6 +31,7 @@ from engine.config import Settings
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
 from engine.models import OrderStatus, StepEvent
+from engine.supervision import ServerEvent, ServerListener
 from tui.admin import Administration
 from tui.commands import DashboardCommands
 from tui.config import DashboardSettings, dashboard_settings
@@ -67,6 +68,7 @@ class StackLike(Protocol):
     async def start(self) -> None: ...
     def start_helpers(self) -> None: ...
     async def stop(self) -> None: ...
+    def on_server_event(self, listener: ServerListener) -> None: ...
 
 
 @dataclass
@@ -111,6 +113,7 @@ class CheckoutApp(Administration):
         self.facade: CheckoutFacade | None = None
         self.start_error: CheckoutError | None = None
         self.selected_order: str | None = None
+        stack.on_server_event(self._server_event_later)
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -198,6 +201,15 @@ class CheckoutApp(Administration):
         self.follow_events()
         self.reconcile(initial=True)
         self.refresh_now()
+
+    def _server_event_later(self, event: ServerEvent) -> None:
+        self.call_later(self._server_event, event)
+
+    def _server_event(self, event: ServerEvent) -> None:
+        """A supervised embedded server exited or came back (the supervisor has logged it)."""
+        if not self.stopping:
+            title = "Server restarted" if not event.is_problem else "Server down"
+            self.say(event.message, title=title, severity="error" if event.is_problem else "information", timeout=10)
 
     @on(StackFailed)
     def _stack_failed(self, message: StackFailed) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
+from rich.markup import escape
 
 from engine.bench.programs import PROGRAMS
 from engine.config import CONFIG_ENV, Settings, load_settings
@@ -33,6 +34,7 @@ from tui.format import money
 from tui.guard import READ_ONLY_ENV, read_only_from_env, refuse_write_command
 
 if TYPE_CHECKING:
+    from engine.supervision import ServerEvent
     from tui.web import WebFlags
 
 EXIT_COMPENSATED = 1
@@ -274,7 +276,10 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     only = ["--only", args.only] if args.only else []
     logs = Path(settings.embedded.data_dir) / "logs"
     more = WorkerProcesses(args.processes - 1, CHECKOUT_COMMAND, logs, only, faults_enabled=settings.faults_enabled)
-    stack = Stack(settings, worker=args.only != "services", services=args.only != "workflows", helpers=more)
+    stack = Stack(
+        settings, worker=args.only != "services", services=args.only != "workflows", helpers=more, supervise=True
+    )
+    stack.on_server_event(_print_server_event)
     printing.console.print("starting worker…")
     await stack.start()
     try:
@@ -306,6 +311,12 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
             os._exit(1)
         stopping.result()
     return 0
+
+
+def _print_server_event(event: ServerEvent) -> None:
+    """`checkout worker`: a supervised embedded server exited or came back, in one printed line."""
+    style = "yellow" if event.is_problem else "green"
+    printing.console.print(f"[{style}]{escape(event.message)}[/]")
 
 
 async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
