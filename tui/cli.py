@@ -321,13 +321,16 @@ def _print_server_event(event: ServerEvent) -> None:
 
 async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
     from engine.runtime import EmbeddedServers
+    from engine.supervision import Supervisor
 
     servers = EmbeddedServers(settings)
+    supervisor = Supervisor(servers, _print_server_event, settings.embedded.data_dir)
     await servers.start()
     try:
         if not servers.started:
             printing.console.print("nothing to start: both servers already answer (or embedded.mode is never)")
             return 0
+        supervisor.start()
         printing.console.print(
             f"running: {', '.join(servers.started)} (data in {settings.embedded.data_dir}). Ctrl-C stops."
         )
@@ -335,6 +338,7 @@ async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
             printing.console.print(f"Temporal Web UI: {settings.temporal.web_ui_url}")
         await _until_signalled()
     finally:
+        await supervisor.stop()
         await servers.stop()
     return 0
 
