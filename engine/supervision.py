@@ -4,7 +4,8 @@ A `Supervisor` watches the servers an `EmbeddedServers` started. One that exits 
 (a crash, an out-of-memory kill, a SIGKILL from outside) is started again on the same data
 directory with `EmbeddedServers.restart`, after a delay that doubles at each failed or
 short-lived try (`BACKOFF_SECONDS`, up to `MAX_BACKOFF_SECONDS`). Each step is a
-`ServerEvent`, handed to the listener and logged. A server stopped on purpose
+`ServerEvent`, handed to the listener and logged (at INFO: the listener is the one that speaks;
+the dashboard keeps these lines in its log whatever the level). A server stopped on purpose
 (`EmbeddedServers.kill`, `stop`) is left alone: chaos tests restart those themselves.
 """
 
@@ -144,7 +145,7 @@ class Supervisor:
 
     def _report(self, name: str, kind: ServerEventKind, message: str) -> None:
         event = ServerEvent(name, kind, message)
-        log.log(logging.WARNING if event.is_problem else logging.INFO, message)
+        log.info(message)  # INFO: `checkout worker` prints each event, and a warning would say it twice
         try:
             self._listener(event)
         except Exception:  # a listener's bug must not stop the supervision
