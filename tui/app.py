@@ -251,7 +251,7 @@ class CheckoutApp(Administration):
             self._exit_with(self._exit_code())  # a second q does not wait
             return
         self.stopping = True
-        for group in ("events", "refresh", "reconcile", "detail", "stack"):
+        for group in ("events", "health", "refresh", "reconcile", "detail", "stack"):
             self.workers.cancel_group(self, group)
         if self.owns_stack:
             self.status_line.phase = "stopping…"

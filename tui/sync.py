@@ -121,6 +121,8 @@ class ServerSync(Notices):
 
     @on(HealthRead)
     def _health_read(self, message: HealthRead) -> None:
+        if self.stopping:  # the servers going away on purpose are no news
+            return
         health = message.health
         self.status_line.health = health
         if health.nats and self._nats_was_up is False:
