@@ -124,7 +124,10 @@ class Supervisor:
                     continue
                 self._up_since[name] = time.monotonic()
                 pid = self._servers.pids.get(name)
-                self._report(name, ServerEventKind.RESTARTED, f"{label} restarted (pid {pid}) on {self._data_dir}")
+                if pid is None:  # auto mode: another process started one on its port first, and it is used
+                    self._report(name, ServerEventKind.RESTARTED, f"another {label} answers on its port: using it")
+                else:
+                    self._report(name, ServerEventKind.RESTARTED, f"{label} restarted (pid {pid}) on {self._data_dir}")
                 return
         finally:
             if self._restarting.get(name) is asyncio.current_task():
