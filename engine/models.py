@@ -375,6 +375,27 @@ class Health(BaseModel):
     worker: bool = False  # a worker polls the task queue (this process or another)
     services: dict[str, bool] = Field(default_factory=dict)  # micro service name -> answers $SRV.PING
 
+    def down(self, task_queue: str | None = None) -> dict[str, str]:
+        """What does not answer, part -> the line an operator reads, the cause first. With NATS
+        silent nothing is known of the services behind it; with Temporal silent, of the worker."""
+        parts: dict[str, str] = {}
+        if not self.nats:
+            parts["nats"] = "NATS not answering"
+        if not self.temporal:
+            parts["temporal"] = "Temporal not answering"
+        elif not self.worker:
+            parts["worker"] = f"no worker polling task queue {task_queue}" if task_queue else "no worker polling"
+        if self.nats:
+            for name in sorted(name for name, up in self.services.items() if not up):
+                parts[name] = f"{name} service not answering"
+        return parts
+
+    def knows(self, part: str) -> bool:
+        """Whether this reading says anything of `part` (a part of `down()`)."""
+        if part == "worker":
+            return self.temporal
+        return part in ("nats", "temporal") or self.nats
+
 
 # --- `checkout audit` and stock administration ----------------------------------------------
 

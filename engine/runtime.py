@@ -162,6 +162,7 @@ class EmbeddedServers:
         self.log_dir: Path = Path(settings.embedded.data_dir) / "logs"
         self._want = {"temporal": temporal, "nats": nats}
         self._servers: dict[str, _Server] = {}
+        self._killed: set[str] = set()  # by `kill`, on purpose: not a crash
         self._launches: dict[str, tuple[list[str], str, int, Callable[[], Awaitable[bool]]]] = {}
 
     @property
@@ -172,6 +173,13 @@ class EmbeddedServers:
     @property
     def pids(self) -> dict[str, int]:
         return {name: s.process.pid for name, s in self._servers.items() if s.process is not None}
+
+    def exited(self) -> dict[str, int]:
+        """Our servers whose process has ended by itself (a crash, a SIGKILL from outside): name -> exit code.
+
+        Not those ended through `kill` (a chaos test that restarts them itself) or `stop`."""
+        codes = {name: s.process.poll() for name, s in self._servers.items() if s.process is not None}
+        return {name: code for name, code in codes.items() if code is not None and name not in self._killed}
 
     async def __aenter__(self) -> EmbeddedServers:
         await self.start()
@@ -212,11 +220,13 @@ class EmbeddedServers:
         """Stop (SIGTERM, then SIGKILL after a grace period) and reap what this object started."""
         servers = list(self._servers.values())
         self._servers.clear()
+        self._killed.clear()
         await asyncio.gather(*(server.stop() for server in servers))
 
     def kill(self, name: str) -> None:
         """SIGKILL one of our servers, as a crash would (for chaos tests); `restart` brings it back."""
         server = self._servers[name]
+        self._killed.add(name)
         if server.process is not None:
             server.process.kill()
             server.process.wait()
@@ -239,6 +249,7 @@ class EmbeddedServers:
     async def restart(self, name: str) -> None:
         """Launch a server this object started again, with the same arguments and data, and wait until ready."""
         await self._servers.pop(name).stop()
+        self._killed.discard(name)
         argv, ip, port, ready = self._launches[name]
         await self._run_until_ready(name, argv, ip, port, ready)
 

@@ -4,7 +4,9 @@
 dashboard in attach mode runs one without worker and services. `helpers` are more worker
 processes (`WorkerProcesses`) on the same servers: started by `start_helpers()` once the stack has
 started (the dashboard asks after its first full screen, so that they do not slow it down), and
-stopped first.
+stopped first. With `supervise` (the dashboard, `checkout worker`), the embedded servers the stack
+started are restarted when they die (`engine.supervision`); each step reaches the listeners of
+`on_server_event`. Tests and soaks that kill servers on purpose build their stacks without it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from engine.nats_client import replica_errors
 from engine.operations import Operations
 from engine.runtime import EmbeddedServers
 from engine.services import RunningServices, start_services
+from engine.supervision import ServerEvent, ServerListener, Supervisor
 from engine.temporal_client import metrics_runtime
 from engine.worker import WorkerLimits, build_worker
 from engine.worker_processes import WorkerProcesses
@@ -44,6 +47,7 @@ class Stack:
         services: bool = True,
         worker_limits: WorkerLimits | None = None,
         helpers: WorkerProcesses | None = None,
+        supervise: bool = False,
     ) -> None:
         self.settings = settings
         self._run_worker = worker
@@ -51,6 +55,10 @@ class Stack:
         self._worker_limits = worker_limits
         self.helpers = helpers
         self.servers = EmbeddedServers(settings)
+        self._server_listeners: list[ServerListener] = []
+        self.supervisor = (
+            Supervisor(self.servers, self._server_event, settings.embedded.data_dir) if supervise else None
+        )
         self.client: Client | None = None
         self.nc: NATS | None = None
         self._services: RunningServices | None = None
@@ -76,6 +84,14 @@ class Stack:
     def worker_running(self) -> bool:
         return self._worker_task is not None and not self._worker_task.done()
 
+    def on_server_event(self, listener: ServerListener) -> None:
+        """Call `listener` (in the event loop) at each step of a supervised server: exited, restarted."""
+        self._server_listeners.append(listener)
+
+    def _server_event(self, event: ServerEvent) -> None:
+        for listener in list(self._server_listeners):
+            listener(event)
+
     async def __aenter__(self) -> Stack:
         await self.start()
         return self
@@ -91,6 +107,8 @@ class Stack:
         try:
             meter = self._serve_metrics()  # first: a taken port stops the start before any server runs
             await self.servers.start()
+            if self.supervisor is not None:
+                self.supervisor.start()
             connections = await open_connections(self.settings, name="checkout", runtime=self._runtime)
             self.client, self.nc = connections.client, connections.nc
             js = self.nc.jetstream()
@@ -130,6 +148,8 @@ class Stack:
 
     async def stop(self) -> None:
         """Stop in reverse order. Safe to call twice, or after a failed start."""
+        if self.supervisor is not None:
+            await self.supervisor.stop()  # first: the servers stopping below are no crash
         if self.helpers is not None:
             await self.helpers.stop()
         if self._worker is not None and self._worker_task is not None:

@@ -95,7 +95,7 @@ class OperatorActions(Navigation):
                 return
             self.bulk_plan = result.plan  # the form opens with these values next time
             if result.planned:
-                self.say(result.summary(), title="Bulk submit")
+                self.say(result.summary(), title="Bulk submit", severity=result.severity)
 
         self.push_screen(BulkSubmitScreen(facade.catalogue, self.submit, self.book.is_terminal, self.bulk_plan), closed)
 

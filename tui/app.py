@@ -32,6 +32,7 @@ from engine.config import Settings
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
 from engine.models import OrderStatus, StepEvent
+from engine.supervision import ServerEvent, ServerListener
 from tui.admin import Administration
 from tui.commands import DashboardCommands
 from tui.config import DashboardSettings, dashboard_settings
@@ -70,6 +71,7 @@ class StackLike(Protocol):
     async def start(self) -> None: ...
     def start_helpers(self) -> None: ...
     async def stop(self) -> None: ...
+    def on_server_event(self, listener: ServerListener) -> None: ...
 
 
 @dataclass
@@ -114,6 +116,7 @@ class CheckoutApp(Administration):
         self.facade: CheckoutFacade | None = None
         self.start_error: CheckoutError | None = None
         self.selected_order: str | None = None
+        stack.on_server_event(self._server_event_later)
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -210,6 +213,15 @@ class CheckoutApp(Administration):
         self.reconcile(initial=True)
         self.refresh_now()
 
+    def _server_event_later(self, event: ServerEvent) -> None:
+        self.call_later(self._server_event, event)
+
+    def _server_event(self, event: ServerEvent) -> None:
+        """A supervised embedded server exited or came back (the supervisor has logged it)."""
+        if not self.stopping:
+            title = "Server restarted" if not event.is_problem else "Server down"
+            self.say(event.message, title=title, severity="error" if event.is_problem else "information", timeout=10)
+
     @on(StackFailed)
     def _stack_failed(self, message: StackFailed) -> None:
         self.start_error = message.error
@@ -250,7 +262,7 @@ class CheckoutApp(Administration):
             self._exit_with(self._exit_code())  # a second q does not wait
             return
         self.stopping = True
-        for group in ("events", "refresh", "reconcile", "detail", "stack"):
+        for group in ("events", "health", "refresh", "reconcile", "detail", "stack"):
             self.workers.cancel_group(self, group)
         if self.owns_stack:
             self.status_line.phase = "stopping…"

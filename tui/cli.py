@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
+from rich.markup import escape
 
 from engine.bench.programs import PROGRAMS
 from engine.config import CONFIG_ENV, Settings, load_settings
@@ -34,6 +35,7 @@ from tui.format import money
 from tui.guard import READ_ONLY_ENV, read_only_from_env, refuse_write_command
 
 if TYPE_CHECKING:
+    from engine.supervision import ServerEvent
     from tui.web import WebFlags
 
 EXIT_COMPENSATED = 1
@@ -322,7 +324,10 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         faults_enabled=settings.faults_enabled,
         metrics_port=settings.metrics.port,
     )
-    stack = Stack(settings, worker=args.only != "services", services=args.only != "workflows", helpers=more)
+    stack = Stack(
+        settings, worker=args.only != "services", services=args.only != "workflows", helpers=more, supervise=True
+    )
+    stack.on_server_event(_print_server_event)
     printing.console.print("starting worker…")
     await stack.start()
     try:
@@ -362,15 +367,24 @@ def _helper_ports(args: argparse.Namespace) -> str:
     return f" (worker-2..{args.processes}: the next ports)" if args.processes > 1 else ""
 
 
+def _print_server_event(event: ServerEvent) -> None:
+    """`checkout worker`: a supervised embedded server exited or came back, in one printed line."""
+    style = "yellow" if event.is_problem else "green"
+    printing.console.print(f"[{style}]{escape(event.message)}[/]")
+
+
 async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
     from engine.runtime import EmbeddedServers
+    from engine.supervision import Supervisor
 
     servers = EmbeddedServers(settings)
+    supervisor = Supervisor(servers, _print_server_event, settings.embedded.data_dir)
     await servers.start()
     try:
         if not servers.started:
             printing.console.print("nothing to start: both servers already answer (or embedded.mode is never)")
             return 0
+        supervisor.start()
         printing.console.print(
             f"running: {', '.join(servers.started)} (data in {settings.embedded.data_dir}). Ctrl-C stops."
         )
@@ -378,6 +392,7 @@ async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
             printing.console.print(f"Temporal Web UI: {settings.temporal.web_ui_url}")
         await _until_signalled()
     finally:
+        await supervisor.stop()
         await servers.stop()
     return 0
 
