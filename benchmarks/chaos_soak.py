@@ -1,8 +1,13 @@
 """The chaos soak: orders under faults, cancels and SIGKILLs of workers, NATS and Temporal; then the audit.
 
-    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8
-    .venv/bin/python benchmarks/chaos_soak.py --power-cut --orders 200   # 5 power cuts too
-    .venv/bin/python benchmarks/chaos_soak.py --power-cut --unsafe-settings --orders 200
+    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8               # kills
+    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --pauses      # SIGSTOP/SIGCONT only
+    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --partitions  # worker-0's links cut only
+    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --everything  # all of them at once
+    .venv/bin/python benchmarks/chaos_soak.py --everything --long                 # pauses and cuts of 30-60 s
+    .venv/bin/python benchmarks/chaos_soak.py --power-cut --orders 200            # 5 power cuts beside the kills
+    .venv/bin/python benchmarks/chaos_soak.py --power-cut --unsafe-settings --orders 200   # must show losses
+    .venv/bin/python benchmarks/chaos_soak.py --everything --power-cut            # every kind of failure
 
 Prints figures (orders, ended, stuck, money drift, stock drift, double effects, time to
 drain after the last fault) and every discrepancy the audit finds; exit 0 when clean.
@@ -34,6 +39,11 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=8.0, help="orders per second")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-kills", action="store_true", help="faults and cancels only")
+    parser.add_argument("--kills", action="store_true", help="SIGKILLs too, with --pauses or --partitions")
+    parser.add_argument("--pauses", action="store_true", help="SIGSTOP workers and servers past every timeout")
+    parser.add_argument("--partitions", action="store_true", help="cut worker-0's links to NATS and Temporal")
+    parser.add_argument("--everything", action="store_true", help="kills, pauses and partitions")
+    parser.add_argument("--long", action="store_true", help="pauses and partitions of 30-60 s (engine/disruptions.py)")
     parser.add_argument("--fast-retries", action="store_true", help="shorter backoffs (the test suite's setting)")
     parser.add_argument("--seed", type=int)
     parser.add_argument(
@@ -60,11 +70,18 @@ def main() -> int:
         parser.error("--drain-timeout needs a number of seconds > 0")
     if args.power_cut and unavailable():
         parser.error(f"--power-cut needs FUSE: {unavailable()}")
+    pauses, partitions = args.pauses or args.everything, args.partitions or args.everything
+    kills = args.everything or args.kills or not (args.no_kills or pauses or partitions)
+    if (pauses or partitions) and args.workers < 2:
+        parser.error("pauses and partitions need --workers 2 or more: one worker is disrupted while another goes on")
     options = SoakOptions(
         orders=args.orders,
         rate=args.rate,
         workers=args.workers,
-        kills=not args.no_kills,
+        kills=kills,
+        pauses=pauses,
+        partitions=partitions,
+        long_disruptions=args.long,
         fast_retries=args.fast_retries,
         seed=args.seed,
         drain_timeout_seconds=args.drain_timeout,
@@ -97,6 +114,13 @@ def print_report(report: SoakReport) -> None:
     print("\nchaos:")
     for line in report.chaos:
         print(f"  {line}")
+    for line in report.restarts:
+        print(f"  {line}")
+    for name, summary in report.links.items():
+        print(f"  worker-0's {name} link: {summary}")
+    print(
+        f"workers          {report.workers_running} running at the end, {len(report.restarts)} restarts after exiting"
+    )
     print(f"orders           {report.orders}")
     print(f"ended            {report.ended}  {report.by_status}  (cancels accepted: {report.cancels_accepted})")
     print(f"stuck            {len(report.stuck)}  {' '.join(report.stuck[:10])}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -34,9 +35,12 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, Field
 from temporalio import activity
+from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 
+from engine import metrics
 from engine.events import EventPublisher
+from engine.metrics import StepMetrics
 from engine.models import (
     CODE_SHIPPED,
     CODE_TRANSIENT,
@@ -44,14 +48,24 @@ from engine.models import (
     ENDPOINT_OF_STEP,
     OrderInput,
     SagaSettings,
+    ServiceName,
     ServiceReply,
     ServiceRequest,
     Step,
     StepEvent,
     idempotency_key,
 )
+from engine.services.replies import CODE_NOTHING_TO_REFUND, CODE_NOTHING_TO_RESTOCK
 
 log = logging.getLogger(__name__)
+
+# What a compensation's ok reply says it did; any other ok reply undid the step. Every compensation
+# of an order runs (see engine.workflows), so "nothing to undo" is common and told apart.
+COMPENSATION_OUTCOMES = {
+    CODE_SHIPPED: metrics.FOUND_SHIPPED,
+    CODE_NOTHING_TO_REFUND: metrics.NOTHING_TO_UNDO,
+    CODE_NOTHING_TO_RESTOCK: metrics.NOTHING_TO_UNDO,
+}
 
 # Failure type of everything the workflow retries (ApplicationError.type); a decline's type is its code.
 TRANSIENT = "TransientError"
@@ -105,11 +119,14 @@ def events_of_reply(call: StepCall, reply: ServiceReply, now: datetime) -> list[
 class CheckoutActivities:
     """Given its connections, so tests and fault injectors are just other objects."""
 
-    def __init__(self, nc: NATS, settings: SagaSettings, request_timeout: float) -> None:
+    def __init__(
+        self, nc: NATS, settings: SagaSettings, request_timeout: float, metrics: StepMetrics | None = None
+    ) -> None:
         self._nc = nc
         self._settings = settings
         self._timeout = request_timeout
         self._events = EventPublisher(nc)
+        self._metrics = metrics or StepMetrics(MetricMeter.noop)
 
     # --- the steps (local activities) ------------------------------------------------------
 
@@ -174,20 +191,35 @@ class CheckoutActivities:
             items=order.items,
             amount_cents=order.total_cents,
         )
+        sent = time.perf_counter()
         try:
             message = await self._nc.request(service.subject, request.model_dump_json().encode(), timeout=self._timeout)
         except NoRespondersError:
+            self._metrics.step(step.value, metrics.ERROR, time.perf_counter() - sent)
             return _transient(f"{service.value} service: no responders")
         except NatsTimeout:
+            self._metrics.step(step.value, metrics.LOST, time.perf_counter() - sent)
+            self._metrics.lost_reply(service)
             return _transient(f"{service.value} service: no reply within {self._timeout:g}s")
+        took = time.perf_counter() - sent
         try:
             reply = ServiceReply.model_validate(json.loads(message.data))
         except ValueError:
+            self._metrics.step(step.value, metrics.ERROR, took)
             return _transient(f"{service.value} service: malformed reply")
+        self._count(step, service, reply, took)
         if not reply.ok:
             prefix = service.value if reply.code in DECLINE_CODES else f"{service.value}: {reply.code}"
             reply.message = f"{prefix}: {reply.message or reply.code}"
         return reply
+
+    def _count(self, step: Step, service: ServiceName, reply: ServiceReply, seconds: float) -> None:
+        if reply.ok:
+            self._metrics.step(step.value, metrics.OK, seconds)
+            if service.is_compensation:
+                self._metrics.compensation(service, COMPENSATION_OUTCOMES.get(reply.code, metrics.UNDONE))
+        else:
+            self._metrics.step(step.value, metrics.DECLINED if reply.code in DECLINE_CODES else metrics.ERROR, seconds)
 
     # --- regular activities, for orders started by earlier versions --------------------------
 

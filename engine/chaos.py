@@ -8,26 +8,32 @@ two SKUs each, one SKU scarce) arrive at `rate` per second with faults on every 
 about one in ten is cancelled, some at once and some during the hold. Meanwhile each
 worker is SIGKILLed and restarted, nats-server is SIGKILLed and restarted 3 s later, the
 Temporal server 4 s later. Then the faults are cleared, every order must end, and the
-audit must find nothing. The drifts are also computed without the audit, from Temporal's
-outcomes alone: the ledger's net must be the total of the completed orders, and each
-SKU's stock its seeded level minus what the completed orders took.
-
-With `power_cuts`, the servers keep their data on a `PowerCutDisk` (a filesystem that can
-lose what was not fsynced) and, at that many seeded random moments, the power goes: every
+audit must find nothing. With `pauses`, workers and both servers are also SIGSTOPped past
+every timeout and continued (engine/disruptions.py); with `partitions`, worker-0 reaches
+NATS and Temporal through a TCP proxy (engine/tcp_proxy.py) whose links are dropped,
+blackholed, cut one way and delayed while worker-1 talks to them directly. With
+`power_cuts`, the servers keep their data on a `PowerCutDisk` (a filesystem that can lose
+what was not fsynced) and, at that many seeded random moments, the power goes: every
 process of the stack (both servers, every worker) is SIGKILLed, the disk loses its
-unsynced writes, and everything starts again from what is left. `unsafe_settings` runs
-the servers on their fast, non-durable settings, where such a soak must find losses.
+unsynced writes, and everything starts again from what is left; `unsafe_settings` runs the
+servers on their fast, non-durable settings, where such a soak must find losses. Each kind
+runs its own plan; they overlap, except that one process is never disrupted twice at once
+(a power cut waits for every other disruption to end). The drifts are also computed
+without the audit, from Temporal's outcomes alone: the ledger's net must be the total of
+the completed orders, and each SKU's stock its seeded level minus what the completed
+orders took.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +43,17 @@ import yaml
 
 from engine.config import CatalogueItem, EmbeddedMode, Settings
 from engine.connect import Connections, open_connections
+from engine.disruptions import (
+    LONG_PARTITION_PLAN,
+    LONG_PAUSE_PLAN,
+    PARTITION_PLAN,
+    PAUSE_PLAN,
+    EmbeddedServer,
+    PlannedPartition,
+    PlannedPause,
+    partition_for,
+    pause_for,
+)
 from engine.errors import CheckoutError, InvalidInput
 from engine.models import (
     AuditReport,
@@ -50,6 +67,7 @@ from engine.models import (
 from engine.operations import Operations
 from engine.processes import ChildProcess
 from engine.runtime import EmbeddedServers, private_server_settings
+from engine.tcp_proxy import TcpProxy
 
 COMMON_SKU, SCARCE_SKU = "soak-common", "soak-scarce"
 CATALOGUE = {
@@ -73,6 +91,9 @@ class SoakOptions:
     cancel_share: float = 0.1
     hold_seconds: float = 2.0
     kills: bool = True
+    pauses: bool = False  # SIGSTOP and SIGCONT of workers and servers
+    partitions: bool = False  # worker-0's links to NATS and Temporal through a proxy that cuts them
+    long_disruptions: bool = False  # pauses and partitions past the clients' dead-connection detection
     fast_retries: bool = False  # shorter backoffs, for the short soak in the test suite
     drain_timeout_seconds: float = 420.0
     seed: int | None = None
@@ -105,9 +126,12 @@ class SoakReport:
     double_effects: int = 0
     drain_seconds: float = 0.0  # from the last fault (restart or faults cleared) until every order ended
     wall_seconds: float = 0.0
-    chaos: list[str] = field(default_factory=list)  # what was killed and restarted, when
+    chaos: list[str] = field(default_factory=list)  # every disruption, by the time it began
     power_cuts: int = 0
     failed_calls: list[str] = field(default_factory=list)  # submits or cancels that kept failing
+    links: dict[str, str] = field(default_factory=dict)  # what went through each proxied link
+    restarts: list[str] = field(default_factory=list)  # workers that exited by themselves, and were restarted
+    workers_running: int = 0  # after the audit: none may stay dead
     audit: AuditReport | None = None
     pids: list[int] = field(default_factory=list)  # every process it started, to check none is left
 
@@ -126,6 +150,7 @@ class SoakReport:
 
 Observer = Callable[[str], None]
 T = TypeVar("T")
+Plan = list[tuple[float, str, str, Callable[[], Awaitable[None]]]]  # (at, whom it disrupts, label, action)
 
 
 async def run_soak(
@@ -170,16 +195,17 @@ class _Soak:
         self.report = SoakReport()
         self.began = time.monotonic()
         self.last_fault = time.monotonic()
+        self.proxy = TcpProxy()
+        self.busy: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one disruption at a time per process
+        self.supervisor: asyncio.Task[None] | None = None
 
     async def run(self) -> SoakReport:
         await self.servers.start()
         self.report.pids += self.servers.pids.values()
-        config = self.directory / "worker.yaml"
-        workers_settings = self.settings.connecting_only()
-        config.write_text(yaml.safe_dump(workers_settings.model_dump(mode="json", exclude={"dashboard"})))
         # The config file says it all: variables that would override it are left out.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHECKOUT_", "TEMPORAL_HOST", "NATS_URL"))}
         for index in range(self.options.workers):
+            config = await self._worker_config(index)
             worker = ChildProcess(
                 "soak",
                 f"worker-{index}",
@@ -192,6 +218,7 @@ class _Soak:
         self.connections = await open_connections(self.settings, name="checkout-soak")
         self.ops = Operations(self.settings, self.connections.client, self.connections.nc)
         await self._until(self._everything_up, "the workers and services are up", 90)
+        self.supervisor = asyncio.create_task(self._supervise())
         seeded = (await self.ops.services_snapshot()).stock
         for service, faults in FAULTS.items():
             await self.ops.set_faults(service, faults)
@@ -200,8 +227,8 @@ class _Soak:
         )
 
         window = self.options.orders / self.options.rate
-        disruptive = self.options.kills or self.options.power_cuts
-        chaos = asyncio.create_task(self._chaos(window)) if disruptive else None
+        disrupts = self.options.kills or self.options.pauses or self.options.partitions or self.options.power_cuts
+        chaos = asyncio.create_task(self._chaos(window)) if disrupts else None
         await self._submit_all()
         if chaos is not None:
             await chaos
@@ -211,6 +238,9 @@ class _Soak:
         summaries = await self._drain()
         self.report.audit = await self._retry(self.ops.audit, "the audit")
         self._drifts(summaries, seeded, (await self.ops.services_snapshot()))
+        # One may be between an exit and its restart: the supervisor brings it back within seconds.
+        await self._until(self._workers_running, "every worker runs again", 60)
+        self.report.workers_running = sum(worker.exit_code() is None for worker in self.workers)
         self.report.wall_seconds = time.monotonic() - self.began
         return self.report
 
@@ -256,31 +286,88 @@ class _Soak:
     # --- chaos ---------------------------------------------------------------------------
 
     async def _chaos(self, window: float) -> None:
-        plan: list[tuple[float, str, Callable[[], Awaitable[None]]]] = [
-            (0.15, "worker-0", lambda: self._kill_worker(0, 1.0)),
-            (0.30, "nats-server", lambda: self._kill_server("nats", 3.0)),
-            (0.50, f"worker-{1 % len(self.workers)}", lambda: self._kill_worker(1 % len(self.workers), 1.0)),
-            (0.65, "temporal server", lambda: self._kill_server("temporal", 4.0)),
-            (0.85, "worker-0", lambda: self._kill_worker(0, 1.0)),
+        plans = [
+            plan
+            for wanted, plan in (
+                (self.options.kills, self._kill_plan),
+                (self.options.pauses, self._pause_plan),
+                (self.options.partitions, self._partition_plan),
+                (self.options.power_cuts, self._power_cut_plan),
+            )
+            if wanted
         ]
-        if not self.options.kills:
-            plan = []
-        plan = sorted(plan + self._power_cut_plan(), key=lambda step: step[0])
-        start = time.monotonic()
-        for at, what, kill in plan:
-            await asyncio.sleep(max(0.0, start + at * window - time.monotonic()))
-            await kill()
-            self.last_fault = time.monotonic()
-            self.report.chaos.append(f"{self.last_fault - self.began:6.1f}s  {what} SIGKILLed and back")
-            self.observe(f"{what} SIGKILLed and restarted")
+        try:
+            await asyncio.gather(*(self._run_plan(plan(), window) for plan in plans))
+        finally:
+            self.proxy.heal_all()
+        self.report.chaos.sort()
+        self.report.links = {name: link.summary for name, link in self.proxy.links.items()}
 
-    def _power_cut_plan(self) -> list[tuple[float, str, Callable[[], Awaitable[None]]]]:
+    async def _run_plan(self, plan: Plan, window: float) -> None:
+        """Each disruption at its share of the window, or once the one before it is over."""
+        start = time.monotonic()
+        for at, whom, what, disrupt in plan:
+            await asyncio.sleep(max(0.0, start + at * window - time.monotonic()))
+            async with self.busy[whom]:
+                began = time.monotonic()
+                self.observe(what)
+                await disrupt()
+            self.last_fault = max(self.last_fault, time.monotonic())
+            self.report.chaos.append(f"{began - self.began:6.1f}s  {what}")
+
+    def _kill_plan(self) -> Plan:
+        other = 1 % len(self.workers)
+        return [
+            (0.15, "worker-0", "worker-0 SIGKILLed, restarted 1 s later", lambda: self._kill_worker(0, 1.0)),
+            (0.30, "nats", "nats-server SIGKILLed, restarted 3 s later", lambda: self._kill_server("nats", 3.0)),
+            (
+                0.50,
+                f"worker-{other}",
+                f"worker-{other} SIGKILLed, restarted 1 s later",
+                lambda: self._kill_worker(other, 1.0),
+            ),
+            (
+                0.65,
+                "temporal",
+                "temporal server SIGKILLed, restarted 4 s later",
+                lambda: self._kill_server("temporal", 4.0),
+            ),
+            (0.85, "worker-0", "worker-0 SIGKILLed, restarted 1 s later", lambda: self._kill_worker(0, 1.0)),
+        ]
+
+    def _pause_plan(self) -> Plan:
+        def planned(pause: PlannedPause) -> tuple[float, str, str, Callable[[], Awaitable[None]]]:
+            if isinstance(pause.target, int):
+                worker = self.workers[pause.target % len(self.workers)]
+                return pause.at, worker.role, pause.label, lambda: pause_for(worker, pause.seconds)
+            server = EmbeddedServer(self.servers, pause.target)
+            return pause.at, pause.target, pause.label, lambda: pause_for(server, pause.seconds)
+
+        return [planned(pause) for pause in (LONG_PAUSE_PLAN if self.options.long_disruptions else PAUSE_PLAN)]
+
+    def _partition_plan(self) -> Plan:
+        def action(cut: PlannedPartition) -> Callable[[], Awaitable[None]]:
+            link = self.proxy.link(cut.server)
+            return lambda: partition_for(link, cut.mode, cut.seconds, delay_seconds=cut.delay_seconds)
+
+        plan = LONG_PARTITION_PLAN if self.options.long_disruptions else PARTITION_PLAN
+        return [(cut.at, f"link {cut.server}", cut.label, action(cut)) for cut in plan]
+
+    def _power_cut_plan(self) -> Plan:
         moments = random.Random(None if self.options.seed is None else self.options.seed + 1)
         at = sorted(moments.uniform(0.05, 0.95) for _ in range(self.options.power_cuts))
-        return [(moment, "power cut: every process", self._power_cut) for moment in at]
+        what = "power cut: every process SIGKILLed, the unsynced writes lost, everything started again"
+        return [(moment, "power", what, self._power_cut) for moment in at]
 
     async def _power_cut(self) -> None:
-        """SIGKILL everything, lose the unsynced writes, start everything again from what is left."""
+        """SIGKILL everything, lose the unsynced writes, start everything again from what is left.
+        It waits until no other disruption holds a process, and holds them all while it runs."""
+        async with contextlib.AsyncExitStack() as held:
+            for whom in sorted({worker.role for worker in self.workers} | {"nats", "temporal"}):
+                await held.enter_async_context(self.busy[whom])
+            await self._lose_power()
+
+    async def _lose_power(self) -> None:
         assert self.disk is not None
         for worker in self.workers:
             worker.kill()
@@ -340,17 +427,60 @@ class _Soak:
         self.report.double_effects = sum(1 for d in self.report.audit.discrepancies if d.kind == "double")
 
     async def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.cancel()
+            await asyncio.gather(self.supervisor, return_exceptions=True)
         if self.connections is not None:
             await self.connections.close()
+        self.proxy.heal_all()
         for worker in self.workers:
             await worker.stop()
+        await self.proxy.close()
         await self.servers.stop()
 
     # --- helpers ---------------------------------------------------------------------------
 
+    async def _worker_config(self, index: int) -> Path:
+        """Its config file: the servers' own addresses, or for worker-0 in a partition soak, the proxy's."""
+        settings = self.settings.connecting_only()
+        if self.options.partitions and index == 0:
+            nats_link = await self.proxy.add_link("nats", self.settings.nats.hostname, self.settings.nats.port)
+            temporal = self.settings.temporal
+            temporal_link = await self.proxy.add_link("temporal", temporal.hostname, temporal.port)
+            settings = settings.model_copy(
+                update={
+                    "nats": settings.nats.model_copy(update={"url": f"nats://{nats_link.address}"}),
+                    "temporal": settings.temporal.model_copy(update={"host": temporal_link.address}),
+                }
+            )
+        config = self.directory / f"worker-{index}.yaml"
+        config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude={"dashboard"})))
+        return config
+
+    async def _supervise(self) -> None:
+        """Restart a worker that exited by itself, as a service manager would. One (re)started
+        while a server is paused or down cannot connect, and gives up with one line."""
+        while True:
+            await asyncio.sleep(1.0)
+            for worker in (w for w in self.workers if w.exit_code() is not None):
+                async with self.busy[worker.role]:  # not while the plans kill or pause it
+                    code = worker.exit_code()
+                    if code is None:
+                        continue
+                    why = worker.last_log_line()
+                    await worker.stop()
+                    self._start(worker)
+                self.report.restarts.append(
+                    f"{time.monotonic() - self.began:6.1f}s  {worker.role} had exited (code {code}: {why}); restarted"
+                )
+                self.observe(f"{worker.role} had exited by itself (code {code}); restarted")
+
     def _start(self, worker: ChildProcess) -> None:
         worker.start()
         self.report.pids.append(worker.pid)
+
+    async def _workers_running(self) -> bool:
+        return all(worker.exit_code() is None for worker in self.workers)
 
     async def _everything_up(self) -> bool:
         assert self.ops is not None

@@ -7,16 +7,28 @@ exists), then the defaults below.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import typing
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,7 +43,13 @@ CONFIG_ENV = "CHECKOUT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("configs/config.yaml")
 
 
-class TemporalSettings(BaseModel):
+class _Section(BaseModel):
+    """A section of the config: a key it does not know is a mistake (a typo would else be ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TemporalSettings(_Section):
     host: str = Field(
         "localhost:7233",
         pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$",
@@ -109,7 +127,7 @@ def redact_url(url: str) -> str:
     return ",".join(shown)
 
 
-class NatsSettings(BaseModel):
+class NatsSettings(_Section):
     url: str = "nats://localhost:4222"
     """NATS server URL, or the comma-separated URLs of a cluster's servers (env `NATS_URL`)."""
     user: str = ""
@@ -237,7 +255,10 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("checkout-ops", appauthor=False))
 
 
-class EmbeddedSettings(BaseModel):
+NATS_MONITOR_OFFSET = 4000  # nats-server's defaults: clients on 4222, monitoring on 8222
+
+
+class EmbeddedSettings(_Section):
     mode: EmbeddedMode = EmbeddedMode.AUTO
     """auto: start a local server when nothing answers; always: insist on starting; never: only connect."""
     data_dir: Path = Field(default_factory=_default_data_dir)
@@ -249,19 +270,42 @@ class EmbeddedSettings(BaseModel):
     `sync_interval: always`, SQLite `synchronous=full`), so a power cut loses nothing that
     was acknowledged. False: the servers' faster defaults, which a power cut or an OS crash
     can roll back by seconds (JetStream) or by the last commits (SQLite)."""
-    nats_monitor_port: int = Field(0, ge=0, le=65535)
+    nats_monitor_port: int = Field(0, ge=-1, le=65535)
     """Port of the embedded nats-server's monitoring endpoint (`/varz`, `/jsz`), on its
-    loopback address; 0: none."""
+    loopback address; 0: the client port + 4000 (8222 beside 4222, nats-server's own pair),
+    left out when that port is taken; -1: none."""
+
+    def monitor_port_for(self, client_port: int) -> int:
+        """The monitoring port to ask for beside `client_port`; 0 for none."""
+        if self.nats_monitor_port == -1:
+            return 0
+        if self.nats_monitor_port:
+            return self.nats_monitor_port
+        derived = client_port + NATS_MONITOR_OFFSET
+        return derived if derived <= 65535 else 0
 
 
-class FaultInjectionSettings(BaseModel):
+class FaultInjectionSettings(_Section):
     enabled: bool | None = None
     """Whether this process's services apply injected faults and take changes to them. Unset: on
     when this process may start embedded servers (a developer machine), off with `embedded.mode:
     never` (a cluster)."""
 
 
-class RetrySettings(BaseModel):
+class MetricsSettings(_Section):
+    port: int = Field(0, ge=0, le=65535)
+    """Port of this process's Prometheus endpoint (`/metrics`): the Temporal SDK's metrics and
+    checkout's own. 0: none. Each worker process serves its own (`checkout worker --processes`:
+    the helpers take the next ports)."""
+    host: str = Field("127.0.0.1", pattern=r"^[A-Za-z0-9.\-:]+$")
+    """Address the endpoint binds to; `0.0.0.0` lets a Prometheus on another machine scrape it."""
+
+    @property
+    def bind_address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class RetrySettings(_Section):
     initial_interval_seconds: float = Field(0.5, gt=0, le=60)
     """First backoff after a transient failure."""
     backoff_coefficient: float = Field(2.0, ge=1, le=10)
@@ -274,14 +318,14 @@ class RetrySettings(BaseModel):
     """Longest backoff between attempts of a compensation, which retries until it succeeds."""
 
 
-class SagaTimingSettings(BaseModel):
+class SagaTimingSettings(_Section):
     hold_seconds: float = Field(10.0, ge=0, le=86_400)
     """The cancellable hold between charge and ship (a durable timer)."""
     step_timeout_seconds: float = Field(5.0, gt=0, le=600)
     """Start-to-close timeout of one attempt of a step."""
 
 
-class CatalogueItem(BaseModel):
+class CatalogueItem(_Section):
     name: str
     """Display name."""
     price_cents: int = Field(ge=0)
@@ -315,6 +359,7 @@ class Settings(BaseSettings):
     saga: SagaTimingSettings = Field(default_factory=SagaTimingSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     faults: FaultInjectionSettings = Field(default_factory=FaultInjectionSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     catalogue: dict[str, CatalogueItem] = Field(default_factory=_default_catalogue)
     dashboard: dict[str, Any] = Field(default_factory=dict)
     """Dashboard settings (key map, refresh); read by the `tui` package."""
@@ -360,12 +405,14 @@ class Settings(BaseSettings):
         return self.embedded.mode is not EmbeddedMode.NEVER
 
     def connecting_only(self) -> Settings:
-        """These settings for another process on this one's servers: `embedded.mode` never, and
-        `faults.enabled` as decided here (never alone would turn fault injection off for it)."""
+        """These settings for another process on this one's servers: `embedded.mode` never,
+        `faults.enabled` as decided here (never alone would turn fault injection off for it),
+        and no metrics endpoint (this process's `metrics.port` is its own)."""
         return self.model_copy(
             update={
                 "embedded": self.embedded.model_copy(update={"mode": EmbeddedMode.NEVER}),
                 "faults": FaultInjectionSettings(enabled=self.faults_enabled),
+                "metrics": MetricsSettings(),
             }
         )
 
@@ -408,14 +455,55 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        first = error.errors()[0]
+        errors = error.errors()
+        # A misspelt key is the cause of the "field required" beside it: name it first.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         key = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f"config key {key}: {unknown_key(Settings, first)}") from None
         raise ConfigError(
             f"config key {_ENV_NAMES.get(key, key)}: {first['msg']}{_shown(key, first.get('input'))}"
         ) from None
-    except Exception as error:  # YAML syntax errors and the like
+    except yaml.MarkedYAMLError as error:
+        raise ConfigError(f"config file {config_path()}: {_yaml_problem(error)}") from None
+    except Exception as error:  # an unreadable file and the like
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"config file {config_path()}: {first_line}") from None
+
+
+def _yaml_problem(error: yaml.MarkedYAMLError) -> str:
+    """`line 3, column 5: mapping values are not allowed here`: where PyYAML found the problem."""
+    mark = error.problem_mark or error.context_mark
+    problem = error.problem or error.context or "not valid YAML"
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
+def unknown_key(root: type[BaseModel], error: ErrorDetails) -> str:
+    """What to say of a key no section has: `unknown key (did you mean saga.hold_seconds?)`, or the
+    keys that section takes when none is near."""
+    *parents, name = (str(part) for part in error["loc"])
+    section = _section_at(root, parents)
+    valid = list(section.model_fields) if section else []
+    near = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    if near:
+        return f"unknown key (did you mean {'.'.join([*parents, near[0]])}?)"
+    return f"unknown key: {', '.join(valid)} are valid there" if valid else "unknown key"
+
+
+def _section_at(root: type[BaseModel], path: list[str]) -> type[BaseModel] | None:
+    """The model that holds the keys at `path` (a dict's keys, e.g. a catalogue's SKUs, are passed over)."""
+    current: Any = root
+    for part in path:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            if field is None:
+                return None
+            current = field.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
 _ENV_NAMES = {"temporal.host": "temporal.host (TEMPORAL_HOST)", "nats.url": "nats.url (NATS_URL)"}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from engine.config import Settings
 from engine.facade import CheckoutFacade
@@ -36,10 +37,15 @@ class Connections:
             log.debug("closing NATS: %s", error)
 
 
-async def open_connections(settings: Settings, *, name: str = "checkout") -> Connections:
-    """Temporal and NATS, connected concurrently. Raises Unreachable with one line."""
+async def open_connections(
+    settings: Settings, *, name: str = "checkout", runtime: Runtime | None = None
+) -> Connections:
+    """Temporal and NATS, connected concurrently. Raises Unreachable with one line.
+    `runtime`: the Temporal SDK runtime of the client (one that serves metrics)."""
     temporal, nats_ = await asyncio.gather(
-        connect_temporal(settings.temporal), connect_nats(settings.nats, name=name), return_exceptions=True
+        connect_temporal(settings.temporal, with_runtime=runtime),
+        connect_nats(settings.nats, name=name),
+        return_exceptions=True,
     )
     if isinstance(temporal, BaseException):
         if not isinstance(nats_, BaseException):

@@ -83,6 +83,7 @@ class StepStatus(StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     SKIPPED = "SKIPPED"
+    CUT_OFF = "CUT_OFF"  # was running when the order was terminated: it never finished
 
 
 class OrderStatus(StrEnum):
@@ -129,6 +130,18 @@ class SagaState(BaseModel):
 
     def step(self, name: Step) -> StepState | None:
         return next((s for s in self.steps if s.name == name), None)
+
+    def terminated(self, closed_at: datetime | None) -> SagaState:
+        """The state a terminate left: the order TERMINATED, the steps that were running cut off then
+        (the workflow's own state still says they run: a terminate stops it without a word)."""
+        steps = [
+            step.model_copy(update={"status": StepStatus.CUT_OFF, "finished_at": closed_at})
+            if step.status in (StepStatus.RUNNING, StepStatus.RETRYING)
+            else step
+            for step in self.steps
+        ]
+        update = {"status": OrderStatus.TERMINATED, "current_step": None, "finished_at": closed_at, "steps": steps}
+        return self.model_copy(update=update)
 
 
 class CancelResult(BaseModel):
@@ -361,6 +374,27 @@ class Health(BaseModel):
     nats: bool = False
     worker: bool = False  # a worker polls the task queue (this process or another)
     services: dict[str, bool] = Field(default_factory=dict)  # micro service name -> answers $SRV.PING
+
+    def down(self, task_queue: str | None = None) -> dict[str, str]:
+        """What does not answer, part -> the line an operator reads, the cause first. With NATS
+        silent nothing is known of the services behind it; with Temporal silent, of the worker."""
+        parts: dict[str, str] = {}
+        if not self.nats:
+            parts["nats"] = "NATS not answering"
+        if not self.temporal:
+            parts["temporal"] = "Temporal not answering"
+        elif not self.worker:
+            parts["worker"] = f"no worker polling task queue {task_queue}" if task_queue else "no worker polling"
+        if self.nats:
+            for name in sorted(name for name, up in self.services.items() if not up):
+                parts[name] = f"{name} service not answering"
+        return parts
+
+    def knows(self, part: str) -> bool:
+        """Whether this reading says anything of `part` (a part of `down()`)."""
+        if part == "worker":
+            return self.temporal
+        return part in ("nats", "temporal") or self.nats
 
 
 # --- `checkout audit` and stock administration ----------------------------------------------

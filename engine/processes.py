@@ -124,6 +124,17 @@ class ChildProcess:
             self._log.close()
             self._log = None
 
+    def pause(self) -> None:
+        """SIGSTOP the whole group, as a machine that stalls would: it holds its connections and
+        requests in flight, and answers nothing until `resume`."""
+        if self.process is not None:
+            self._signal(self.process, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT what `pause` stopped: it wakes with whatever it was doing."""
+        if self.process is not None:
+            self._signal(self.process, signal.SIGCONT)
+
     def exit_code(self) -> int | None:
         """None while it runs."""
         return None if self.process is None else self.process.poll()
@@ -144,6 +155,7 @@ class ChildProcess:
         if process is not None:
             if process.poll() is None:
                 self._signal(process, signal.SIGTERM)
+                self._signal(process, signal.SIGCONT)  # a paused process acts on SIGTERM only once continued
                 try:
                     await asyncio.to_thread(process.wait, STOP_GRACE_SECONDS)
                 except subprocess.TimeoutExpired:

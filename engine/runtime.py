@@ -20,6 +20,7 @@ import ctypes
 import functools
 import ipaddress
 import json
+import logging
 import os
 import signal
 import socket
@@ -37,7 +38,7 @@ from temporalio.client import Client
 
 from engine.binaries import find_binary
 from engine.config import EmbeddedMode, Settings
-from engine.errors import ServerStartError
+from engine.errors import InvalidInput, ServerStartError
 
 # SQLite pragmas of the dev server. WAL is the win (measured with benchmarks/sqlite_pragmas.py,
 # fresh server per run, medians of 8 rounds on a shared 2-vCPU VM with ext4, fsync ~0.5 ms):
@@ -51,6 +52,8 @@ from engine.errors import ServerStartError
 # corrupts, but a power cut or OS crash can roll back the last commits (embedded.durable).
 SQLITE_PRAGMAS = {True: ("journal_mode=wal", "synchronous=full"), False: ("journal_mode=wal", "synchronous=normal")}
 NATS_CONFIG_FILE = "nats.conf"
+
+log = logging.getLogger(__name__)
 
 BINARY = {"temporal": "temporal", "nats": "nats-server"}
 POLL_SECONDS = 0.05
@@ -140,6 +143,7 @@ class _Server:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)  # a paused server acts on SIGTERM only once continued
             try:
                 await asyncio.to_thread(process.wait, STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
@@ -158,6 +162,7 @@ class EmbeddedServers:
         self.log_dir: Path = Path(settings.embedded.data_dir) / "logs"
         self._want = {"temporal": temporal, "nats": nats}
         self._servers: dict[str, _Server] = {}
+        self._killed: set[str] = set()  # by `kill`, on purpose: not a crash
         self._launches: dict[str, tuple[list[str], str, int, Callable[[], Awaitable[bool]]]] = {}
 
     @property
@@ -168,6 +173,13 @@ class EmbeddedServers:
     @property
     def pids(self) -> dict[str, int]:
         return {name: s.process.pid for name, s in self._servers.items() if s.process is not None}
+
+    def exited(self) -> dict[str, int]:
+        """Our servers whose process has ended by itself (a crash, a SIGKILL from outside): name -> exit code.
+
+        Not those ended through `kill` (a chaos test that restarts them itself) or `stop`."""
+        codes = {name: s.process.poll() for name, s in self._servers.items() if s.process is not None}
+        return {name: code for name, code in codes.items() if code is not None and name not in self._killed}
 
     async def __aenter__(self) -> EmbeddedServers:
         await self.start()
@@ -208,18 +220,36 @@ class EmbeddedServers:
         """Stop (SIGTERM, then SIGKILL after a grace period) and reap what this object started."""
         servers = list(self._servers.values())
         self._servers.clear()
+        self._killed.clear()
         await asyncio.gather(*(server.stop() for server in servers))
 
     def kill(self, name: str) -> None:
         """SIGKILL one of our servers, as a crash would (for chaos tests); `restart` brings it back."""
         server = self._servers[name]
+        self._killed.add(name)
         if server.process is not None:
             server.process.kill()
             server.process.wait()
 
+    def pause(self, name: str) -> None:
+        """SIGSTOP one of our servers (for chaos tests): its clients' requests time out, its
+        connections stay open; `resume` continues it where it stopped."""
+        self._signal(name, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        """SIGCONT a server that `pause` stopped."""
+        self._signal(name, signal.SIGCONT)
+
+    def _signal(self, name: str, sig: signal.Signals) -> None:
+        server = self._servers.get(name)
+        if server is None or server.process is None or server.process.poll() is not None:
+            raise InvalidInput(f"{name} is not a server this stack started and runs: only those can be paused")
+        server.process.send_signal(sig)
+
     async def restart(self, name: str) -> None:
         """Launch a server this object started again, with the same arguments and data, and wait until ready."""
         await self._servers.pop(name).stop()
+        self._killed.discard(name)
         argv, ip, port, ready = self._launches[name]
         await self._run_until_ready(name, argv, ip, port, ready)
 
@@ -278,8 +308,9 @@ class EmbeddedServers:
 
     async def _start_nats(self, binary: str, ip: str, port: int) -> None:
         embedded = self.settings.embedded
+        monitor_port = await self._monitor_port(ip, port)
         config = write_nats_config(
-            Path(embedded.data_dir), ip, port, durable=embedded.durable, monitor_port=embedded.nats_monitor_port
+            Path(embedded.data_dir), ip, port, durable=embedded.durable, monitor_port=monitor_port
         )
         argv = [binary, "-c", str(config)]
 
@@ -293,6 +324,21 @@ class EmbeddedServers:
             return True
 
         await self._run_until_ready("nats", argv, ip, port, ready)
+
+    async def _monitor_port(self, ip: str, client_port: int) -> int:
+        """The nats-server's monitoring port: one that is set must be free; the derived default
+        is left out when taken (monitoring never stops the server from starting)."""
+        embedded = self.settings.embedded
+        monitor_port = embedded.monitor_port_for(client_port)
+        if not monitor_port:
+            return 0
+        if embedded.nats_monitor_port:
+            hint = "set embedded.nats_monitor_port to a free port, or -1 for none"
+            await _check_free(ip, monitor_port, f"the nats-server's monitoring needs it: {hint}")
+        elif await _listening(ip, monitor_port):
+            log.warning("nats-server monitoring left out: port %d (client port + 4000) is taken", monitor_port)
+            return 0
+        return monitor_port
 
     async def _run_until_ready(
         self, name: str, argv: list[str], ip: str, port: int, ready: Callable[[], Awaitable[bool]]

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker
 
 from engine.activities import CheckoutActivities
 from engine.config import Settings
+from engine.metrics import StepMetrics
+from engine.order_metrics import OrderMetricsInterceptor
 from engine.workflows import OrderWorkflow
 
 
@@ -31,10 +34,20 @@ class WorkerLimits:
 
 
 def build_worker(
-    client: Client, nc: NATS, settings: Settings, task_queue: str | None = None, limits: WorkerLimits | None = None
+    client: Client,
+    nc: NATS,
+    settings: Settings,
+    task_queue: str | None = None,
+    limits: WorkerLimits | None = None,
+    meter: MetricMeter | None = None,
 ) -> Worker:
+    """`meter`: where the steps and the orders' outcomes are counted (the runtime's that serves
+    `metrics.port`); None counts nothing."""
     limits = limits or WorkerLimits()
-    activities = CheckoutActivities(nc, settings.saga_settings(), settings.nats.request_timeout_seconds)
+    step_metrics = StepMetrics(meter or MetricMeter.noop)
+    activities = CheckoutActivities(
+        nc, settings.saga_settings(), settings.nats.request_timeout_seconds, metrics=step_metrics
+    )
     return Worker(
         client,
         task_queue=task_queue or settings.temporal.task_queue,
@@ -45,4 +58,5 @@ def build_worker(
         max_concurrent_local_activities=limits.local_activities,
         max_concurrent_workflow_tasks=limits.workflow_tasks,
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=limits.workflow_task_polls),
+        interceptors=[OrderMetricsInterceptor()] if meter is not None else [],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -15,6 +16,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from engine.binaries import find_binary
 from tests.support.servers import NatsServer
+
+
+@pytest.fixture(autouse=True)
+def environment_restored() -> Iterator[None]:
+    """Each test gets the environment back as it was: `checkout --config F` and `--read-only` set
+    variables for the processes they start, which would otherwise reach every later test."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture

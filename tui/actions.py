@@ -38,6 +38,7 @@ class OperatorActions(Navigation):
     def __init__(self) -> None:
         super().__init__()
         self.bulk_plan = BulkPlan(self.dashboard.bulk_count, self.dashboard.bulk_rate)
+        self.bulk_in_background: BulkSubmitScreen | None = None
 
     # --- submitting ---------------------------------------------------------------------------
 
@@ -81,13 +82,20 @@ class OperatorActions(Navigation):
         facade = self._need_facade()
         if facade is None:
             return
+        if self.bulk_in_background is not None:
+            self._offer_to_stop_the_bulk(self.bulk_in_background)
+            return
 
         def closed(result: BulkResult | None) -> None:
             if result is None:
                 return
+            if result.background is not None:
+                self.bulk_in_background, self.bulk_plan = result.background, result.plan
+                self.say("Goes on in the background: progress in the numbers line; b stops it", title="Bulk submit")
+                return
             self.bulk_plan = result.plan  # the form opens with these values next time
             if result.planned:
-                self.say(result.summary(), title="Bulk submit")
+                self.say(result.summary(), title="Bulk submit", severity=result.severity)
 
         self.push_screen(BulkSubmitScreen(facade.catalogue, self.submit, self.book.is_terminal, self.bulk_plan), closed)
 
@@ -106,6 +114,30 @@ class OperatorActions(Navigation):
             self.say(f"Order {order_id} has already ended: {row.status.value}", severity="warning")
             return None
         return order_id
+
+    def _offer_to_stop_the_bulk(self, bulk: BulkSubmitScreen) -> None:
+        def answered(stop: bool | None) -> None:
+            if stop:
+                bulk.action_stop()  # the orders on their way finish; the numbers line says when it is over
+
+        def progress() -> tuple[str, bool]:
+            return f"{len(bulk.submitted)} of {bulk.planned} submitted", bulk.running
+
+        body = "A bulk submit runs in the background. Stop it? No new order starts; the ones started go on."
+        self.push_screen(
+            ConfirmScreen("Bulk submit", body, confirm="Stop it", keep="Let it run", live=progress), answered
+        )
+
+    def bulk_progress(self) -> str:
+        """The numbers line's word on a bulk submit in the background; its summary once it is over."""
+        bulk = self.bulk_in_background
+        if bulk is None:
+            return ""
+        if bulk.running:
+            return f"bulk {len(bulk.submitted)}/{bulk.planned}"
+        self.bulk_in_background = None
+        self.say(bulk.outcome().summary(), title="Bulk submit")
+        return ""
 
     @writes
     def action_cancel_order(self) -> None:
@@ -286,6 +318,14 @@ class OperatorActions(Navigation):
         if refusals:
             text += f" ({', '.join(f'{count} {kind}' for kind, count in refusals.most_common())})"
         self.post_message(ActionDone(text, title="Cancel", severity="information" if accepted else "warning"))
+
+    def action_copy_order_id(self) -> None:
+        """The selected order's id to the clipboard (OSC 52: the terminal's, or the browser's with --web)."""
+        if self.selected_order is None:
+            self.say("No order selected: pick one in the table first", severity="warning")
+            return
+        self.copy_to_clipboard(self.selected_order)
+        self.say(f"Copied {self.selected_order} to the clipboard", title="Order id")
 
     def action_open_web_ui(self) -> None:
         """The selected order's history in the Temporal Web UI: in a browser, else its link on the clipboard."""

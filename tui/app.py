@@ -25,12 +25,14 @@ from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.geometry import Size
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from engine.config import Settings
 from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
 from engine.models import OrderStatus, StepEvent
+from engine.supervision import ServerEvent, ServerListener
 from tui.admin import Administration
 from tui.commands import DashboardCommands
 from tui.config import DashboardSettings, dashboard_settings
@@ -53,6 +55,8 @@ from tui.widgets.services_panel import ServicesPanel
 from tui.widgets.status_line import StatusLine
 
 WIDE = 130  # columns from which the tabs sit beside the table: both fit, typical ids and reasons whole
+# Below this the table's columns and the tabs' labels no longer fit: a cut-off screen would be misread.
+SMALLEST = Size(60, 20)
 
 
 class StackLike(Protocol):
@@ -67,6 +71,7 @@ class StackLike(Protocol):
     async def start(self) -> None: ...
     def start_helpers(self) -> None: ...
     async def stop(self) -> None: ...
+    def on_server_event(self, listener: ServerListener) -> None: ...
 
 
 @dataclass
@@ -111,10 +116,12 @@ class CheckoutApp(Administration):
         self.facade: CheckoutFacade | None = None
         self.start_error: CheckoutError | None = None
         self.selected_order: str | None = None
+        stack.on_server_event(self._server_event_later)
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         yield NumbersBar(id="numbers")
+        yield Static(id="too-small")
         with Container(id="dashboard-body"):
             with Vertical(id="orders-pane"):
                 yield FilterBar(id="filters")
@@ -151,7 +158,7 @@ class CheckoutApp(Administration):
         self.charts_panel = self.query_one(ChartsPanel)
         self.status_line.read_only = self.read_only
         self._apply_keymap()
-        self._layout_for(self.size.width)
+        self._layout_for(self.size)
         self.status_line.phase = "starting servers…" if self.owns_stack else "connecting…"
         self.orders_table.focus()
         self.set_interval(TICK_SECONDS, self._apply_pending)
@@ -164,10 +171,17 @@ class CheckoutApp(Administration):
 
     def on_resize(self, event: events.Resize) -> None:
         if hasattr(self, "body"):
-            self._layout_for(event.size.width)  # self.size is still the previous size here
+            self._layout_for(event.size)  # self.size is still the previous size here
 
-    def _layout_for(self, width: int) -> None:
-        self.body.set_class(width >= WIDE, "-wide")
+    def _layout_for(self, size: Size) -> None:
+        self.body.set_class(size.width >= WIDE, "-wide")
+        too_small = size.width < SMALLEST.width or size.height < SMALLEST.height
+        self.set_class(too_small, "-too-small")
+        if too_small:
+            self.query_one("#too-small", Static).update(
+                f"Make the terminal larger: the dashboard needs {SMALLEST.width}x{SMALLEST.height},"
+                f" this one is {size.width}x{size.height}. q quits."
+            )
 
     def _apply_keymap(self) -> None:
         keymap = self.dashboard.keymap
@@ -198,6 +212,15 @@ class CheckoutApp(Administration):
         self.follow_events()
         self.reconcile(initial=True)
         self.refresh_now()
+
+    def _server_event_later(self, event: ServerEvent) -> None:
+        self.call_later(self._server_event, event)
+
+    def _server_event(self, event: ServerEvent) -> None:
+        """A supervised embedded server exited or came back (the supervisor has logged it)."""
+        if not self.stopping:
+            title = "Server restarted" if not event.is_problem else "Server down"
+            self.say(event.message, title=title, severity="error" if event.is_problem else "information", timeout=10)
 
     @on(StackFailed)
     def _stack_failed(self, message: StackFailed) -> None:
@@ -239,7 +262,7 @@ class CheckoutApp(Administration):
             self._exit_with(self._exit_code())  # a second q does not wait
             return
         self.stopping = True
-        for group in ("events", "refresh", "reconcile", "detail", "stack"):
+        for group in ("events", "health", "refresh", "reconcile", "detail", "stack"):
             self.workers.cancel_group(self, group)
         if self.owns_stack:
             self.status_line.phase = "stopping…"
@@ -316,6 +339,7 @@ class CheckoutApp(Administration):
                 per_second=self.book.finished_per_second(now),
                 p50=p50,
                 p95=p95,
+                bulk=self.bulk_progress(),
             ),
             catching_up=self.feed.catching_up,
         )

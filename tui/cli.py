@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
 import os
@@ -21,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
+from rich.markup import escape
 
 from engine.bench.programs import PROGRAMS
 from engine.config import CONFIG_ENV, Settings, load_settings
 from engine.connect import connect
-from engine.errors import CheckoutError, InvalidInput, Unreachable, first_validation_error
+from engine.errors import CheckoutError, ConfigError, InvalidInput, Unreachable, first_validation_error
 from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, ServiceName, parse_service
 from tui import bench_report, printing
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
@@ -33,9 +35,11 @@ from tui.format import money
 from tui.guard import READ_ONLY_ENV, read_only_from_env, refuse_write_command
 
 if TYPE_CHECKING:
+    from engine.supervision import ServerEvent
     from tui.web import WebFlags
 
 EXIT_COMPENSATED = 1
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for `ls` when `ls | head` closed its pipe
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,10 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="checkout",
         description="Operate e-commerce checkout sagas on Temporal and NATS. With no command, opens the dashboard.",
     )
-    parser.add_argument(
-        "--config", metavar="FILE", help=f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})"
-    )
+    config_help = f"YAML config file (default: configs/config.yaml; env {CONFIG_ENV})"
+    parser.add_argument("--config", metavar="FILE", help=config_help)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the servers and worker do")
+    parser.add_argument("--version", action="version", version=f"checkout {version()}")
     parser.add_argument(
         "--read-only",
         action="store_true",
@@ -116,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         choices=["workflows", "services"],
         help="run only the Temporal worker, or only the services (default: both, in one process)",
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://<metrics.host>:PORT/metrics (default: metrics.port; 0: none)",
     )
     commands.add_parser("servers", help="only the embedded Temporal and NATS servers, until Ctrl-C")
 
@@ -187,7 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--services-apart", action="store_true", help="checkout's services in a process of their own")
     bench.add_argument("--attach", action="store_true", help="use the configured servers instead of private ones")
     bench.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    for command in commands.choices.values():  # `checkout orders --config F` as well as `checkout --config F orders`
+        command.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=config_help)
     return parser
+
+
+def version() -> str:
+    """The installed checkout-ops version (pyproject.toml's)."""
+    try:
+        return importlib.metadata.version("checkout-ops")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,12 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInput as error:
         printing.print_error(error.message)
         return error.exit_code
-    if args.config:
-        os.environ[CONFIG_ENV] = args.config
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
+        if args.config:
+            if not Path(args.config).is_file():
+                raise ConfigError(f"--config {args.config}: no such file")
+            os.environ[CONFIG_ENV] = args.config  # and the processes it starts
         args.read_only = args.read_only or read_only_from_env()
         refuse_write_command(args)  # before anything connects: a refused command changes nothing
         if args.read_only:
@@ -223,11 +245,26 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     except Exception as error:  # a bug, not a user error: one line, the traceback only with -v
         if args.verbose:
             raise
         printing.print_error(f"unexpected {type(error).__name__}: {error} (run with -v for details)")
         return 1
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout closed it (`| head -1`): stop quietly, as `ls | head` does. What is
+    still buffered goes nowhere, so the flush at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing to redirect
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _web_flags(args: argparse.Namespace) -> WebFlags:
@@ -271,10 +308,26 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     if not 1 <= args.processes <= 64:
         raise InvalidInput("--processes must be between 1 and 64")
+    if args.metrics_port is not None:
+        if not 0 <= args.metrics_port <= 65535:
+            raise InvalidInput("--metrics-port must be between 0 (none) and 65535")
+        settings = settings.model_copy(
+            update={"metrics": settings.metrics.model_copy(update={"port": args.metrics_port})}
+        )
     only = ["--only", args.only] if args.only else []
     logs = Path(settings.embedded.data_dir) / "logs"
-    more = WorkerProcesses(args.processes - 1, CHECKOUT_COMMAND, logs, only, faults_enabled=settings.faults_enabled)
-    stack = Stack(settings, worker=args.only != "services", services=args.only != "workflows", helpers=more)
+    more = WorkerProcesses(
+        args.processes - 1,
+        CHECKOUT_COMMAND,
+        logs,
+        only,
+        faults_enabled=settings.faults_enabled,
+        metrics_port=settings.metrics.port,
+    )
+    stack = Stack(
+        settings, worker=args.only != "services", services=args.only != "workflows", helpers=more, supervise=True
+    )
+    stack.on_server_event(_print_server_event)
     printing.console.print("starting worker…")
     await stack.start()
     try:
@@ -287,6 +340,8 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         )
         if url := stack.facade.web_ui_url():
             printing.console.print(f"Temporal Web UI: {url}")
+        if settings.metrics.port:
+            printing.console.print(f"metrics: http://{settings.metrics.bind_address}/metrics{_helper_ports(args)}")
         processes = f" in {args.processes} processes" if args.processes > 1 else ""
         runs = {
             None: "OrderWorkflow + inventory, payment, shipping services",
@@ -308,15 +363,28 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _helper_ports(args: argparse.Namespace) -> str:
+    return f" (worker-2..{args.processes}: the next ports)" if args.processes > 1 else ""
+
+
+def _print_server_event(event: ServerEvent) -> None:
+    """`checkout worker`: a supervised embedded server exited or came back, in one printed line."""
+    style = "yellow" if event.is_problem else "green"
+    printing.console.print(f"[{style}]{escape(event.message)}[/]")
+
+
 async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
     from engine.runtime import EmbeddedServers
+    from engine.supervision import Supervisor
 
     servers = EmbeddedServers(settings)
+    supervisor = Supervisor(servers, _print_server_event, settings.embedded.data_dir)
     await servers.start()
     try:
         if not servers.started:
             printing.console.print("nothing to start: both servers already answer (or embedded.mode is never)")
             return 0
+        supervisor.start()
         printing.console.print(
             f"running: {', '.join(servers.started)} (data in {settings.embedded.data_dir}). Ctrl-C stops."
         )
@@ -324,6 +392,7 @@ async def run_servers(settings: Settings, _args: argparse.Namespace) -> int:
             printing.console.print(f"Temporal Web UI: {settings.temporal.web_ui_url}")
         await _until_signalled()
     finally:
+        await supervisor.stop()
         await servers.stop()
     return 0
 

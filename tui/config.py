@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from engine.config import unknown_key
 from engine.errors import ConfigError
 
 DEFAULT_CUSTOMER = "customer-1"
@@ -58,4 +59,7 @@ def dashboard_settings(raw: dict[str, Any] | None) -> DashboardSettings:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "extra_forbidden":
+            what = unknown_key(DashboardSettings, first).replace("did you mean ", "did you mean dashboard.")
+            raise ConfigError(f"config key dashboard.{key}: {what}") from None
         raise ConfigError(f"config key dashboard.{key}: {first['msg']}") from None

@@ -4,8 +4,9 @@ The stack holds the embedded servers (when needed), the dashboard's own worker a
 and `dashboard.worker_processes` more `checkout worker` processes: Python runs one thread at a
 time, so past about a dozen sagas per second a worker in the dashboard's process would take the
 time the screen needs. The own worker takes a small share of the work (`SHARED_WORKER`) when
-there are others. While the dashboard owns the terminal, log records go to
-`<data_dir>/logs/dashboard.log`.
+there are others. The embedded servers it starts are supervised: one that dies is restarted.
+While the dashboard owns the terminal, log records go to `<data_dir>/logs/dashboard.log`, with
+every incident line (a server restarted, a part of health down or back) whatever the log level.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ SHARED_WORKER = WorkerLimits(workflow_task_polls=2, workflow_tasks=2, local_acti
 # Its worker processes yield the CPU to it when the machine is busy: a key press or a step event
 # then waits less for the screen, and the sagas finish at the same rate (the README's Speed section).
 HELPER_NICENESS = 5
+# Loggers of incidents, kept at INFO in dashboard.log: the line saying a part came back belongs beside the one
+# saying it went down.
+INCIDENT_LOGGERS = ("engine.supervision", "tui.health")
 
 
 class ExpectedFaultsInOneLine(logging.Filter):
@@ -59,10 +63,17 @@ def logging_to(path: Path) -> Iterator[None]:
     handler.addFilter(ExpectedFaultsInOneLine())
     root = logging.getLogger()
     saved, root.handlers = root.handlers, [handler]
+    incidents = [logging.getLogger(name) for name in INCIDENT_LOGGERS]
+    levels = [logger.level for logger in incidents]
+    for logger in incidents:
+        if not logger.isEnabledFor(logging.INFO):
+            logger.setLevel(logging.INFO)
     try:
         yield
     finally:
         root.handlers = saved
+        for logger, level in zip(incidents, levels, strict=True):
+            logger.setLevel(level)
         handler.close()
 
 
@@ -75,15 +86,16 @@ def dashboard_stack(settings: Settings, dashboard: DashboardSettings, *, attach:
     if attach:
         return Stack(settings, worker=False, services=False)
     if not dashboard.worker_processes:
-        return Stack(settings)
+        return Stack(settings, supervise=True)
     helpers = WorkerProcesses(
         dashboard.worker_processes,
         CHECKOUT_COMMAND,
         settings.embedded.data_dir / "logs",
         faults_enabled=settings.faults_enabled,
         niceness=HELPER_NICENESS,
+        metrics_port=settings.metrics.port,
     )
-    return Stack(settings, worker_limits=SHARED_WORKER, helpers=helpers)
+    return Stack(settings, worker_limits=SHARED_WORKER, helpers=helpers, supervise=True)
 
 
 def _checked_stack(settings: Settings, attach: bool) -> Stack | int:

@@ -28,6 +28,7 @@ STEP_LOOK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.FAILED: ("✘", "red"),
     StepStatus.CANCELLED: ("⊘", "cyan"),
     StepStatus.SKIPPED: ("-", "dim"),
+    StepStatus.CUT_OFF: ("■", "bold red"),
 }
 
 KIND_STYLE: dict[EventKind, str] = {
@@ -111,13 +112,25 @@ def fit(text: str, width: int, *, right: bool = False) -> str:
     return pad + text if right else text + pad
 
 
+def fit_id(text: str, width: int) -> str:
+    """An id in exactly `width` cells, cropped in the middle: ids that share a beginning (a bulk's
+    `a8a3a8-0012`, a retry's `…-r1`) differ at the end, which is kept (`a8…-0012`)."""
+    if cell_len(text) <= width or width < 4:
+        return fit(text, width)
+    head = (width - 1) // 3
+    tail = width - 1 - head
+    return text[:head] + "…" + text[-tail:]
+
+
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """One cell of the orders table: plain text, a style name, and its alignment."""
+    """One cell of the orders table: plain text, a style name, and its alignment; an id is cropped
+    in the middle rather than at its end."""
 
     plain: str
     style: str = ""
     right: bool = False
+    is_id: bool = False
 
 
 def status_cell(status: OrderStatus) -> Cell:

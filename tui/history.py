@@ -6,21 +6,11 @@ each services snapshot as it is read.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from engine.models import ServicesSnapshot
 from tui.state import Counts
-
-BARS = "▁▂▃▄▅▆▇█"
-
-
-def spark(values: list[float], width: int) -> str:
-    """The last `width` values as a line of bars, scaled to their maximum (all low when all zero)."""
-    shown = values[-width:]
-    top = max(shown, default=0.0)
-    if top <= 0:
-        return BARS[0] * len(shown)
-    return "".join(BARS[min(len(BARS) - 1, int(value / top * (len(BARS) - 1) + 0.5))] for value in shown)
 
 
 class History:
@@ -30,7 +20,9 @@ class History:
             name: deque(maxlen=buckets) for name in ("completed", "compensated", "failed")
         }
         self.in_flight: deque[float] = deque(maxlen=buckets)
+        self.bucket_times: deque[float] = deque(maxlen=buckets)  # when each bucket closed (monotonic)
         self.error_rate: dict[str, deque[float]] = {}
+        self.error_times: dict[str, deque[float]] = {}  # when each error rate was read (monotonic)
         self._rate_samples = rate_samples
         self._bucket_started: float | None = None
         self._counts_then: Counts | None = None
@@ -49,14 +41,17 @@ class History:
         failed = counts.failed + counts.terminated - before.failed - before.terminated
         self.finished["failed"].append(failed)
         self.in_flight.append(counts.in_flight)
+        self.bucket_times.append(now)
         self._bucket_started, self._counts_then = now, counts
 
-    def add_snapshot(self, snapshot: ServicesSnapshot) -> None:
+    def add_snapshot(self, snapshot: ServicesSnapshot, now: float | None = None) -> None:
         """Errors per request of each endpoint since the previous snapshot (counters from `$SRV.STATS`)."""
+        now = time.monotonic() if now is None else now
         for stats in snapshot.endpoints:
             requests, errors = self._stats_then.get(stats.endpoint, (stats.requests, stats.errors))
             new_requests = stats.requests - requests
             rate = (stats.errors - errors) / new_requests if new_requests > 0 else 0.0
             series = self.error_rate.setdefault(stats.endpoint, deque(maxlen=self._rate_samples))
             series.append(max(0.0, min(1.0, rate)))
+            self.error_times.setdefault(stats.endpoint, deque(maxlen=self._rate_samples)).append(now)
             self._stats_then[stats.endpoint] = (stats.requests, stats.errors)

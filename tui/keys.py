@@ -28,6 +28,7 @@ BINDINGS: list[BindingType] = [
         show=False,
         tooltip="Cancel every order in flight the filter shows (asks first)",
     ),
+    Binding("y", "copy_order_id", "Copy id", id="copy_order_id", show=False, tooltip="Copy the selected order's id"),
     Binding(
         "w", "open_web_ui", "Web UI", id="open_web_ui", show=False, tooltip="The selected order in the Temporal Web UI"
     ),

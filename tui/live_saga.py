@@ -26,7 +26,7 @@ from engine.models import (
 )
 
 COMPENSATIONS = frozenset(COMPENSATION_OF.values())
-_DONE = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED)
+_DONE = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED, StepStatus.CUT_OFF)
 
 
 def fold(saga: SagaState, events: Iterable[StepEvent]) -> SagaState:

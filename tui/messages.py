@@ -39,19 +39,25 @@ class StackFailed(Message):
         self.error = error
 
 
+class HealthRead(Message):
+    """One read of health: what answers (everything down when the read itself got no answer)."""
+
+    def __init__(self, health: Health) -> None:
+        super().__init__()
+        self.health = health
+
+
 class Refreshed(Message):
-    """One read of health, services and faults; `None` where a read failed (see `problems`)."""
+    """One read of services and faults; `None` where a read failed (see `problems`)."""
 
     def __init__(
         self,
-        health: Health,
         snapshot: ServicesSnapshot | None,
         faults: dict[ServiceName, FaultSettings] | None,
         problems: list[str],
         faults_disallowed: str | None = None,
     ) -> None:
         super().__init__()
-        self.health = health
         self.snapshot = snapshot
         self.faults = faults
         self.problems = problems

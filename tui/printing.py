@@ -16,7 +16,16 @@ from engine.config import CatalogueItem
 from engine.models import AuditReport, FaultSettings, OrderStatus, OrderSummary, SagaState, ServiceName, StepStatus
 from tui.format import money
 
-console = Console(highlight=False)
+
+class _PipeConsole(Console):
+    """Leaves a closed pipe (`checkout orders | head -1`) to the command's caller, as print() does:
+    rich's own handling exits 1 from wherever the write happened."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+console = _PipeConsole(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
 STATUS_STYLE = {
@@ -33,6 +42,7 @@ STEP_STYLE = {
     StepStatus.RETRYING: "yellow",
     StepStatus.RUNNING: "cyan",
     StepStatus.CANCELLED: "magenta",
+    StepStatus.CUT_OFF: "red",
 }
 
 

@@ -3,11 +3,17 @@
 A base of the dashboard App: the event feed's subscription (and resubscribing when it went
 quiet or NATS came back), health, services and faults every `refresh_seconds`, the orders
 Temporal knows every `reconcile_seconds`, and the selected order's saga for the Detail.
+
+Health is read on its own, never behind a slow read of services or faults, so that a part that
+stops answering is named within 2 s; each part going down or coming back is a notification and
+a line in the log (`tui.health`). While NATS does not answer, the failures of the reads over it
+are its consequence, not news: the status line names NATS alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -16,14 +22,16 @@ from typing import TypeVar
 from textual import on, work
 from textual.worker import Worker
 
+from engine.config import Settings
 from engine.errors import CheckoutError, FaultsDisabled
 from engine.facade import CheckoutFacade
 from engine.models import FaultSettings, Health, SagaState, ServiceName, StepEvent
 from tui.config import DashboardSettings
 from tui.feed import STALE_GRACE_SECONDS, STALE_SLACK_SECONDS, EventFeed
+from tui.health_watch import HealthWatch
 from tui.history import History
 from tui.live_saga import fold
-from tui.messages import DetailLoaded, FailureExplained, OrdersListed, Refreshed
+from tui.messages import DetailLoaded, FailureExplained, HealthRead, OrdersListed, Refreshed
 from tui.notices import Notices
 from tui.state import Clock
 from tui.widgets.faults_panel import FaultsPanel
@@ -32,15 +40,18 @@ from tui.widgets.services_panel import ServicesPanel
 from tui.widgets.status_line import StatusLine
 
 CALL_TIMEOUT = 5.0
+HEALTH_TIMEOUT = 1.5  # each probe answers within a second (engine.operations); this is the read's bound
 # A later listing reaches back this far past the last one: clocks may differ a little, and an order
 # closed without its final event must still be listed once the feed's grace has passed.
 LISTING_OVERLAP = timedelta(seconds=STALE_SLACK_SECONDS + STALE_GRACE_SECONDS)
 MAX_EXPLAINED = 20  # failed orders explained per batch (each is one call)
 T = TypeVar("T")
+health_log = logging.getLogger("tui.health")
 
 
 class ServerSync(Notices):
     # Set by the dashboard App.
+    settings: Settings
     facade: CheckoutFacade | None
     feed: EventFeed
     dashboard: DashboardSettings
@@ -59,6 +70,9 @@ class ServerSync(Notices):
         self._detail_again = False
         self._events_since_asked: list[StepEvent] = []  # the selected order's, since its state was asked for
         self._refresh_worker: Worker[None] | None = None
+        self._health_worker: Worker[None] | None = None
+        self.health_watch = HealthWatch(self.settings.temporal.task_queue)
+        self._read_problems: list[str] = []  # of the last read of services and faults
         self._reconcile_worker: Worker[None] | None = None
         self._last_reconcile = 0.0
         self._listed_since: datetime | None = None  # when the last full listing was asked for
@@ -67,8 +81,10 @@ class ServerSync(Notices):
         """Once a second: read what is due, unless the last read is still on its way."""
         if self.facade is None or self.stopping:
             return
+        if self._health_worker is None or self._health_worker.is_finished:
+            self._health_worker = self._read_health()
         if self._refresh_worker is None or self._refresh_worker.is_finished:
-            self.refresh_now()
+            self._refresh_worker = self._read_state()
         due = time.monotonic() - self._last_reconcile >= self.dashboard.reconcile_seconds
         if due and (self._reconcile_worker is None or self._reconcile_worker.is_finished):
             self.reconcile()
@@ -90,10 +106,50 @@ class ServerSync(Notices):
     # --- health, services, faults; the orders Temporal knows ------------------------------------
 
     def refresh_now(self) -> None:
-        self._refresh_worker = self._read_health()
+        self._health_worker = self._read_health()
+        self._refresh_worker = self._read_state()
+
+    @work(group="health", exit_on_error=False)
+    async def _read_health(self) -> None:
+        assert self.facade is not None
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                health = await self.facade.health()
+        except (CheckoutError, TimeoutError):
+            health = Health()
+        self.post_message(HealthRead(health))
+
+    @on(HealthRead)
+    def _health_read(self, message: HealthRead) -> None:
+        if self.stopping:  # the servers going away on purpose are no news
+            return
+        health = message.health
+        self.status_line.health = health
+        if health.nats and self._nats_was_up is False:
+            self._resubscribe("NATS is back: resubscribing to step events")
+        self._nats_was_up = health.nats
+        if health.nats:
+            self.feed.quiet_problem()
+        for change in self.health_watch.update(health):
+            if change.down:
+                health_log.warning(change.message)
+                self.say(change.message, title="Down", severity="error", timeout=10)
+            else:
+                health_log.info(change.message)
+                self.say(change.message, title="Back", timeout=5)
+        self._show_problems()
+
+    def _show_problems(self) -> None:
+        health = self.status_line.health
+        down = list(health.down(self.settings.temporal.task_queue).values()) if health is not None else []
+        if health is not None and not health.nats:
+            problems = down  # the reads over NATS failed because of it
+        else:
+            problems = down + ([self.feed.problem] if self.feed.problem else []) + self._read_problems
+        self.status_line.problem = "; ".join(dict.fromkeys(problems))
 
     @work(group="refresh", exit_on_error=False)
-    async def _read_health(self) -> None:
+    async def _read_state(self) -> None:
         assert self.facade is not None
         facade = self.facade
         problems: list[str] = []
@@ -119,25 +175,17 @@ class ServerSync(Notices):
                 disallowed.append(error.message)
                 return None
 
-        health, snapshot, faults_in_force = await asyncio.gather(
-            guarded(facade.health, "health"),
+        snapshot, faults_in_force = await asyncio.gather(
             guarded(facade.services_snapshot, "services"),
             guarded(faults, "faults"),
         )
-        refreshed = Refreshed(health or Health(), snapshot, faults_in_force, problems, next(iter(disallowed), None))
-        self.post_message(refreshed)
+        self.post_message(Refreshed(snapshot, faults_in_force, problems, next(iter(disallowed), None)))
 
     @on(Refreshed)
     def _refreshed(self, message: Refreshed) -> None:
         status = self.status_line
-        status.health = message.health
-        if message.health.nats and self._nats_was_up is False:
-            self._resubscribe("NATS is back: resubscribing to step events")
-        self._nats_was_up = message.health.nats
-        if message.health.nats:
-            self.feed.quiet_problem()
-        problems = [self.feed.problem] if self.feed.problem else []
-        status.problem = "; ".join(dict.fromkeys(problems + message.problems))
+        self._read_problems = message.problems
+        self._show_problems()
         if message.faults is not None or message.faults_disallowed:
             self.faults_panel.disallow(message.faults_disallowed)
         if message.faults is not None:
@@ -245,8 +293,9 @@ class ServerSync(Notices):
             self.post_message(DetailLoaded(order_id, saga, None, events))
 
     async def _order_events(self, order_id: str) -> list[StepEvent] | None:
-        """The order's step history, read once per selection (later ones come live)."""
-        if self.detail_view.order_id == order_id and self.detail_view.events:
+        """The order's step history, read once per selection (later ones come live). Live events
+        folded in before the read are no history: they came after the order's first steps."""
+        if self.detail_view.order_id == order_id and self.detail_view.history_read:
             return None
         assert self.facade is not None
         try:

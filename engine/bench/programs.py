@@ -73,9 +73,12 @@ def build_programs(
 
 
 def checkout_settings(settings: Settings, task_queue: str) -> Settings:
-    """The user's settings, on the bench's task queue: hold 0 s, a SKU with ample stock, servers only used."""
+    """The user's settings, on the bench's task queue: hold 0 s, a SKU with ample stock, servers only used.
+    The bench's checkout worker serves metrics where the user's `metrics.port` says, so that it
+    is measured with the metrics it would run with (the bench itself serves none)."""
     return settings.connecting_only().model_copy(
         update={
+            "metrics": settings.metrics,
             "temporal": settings.temporal.model_copy(update={"task_queue": task_queue}),
             "saga": settings.saga.model_copy(update={"hold_seconds": 0.0}),
             "catalogue": {

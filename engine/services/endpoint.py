@@ -1,5 +1,5 @@
 """What every service endpoint does around its business logic: one task per request,
-injected faults, request validation, counters for `$SRV.STATS`, the reply."""
+injected faults, request validation, counters for `$SRV.STATS` and Prometheus, the reply."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import Any
 
 from nats.micro.request import Request
 from pydantic import ValidationError
+from temporalio.common import MetricMeter
 
 from engine.errors import first_validation_error
+from engine.metrics import ServiceMetrics
 from engine.models import FaultSettings, ServiceName, ServiceRequest
 
 from . import replies
@@ -24,6 +26,7 @@ from .faults import FaultsCache, roll
 log = logging.getLogger(__name__)
 
 REPLAY_HEADER = "Checkout-Replayed"  # set on the stored answer to a repeated request
+DOWN = "down"  # the error reason of a request dropped unanswered by an injected `down`
 
 Handler = Callable[[ServiceRequest, FaultSettings], Awaitable[Answer]]
 
@@ -82,10 +85,12 @@ class Endpoint:
         faults: FaultsCache,
         tasks: Tasks,
         max_request_bytes: int,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.name = name
         self.step = name.endpoint.step
         self.counters = Counters()
+        self._metrics = metrics or ServiceMetrics(MetricMeter.noop)
         self._handler = handler
         self._faults = faults
         self._tasks = tasks
@@ -96,9 +101,11 @@ class Endpoint:
 
     async def _serve(self, request: Request) -> None:
         self.counters.requests += 1
+        self._metrics.request(self.name)
         faults = self._faults.get(self.name)
         if faults.down:
             self.counters.errors += 1
+            self._metrics.error(self.name, DOWN)
             return
         delay_ms = faults.latency_ms + (random.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0)
         if delay_ms and await self._tasks.pause(delay_ms / 1000):
@@ -111,8 +118,10 @@ class Endpoint:
         reply = answer.reply
         if replies.is_decline(reply):
             self.counters.declines += 1
+            self._metrics.decline(self.name, reply.code)
         elif not reply.ok:
             self.counters.errors += 1
+            self._metrics.error(self.name, reply.code)
         headers = {REPLAY_HEADER: "true"} if answer.replayed else None
         try:
             await request.respond(reply.model_dump_json().encode(), headers=headers)

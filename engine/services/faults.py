@@ -22,8 +22,10 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import ValidationError
+from temporalio.common import MetricMeter
 
 from engine.errors import AccessDenied, FaultsDisabled, InvalidInput, Unreachable, shown_key
+from engine.metrics import ServiceMetrics
 from engine.models import CODE_BAD_REQUEST, MAX_LATENCY_MS, FaultSettings, ServiceName, ServiceReply, parse_service
 from engine.nats_client import request as nats_request
 
@@ -100,10 +102,11 @@ class FaultsCache:
     """This process's copy of the fault settings, updated by a KV watch as soon as anyone changes them.
     Disabled (`enabled=False`), it reads nothing and every endpoint has no faults."""
 
-    def __init__(self, kv: KeyValue, *, enabled: bool = True) -> None:
+    def __init__(self, kv: KeyValue, *, enabled: bool = True, metrics: ServiceMetrics | None = None) -> None:
         self._kv = kv
         self.enabled = enabled
         self._settings: dict[ServiceName, FaultSettings] = {}
+        self._metrics = metrics or ServiceMetrics(MetricMeter.noop)
         self._watcher: KeyValue.KeyWatcher | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -111,6 +114,7 @@ class FaultsCache:
         return self._settings.get(service) or FaultSettings()
 
     async def start(self) -> None:
+        self._metrics.faults_in_force(self._settings)  # every endpoint's gauges, at 0 until a fault is set
         if not self.enabled:
             return
         # Current values by direct reads: the watch's "that was all" marker can come before
@@ -134,6 +138,7 @@ class FaultsCache:
             return
         deleted = entry.operation in (KV_DEL, KV_PURGE)
         self._settings[service] = _decode(None if deleted else entry.value)
+        self._metrics.faults_in_force(self._settings)
 
     async def stop(self) -> None:
         if self._watcher is not None:

@@ -11,8 +11,10 @@ from nats import micro
 from nats.aio.client import Client
 from nats.micro.request import Request
 from nats.micro.service import EndpointStats, Service, ServiceConfig
+from temporalio.common import MetricMeter
 
 from engine.config import Settings
+from engine.metrics import ServiceMetrics
 from engine.models import SERVICE_ENDPOINTS, ServiceName, ServiceReply
 
 from . import replies
@@ -65,11 +67,13 @@ class RunningServices:
         await self._faults.stop()
 
 
-async def start_services(nc: Client, settings: Settings) -> RunningServices:
-    """Serve every endpoint on `nc` (queue groups: any number of processes share the load)."""
+async def start_services(nc: Client, settings: Settings, *, meter: MetricMeter | None = None) -> RunningServices:
+    """Serve every endpoint on `nc` (queue groups: any number of processes share the load);
+    `meter` counts their requests and shows the faults in force (None: nothing counted)."""
     js = nc.jetstream()
     buckets = await prepare_state(js, settings)
-    faults = FaultsCache(buckets.faults, enabled=settings.faults_enabled)
+    metrics = ServiceMetrics(meter or MetricMeter.noop)
+    faults = FaultsCache(buckets.faults, enabled=settings.faults_enabled, metrics=metrics)
     await faults.start()
     tasks = Tasks()
     effects = Effects(buckets)
@@ -85,7 +89,10 @@ async def start_services(nc: Client, settings: Settings) -> RunningServices:
     endpoints: list[Endpoint] = []
     try:
         for service_name, names in SERVICE_ENDPOINTS.items():
-            group = [Endpoint(name, handlers[name], faults, tasks, settings.nats.max_request_bytes) for name in names]
+            group = [
+                Endpoint(name, handlers[name], faults, tasks, settings.nats.max_request_bytes, metrics)
+                for name in names
+            ]
             service = await micro.add_service(
                 nc,
                 ServiceConfig(

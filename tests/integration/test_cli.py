@@ -191,8 +191,13 @@ async def test_a_terminated_order_shows_terminated(stack: Stack) -> None:
     state = json.loads(shown.stdout)
     assert state["status"] == "TERMINATED"
     assert state["current_step"] is None and state["finished_at"] is not None
+    hold = next(step for step in state["steps"] if step["name"] == "hold")
+    assert hold["status"] == "CUT_OFF" and hold["finished_at"] == state["finished_at"], hold
+    assert all(step["status"] != "RUNNING" for step in state["steps"]), state["steps"]
     text = await in_thread(stack, "show", order_id)
     assert "status TERMINATED" in text.stdout
+    hold_line = next(line for line in text.stdout.splitlines() if line.split()[:1] == ["hold"])
+    assert "CUT_OFF" in hold_line and "RUNNING" not in hold_line, hold_line
     again = await in_thread(stack, "terminate", order_id)
     assert_one_line_error(again, 1, f"order {order_id} has already ended (TERMINATED)")
 

@@ -47,6 +47,7 @@ from engine.models import (
     StockChange,
 )
 from engine.services.faults import FAULTS_DISABLED
+from engine.supervision import ServerListener
 
 Clock = Callable[[], datetime]
 
@@ -233,9 +234,7 @@ class FakeFacade:
         task = self.tasks.get(order_id)
         if task:
             task.cancel()
-        state.status = OrderStatus.TERMINATED
-        state.current_step = None
-        state.finished_at = datetime.now(UTC)
+        self.states[order_id] = state.terminated(datetime.now(UTC))
 
     async def state(self, order_id: str) -> SagaState:
         self._check()
@@ -579,6 +578,7 @@ class FakeStack:
         self.started = False
         self.helpers_started = False
         self.stopped = False
+        self.server_listeners: list[ServerListener] = []  # the supervisor's: tests call them
 
     async def start(self) -> None:
         if self.fail is not None:
@@ -587,6 +587,9 @@ class FakeStack:
 
     def start_helpers(self) -> None:
         self.helpers_started = self.started
+
+    def on_server_event(self, listener: ServerListener) -> None:
+        self.server_listeners.append(listener)
 
     async def stop(self) -> None:
         self.stopped = True

@@ -30,8 +30,10 @@ class ConfiguredNatsServer:
         self.config = directory / f"{name}.conf"
         self.log = directory / f"{name}.log"
         store = directory / f"{name}-js"
+        # The store comes after `extra`: a jetstream block there (the shipped cluster.conf has one)
+        # would otherwise replace this one, and its store would be nats-server's shared default.
         self.config.write_text(
-            f'listen: "127.0.0.1:{self.port}"\nserver_name: {name}\njetstream {{ store_dir: "{store}" }}\n{extra}\n'
+            f'listen: "127.0.0.1:{self.port}"\nserver_name: {name}\n{extra}\njetstream {{ store_dir: "{store}" }}\n'
         )
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.config import Settings
-from engine.models import Discrepancy, OrderInput, OrderStatus
+from engine.models import Discrepancy, OrderInput, OrderStatus, Step, StepStatus
 from tests.support.dashboard import fake_settings
 from tests.support.fake_facade import FakeFacade
 from tui import cli
@@ -99,3 +99,29 @@ def test_parse_since() -> None:
     assert cli.parse_since("30m", now) == now - timedelta(minutes=30)
     assert cli.parse_since("2026-03-01T10:00+00:00", now) == datetime(2026, 3, 1, 10, tzinfo=UTC)
     assert cli.parse_since("2026-03-01", now).tzinfo is not None
+
+
+def test_a_terminated_orders_running_step_reads_as_cut_off(
+    fake: FakeFacade, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.settings.saga.hold_seconds = 30
+
+    async def terminate_in_the_hold() -> None:
+        await fake.submit(order("cut-1"))
+        for _ in range(500):
+            hold = fake.states["cut-1"].step(Step.HOLD)
+            if hold is not None and hold.status is StepStatus.RUNNING:
+                break
+            await asyncio.sleep(0.01)
+        await fake.terminate("cut-1", "test")
+
+    asyncio.run(terminate_in_the_hold())
+    assert cli.main(["show", "cut-1", "--json"]) == 0
+    state = json.loads(capsys.readouterr().out)
+    assert state["status"] == "TERMINATED"
+    steps = {step["name"]: step for step in state["steps"]}
+    assert steps["hold"]["status"] == "CUT_OFF" and steps["hold"]["finished_at"] == state["finished_at"]
+    assert steps["charge"]["status"] == "SUCCEEDED"
+    assert cli.main(["show", "cut-1"]) == 0
+    hold_line = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["hold"])
+    assert "CUT_OFF" in hold_line and "RUNNING" not in hold_line, hold_line

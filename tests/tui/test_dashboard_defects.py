@@ -68,7 +68,7 @@ async def test_terminate_shows_in_table_detail_and_log() -> None:
         await wait_until(pilot, lambda: app.detail_view.saga and app.detail_view.saga.status is OrderStatus.TERMINATED)
         status_line = app.detail_view.plain.splitlines()[2]
         assert "TERMINATED" in status_line and "age" not in status_line, status_line
-        assert "stopped" in app.detail_view.plain, "the hold it was in shows as stopped, not running"
+        assert "cut off" in app.detail_view.plain, "the hold it was in shows as cut off, not running"
         assert any("term-2" in line and "terminated" in line for line in app.event_log.tail)
 
 

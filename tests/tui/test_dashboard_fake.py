@@ -277,7 +277,12 @@ async def test_lost_connections_show_in_the_status_line_and_the_app_recovers(fak
         facade.break_event_streams()
         status = app.query_one(StatusLine)
         await wait_until(pilot, lambda: "NATS down" in status.plain and "Temporal down" in status.plain)
-        await wait_until(pilot, lambda: "unreachable" in status.plain)
+        # Named as what it is, not as the reads over NATS failing because of it.
+        await wait_until(pilot, lambda: "NATS not answering; Temporal not answering" in status.plain)
+        await pilot.pause(1.5)  # a read of services and faults came back failing meanwhile
+        assert "unreachable" not in status.plain, status.plain
+        down = [m for s, t, m in app.notices if t == "Down"]
+        assert down == ["NATS not answering", "Temporal not answering"], app.notices
         await pilot.press("n")
         assert isinstance(app.screen, NewOrderScreen)
         app.screen.query_one("#customer", Input).value = "cust-2"
@@ -287,6 +292,8 @@ async def test_lost_connections_show_in_the_status_line_and_the_app_recovers(fak
         await pilot.press("escape")
         facade.unreachable = False
         await wait_until(pilot, lambda: "down" not in status.plain and "unreachable" not in status.plain, timeout=15)
+        back = [m for s, t, m in app.notices if t == "Back"]
+        assert back == ["NATS answers again", "Temporal answers again"], app.notices
         await facade.submit(an_order("after-1"))
         await wait_until(pilot, lambda: status_of(app, "after-1") is OrderStatus.COMPLETED, timeout=15)
 

@@ -404,6 +404,18 @@ async def test_the_charts_tab_draws_orders_and_error_rates(fake_stack: FakeStack
         await wait_until(pilot, lambda: sum(app.history.finished["completed"]) == 5, timeout=5)
         await wait_until(pilot, lambda: any(any(s) for s in app.history.error_rate.values()), timeout=5)
         await pilot.pause(1.1)
-        text = "\n".join(visible_lines(app.charts_panel.query_one(Static)))
-        assert "completed" in text and "in flight" in text and "payment" in text
-        assert any(bar in text for bar in "▂▃▄▅▆▇█")
+        charts = app.charts_panel
+        assert charts.has_class("-side"), "120 columns: the two plots side by side"
+        orders = visible_lines(charts.orders_plot)
+        errors = visible_lines(charts.errors_plot)
+        assert "Orders finished per 1 s, and in flight" in orders[0], "the title, whole"
+        assert "Errors per request, each endpoint (%)" in errors[0]
+        for plot in (orders, errors):
+            assert re.search(r"\btime\b", plot[-1]) and "now" in plot[-2], "the x axis: labelled, time labels"
+            assert re.search(r"^\s*[0-9.]+┤", "\n".join(plot), re.M), "a scale on the y axis"
+            assert any(dot in "".join(plot) for dot in "⠁⠂⠄⡀⢀⠠⠐⠈⣀⠤"), "the lines are drawn"
+        assert "orders" in orders[-1] and "% errors" in errors[-1], "the y axes are labelled"
+        legend = " ".join(visible_lines(charts.orders_legend))
+        for name in ("completed", "compensated", "failed", "in flight"):
+            assert f"● {name}" in legend, legend
+        assert "● payment" in " ".join(visible_lines(charts.errors_legend))

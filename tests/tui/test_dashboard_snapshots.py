@@ -184,3 +184,37 @@ def test_quit_with_an_order_in_flight_at_80x24(snap_compare) -> None:
         await pilot.pause(0.3)
 
     assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=quit_question)
+
+
+# --- small terminals (issue 17, defect 6) ---------------------------------------------------------
+
+BULK = [f"a8a3a8-{index:04d}" for index in range(8)]
+
+
+def bulk_app() -> CheckoutApp:
+    """A bulk submit's orders: their ids share the first seven characters."""
+    app = frozen_app()
+    facade = app.stack.facade
+    assert isinstance(facade, FakeFacade)
+    for index, order_id in enumerate(BULK):
+        status = OrderStatus.COMPENSATED if index % 3 == 2 else OrderStatus.COMPLETED
+        reason = Reason.CARD_DECLINED if status is OrderStatus.COMPENSATED else None
+        started = NOW - timedelta(seconds=20 - index)
+        facade.add_finished(order(order_id, f"bulk-{index}", "usb-cable", 1, 999), status, started, reason=reason)
+    return app
+
+
+async def bulk_loaded(pilot: Pilot) -> None:
+    app = pilot.app
+    assert isinstance(app, CheckoutApp)
+    await wait_until(pilot, lambda: app.orders_table.row_count == 3 + len(BULK) and app.status_line.health)
+    await wait_until(pilot, lambda: not app.numbers_bar.catching_up, what="caught up")
+    await pilot.pause(0.2)
+
+
+def test_bulk_ids_at_60x20_keep_the_part_that_differs(snap_compare) -> None:
+    assert snap_compare(bulk_app(), terminal_size=(60, 20), run_before=bulk_loaded)
+
+
+def test_at_40x15_the_dashboard_asks_for_a_larger_terminal(snap_compare) -> None:
+    assert snap_compare(bulk_app(), terminal_size=(40, 15), run_before=bulk_loaded)

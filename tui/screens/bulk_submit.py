@@ -1,13 +1,17 @@
-"""Bulk submit: N orders at R per second, with progress bars; can be stopped."""
+"""Bulk submit: N orders at R per second, with progress bars; can be stopped.
+
+An order Temporal refused is not submitted: the bar counts only the submitted ones, and the
+dialog and the closing notification say how many were refused and why."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -19,6 +23,7 @@ from engine.config import CatalogueItem
 from engine.errors import CheckoutError
 from engine.models import OrderInput
 from tui.format import one_line
+from tui.messages import Severity
 
 Submit = Callable[[OrderInput], Awaitable[None]]
 IsTerminal = Callable[[str], bool]
@@ -44,11 +49,31 @@ class BulkResult:
     planned: int = 0  # orders asked for, over every run of the form
     submitted: list[str] = field(default_factory=list)
     stopped: bool = False
+    background: BulkSubmitScreen | None = None  # still submitting: the dashboard follows it
+    refused: Counter[str] = field(default_factory=Counter)  # why -> how many orders
 
     def summary(self) -> str:
+        count = len(self.submitted)
         if self.stopped:
-            return f"Bulk submit stopped: {len(self.submitted)} of {self.planned} orders submitted"
-        return f"{len(self.submitted)} orders submitted"
+            text = f"Bulk submit stopped: {count} of {self.planned} orders submitted"
+        elif self.refused:
+            text = f"{count} of {self.planned} orders submitted"
+        else:
+            text = f"{count} orders submitted"
+        if self.refused:
+            text += "; " + refusals(self.refused)
+        return text
+
+    @property
+    def severity(self) -> Severity:
+        return "error" if self.refused else "information"
+
+
+def refusals(refused: Counter[str]) -> str:
+    """`52 refused: Temporal at … is unreachable (…)`, the most frequent reason first."""
+    total = sum(refused.values())
+    reasons = "; ".join(why if len(refused) == 1 else f"{count}× {why}" for why, count in refused.most_common())
+    return f"{total} refused: {reasons}"
 
 
 def parse_plan(count: str, rate: str) -> tuple[int, float]:
@@ -84,14 +109,16 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
     BulkSubmitScreen #problem { color: $error; height: auto; }
     BulkSubmitScreen .bar { height: 1; margin-top: 1; }
     BulkSubmitScreen .bar > Label { width: 10; }
-    BulkSubmitScreen #progress-text { margin-top: 1; height: auto; }
+    BulkSubmitScreen #progress-text { margin-top: 1; height: auto; width: 1fr; }
+    BulkSubmitScreen #close-hint { margin-top: 1; height: auto; color: $text-muted; }
     BulkSubmitScreen #buttons { height: 1; margin-top: 1; align-horizontal: right; }
     BulkSubmitScreen #buttons > Button { margin-left: 2; }
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="dialog.close", tooltip="Stop submitting and close"),
+        Binding("escape", "close", "Stop & close", id="dialog.close", tooltip="Stop submitting and close"),
     ]
+    HINT = "Esc or Stop & close stops submitting; Background goes on, with its progress in the numbers line."
 
     def __init__(
         self,
@@ -107,8 +134,7 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
         self.plan = plan or BulkPlan()
         self.planned = 0
         self.submitted: list[str] = []
-        self.failed = 0
-        self.last_error = ""
+        self.refused: Counter[str] = Counter()  # why -> how many orders
         self.running = False
         self.stopped = False
         self._stop = asyncio.Event()
@@ -136,8 +162,10 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
                 yield Label("finished")
                 yield ProgressBar(total=1, show_eta=False, id="finished-bar")
             yield Label("", id="progress-text")
+            yield Label(self.HINT, id="close-hint")
             with Horizontal(id="buttons"):
-                yield Button("Close", id="close", compact=True)
+                yield Button("Stop & close", id="close", compact=True)
+                yield Button("Background", id="background", compact=True, disabled=True)
                 yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)
                 yield Button("Start", id="start", variant="primary", compact=True)
 
@@ -147,6 +175,11 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
         self.set_interval(0.25, self._show_progress)
 
     # --- progress -------------------------------------------------------------------------
+
+    @property
+    def failed(self) -> int:
+        """Orders refused (not submitted)."""
+        return sum(self.refused.values())
 
     @property
     def finished(self) -> int:
@@ -161,16 +194,14 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
         if not self.planned:
             return
         finished = self.finished
-        self.query_one("#submitted-bar", ProgressBar).update(
-            total=self.planned, progress=len(self.submitted) + self.failed
-        )
+        self.query_one("#submitted-bar", ProgressBar).update(total=self.planned, progress=len(self.submitted))
         self.query_one("#finished-bar", ProgressBar).update(total=max(1, len(self.submitted)), progress=finished)
         state = "running" if self.running else ("stopped" if self.stopped else "submitted")
         text = f"{state}: {len(self.submitted)} of {self.planned} submitted, {finished} finished"
-        if self.failed:
-            text += f", {self.failed} refused ({self.last_error})"
         if self.done:
             text += " — all finished"
+        if self.refused:
+            text += "\n" + refusals(self.refused)
         self.query_one("#progress-text", Label).update(text)
 
     # --- actions --------------------------------------------------------------------------
@@ -194,7 +225,8 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
         self.stopped = False
         self._stop = asyncio.Event()
         self._set_running(True)
-        self._runner = self._run(count, rate, self.plan.sku)
+        # The app's worker, not the dialog's: it goes on when the dialog goes to the background.
+        self._runner = self.app.run_worker(self._run(count, rate, self.plan.sku), group="bulk", exit_on_error=False)
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
@@ -207,12 +239,23 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
         self.action_stop()
         if self._runner is not None:
             await self._runner.wait()  # the orders on their way: they exist, so they count
-        self.dismiss(BulkResult(self.plan, self.planned, list(self.submitted), self.stopped))
+        self.dismiss(self.outcome())
+
+    @on(Button.Pressed, "#background")
+    def action_background(self) -> None:
+        """Back to the table while the orders go on being submitted."""
+        if self.running:
+            self.dismiss(BulkResult(self.plan, self.planned, list(self.submitted), self.stopped, background=self))
+
+    def outcome(self) -> BulkResult:
+        """What a bulk submit in the background did, once it is over."""
+        return BulkResult(self.plan, self.planned, list(self.submitted), self.stopped, refused=Counter(self.refused))
 
     def _set_running(self, running: bool) -> None:
         self.running = running
         self.query_one("#start", Button).disabled = running
         self.query_one("#stop", Button).disabled = not running
+        self.query_one("#background", Button).disabled = not running
         self._show_progress()
 
     def _order(self, batch: str, index: int, sku: str) -> OrderInput:
@@ -227,7 +270,6 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
             }
         )
 
-    @work(exclusive=True, group="bulk", exit_on_error=False)
     async def _run(self, count: int, rate: float, sku: str) -> None:
         batch = secrets.token_hex(3)
         loop = asyncio.get_running_loop()
@@ -239,8 +281,7 @@ class BulkSubmitScreen(ModalScreen[BulkResult]):
             try:
                 await self.submit(order)
             except CheckoutError as error:
-                self.failed += 1
-                self.last_error = one_line(error.message, 60)
+                self.refused[one_line(error.message, 160)] += 1
             else:
                 self.submitted.append(order.order_id)
             finally:

@@ -17,9 +17,10 @@ PANELS = (
     ),
     (
         "numbers",
-        "in flight, ✔ completed, ↩ compensated, ↺ compensating (retrying), ✘ failed or terminated; "
-        "finished orders per second with the last minute as a sparkline; saga latency p50/p95 (started → finished). "
-        "'catching up…' while the history is replayed after a start.",
+        "in flight, ✔ completed, ↩ compensated, ↺ compensating (retrying), ✘ failed or terminated (shown at 0 "
+        "too once there was one; the mouse over the counts says so); finished orders per second with the last "
+        "minute as a sparkline; saga latency p50/p95 (started → finished); 'bulk 12/100' while a bulk submit runs "
+        "in the background. 'catching up…' while the history is replayed after a start.",
     ),
     (
         "orders",
@@ -42,7 +43,7 @@ PANELS = (
         "the audit's verdict.",
     ),
     ("log", "the tail of step events: p pauses or follows, o shows only the selected order's."),
-    ("charts", "orders finished by status and in flight per 10 s, error rate per endpoint."),
+    ("charts", "plots of orders finished by status and in flight per 10 s, and errors per request of each endpoint."),
 )
 
 

@@ -22,7 +22,10 @@ Submit = Callable[[OrderInput], Awaitable[None]]
 
 # Which form field a pydantic error location belongs to.
 FIELD_OF = {"order_id": "order-id", "customer_id": "customer", "sku": "sku", "quantity": "quantity", "items": "sku"}
-LABEL_OF = {"order-id": "order id", "customer": "customer", "sku": "SKU", "quantity": "quantity"}
+LABEL_OF = {"order-id": "order id", "customer": "customer id", "sku": "SKU", "quantity": "quantity"}
+
+
+CUSTOMER_HINT = "an id: ASCII letters, digits, - and _ (e.g. customer-1)"
 
 
 def new_order_id() -> str:
@@ -71,9 +74,9 @@ class NewOrderScreen(ModalScreen[OrderInput | None]):
         border: thick $primary; background: $surface; padding: 0 1;
     }
     NewOrderScreen .field { height: 1; margin-top: 1; }
-    NewOrderScreen .field > Label { width: 10; }
+    NewOrderScreen .field > Label { width: 12; }
     NewOrderScreen .field > Input, NewOrderScreen .field > Select { width: 1fr; }
-    NewOrderScreen .problem { color: $error; height: auto; padding-left: 10; }
+    NewOrderScreen .problem { color: $error; height: auto; padding-left: 12; }
     NewOrderScreen #total { margin-top: 1; color: $text-muted; }
     NewOrderScreen #buttons { height: 1; margin-top: 1; align-horizontal: right; }
     NewOrderScreen #buttons > Button { margin-left: 2; }
@@ -101,8 +104,10 @@ class NewOrderScreen(ModalScreen[OrderInput | None]):
                 yield Input(new_order_id(), id="order-id", compact=True)
             yield Label("", id="order-id-problem", classes="problem")
             with Horizontal(classes="field"):
-                yield Label("customer")
-                yield Input(self.customer, id="customer", compact=True)
+                yield Label("customer id")
+                yield Input(
+                    self.customer, id="customer", compact=True, placeholder=CUSTOMER_HINT, tooltip=CUSTOMER_HINT
+                )
             yield Label("", id="customer-problem", classes="problem")
             with Horizontal(classes="field"):
                 yield Label("SKU")

@@ -20,13 +20,22 @@ class Numbers:
     per_second: list[float] = field(default_factory=list)
     p50: float | None = None
     p95: float | None = None
+    bulk: str = ""  # a bulk submit running in the background: its progress, e.g. "bulk 12/100"
 
 
 WORDS_FROM = 130  # columns from which the counts are named in words rather than by the status symbols
+COUNTS_TOOLTIP = (
+    "in flight: orders running now\n"
+    "✔ completed · ↩ compensated (refunded, restocked) · ↺ compensating now\n"
+    "✘ failed or terminated (once there was one, it stays shown, at 0 too)\n"
+    "the rate: orders finished per second, the last 10 s; p50 p95: their latency"
+)
 
 
-def counts_text(counts: Counts, *, words: bool) -> Text:
+def counts_text(counts: Counts, *, words: bool, show_failed: bool = False) -> Text:
+    """`show_failed`: the failed count even at 0 (it was not 0 once: its going away would hide that)."""
     failed = counts.failed + counts.terminated
+    show_failed = show_failed or bool(failed)
     compensating = "bold magenta" if counts.compensating else "bold"
     if words:
         parts = [
@@ -35,8 +44,8 @@ def counts_text(counts: Counts, *, words: bool) -> Text:
             ("  compensated ", counts.compensated, "bold cyan"),
             ("  compensating ", counts.compensating, compensating),
         ]
-        if failed:
-            parts.append(("  failed ", failed, "bold red"))
+        if show_failed:
+            parts.append(("  failed ", failed, "bold red" if failed else "bold"))
     else:  # the status column's symbols stand for the words (see the help screen)
         parts = [
             ("in flight ", counts.in_flight, "bold yellow"),
@@ -44,8 +53,8 @@ def counts_text(counts: Counts, *, words: bool) -> Text:
             ("  ↩ ", counts.compensated, "bold cyan"),
             ("  ↺ ", counts.compensating, compensating),
         ]
-        if failed:
-            parts.append(("  ✘ ", failed, "bold red"))
+        if show_failed:
+            parts.append(("  ✘ ", failed, "bold red" if failed else "bold"))
     line = Text(no_wrap=True)
     for label, value, style in parts:
         line.append(label, style="dim").append(str(value), style=style)
@@ -67,10 +76,12 @@ class NumbersBar(Horizontal):
     """
 
     catching_up = False
+    failed_seen = False  # a failed or terminated order was counted once: the count stays, at 0 too
     _refit = True  # the next show fits the widths to its text, narrower too
 
     def compose(self) -> ComposeResult:
         self._counts = Static(id="counts")
+        self._counts.tooltip = COUNTS_TOOLTIP
         self._throughput = Static(id="throughput")
         self._sparkline = Sparkline([0.0], id="sparkline", summary_function=max)
         self._latency = Static(id="latency")
@@ -82,9 +93,14 @@ class NumbersBar(Horizontal):
             self._refit = True  # other words: the widths start over
         self.catching_up = catching_up
         if catching_up:
-            self._fitted(self._counts, Text("catching up…", style="bold yellow"))
+            counts = Text("catching up…", style="bold yellow")
         else:
-            self._fitted(self._counts, counts_text(numbers.counts, words=self.size.width >= WORDS_FROM))
+            self.failed_seen = self.failed_seen or bool(numbers.counts.failed + numbers.counts.terminated)
+            words = self.size.width >= WORDS_FROM
+            counts = counts_text(numbers.counts, words=words, show_failed=self.failed_seen)
+        if numbers.bulk:
+            counts.append("  " + numbers.bulk, style="bold blue")
+        self._fitted(self._counts, counts)
         self._throughput.update(Text.assemble(("│ ", "dim"), f"{numbers.throughput:.1f}/s"), layout=False)
         self._sparkline.data = numbers.per_second or [0.0]
         latency = Text.assemble(("p50 ", "dim"), duration(numbers.p50), ("  p95 ", "dim"), duration(numbers.p95))

@@ -25,8 +25,10 @@ def _took(step: StepState, now: datetime) -> str:
 def _step_status(saga: SagaState, step: StepState) -> Text:
     if saga.status.is_terminal and step.status is StepStatus.PENDING:
         return Text("· not run", style="dim")
-    if saga.status is OrderStatus.TERMINATED and step.status in (StepStatus.RUNNING, StepStatus.RETRYING):
-        return Text("■ stopped", style="bold red")
+    if step.status is StepStatus.CUT_OFF or (
+        saga.status is OrderStatus.TERMINATED and step.status in (StepStatus.RUNNING, StepStatus.RETRYING)
+    ):
+        return Text("■ cut off", style="bold red")
     return step_status_text(step.status)
 
 
@@ -101,6 +103,16 @@ def render_saga(
     return Group(*parts)
 
 
+def _identity(event: StepEvent) -> tuple[object, ...]:
+    return (event.step, event.kind, event.attempt, event.time)
+
+
+def _merged(read: list[StepEvent], live: list[StepEvent]) -> list[StepEvent]:
+    """The history read, and the live events it does not hold yet, oldest first."""
+    seen = {_identity(e) for e in read}
+    return sorted([*read, *(e for e in live if _identity(e) not in seen)], key=lambda e: e.time)
+
+
 def _at(moment: datetime | None) -> Text:
     return Text(clock_time(moment), style="dim") if moment else Text("")
 
@@ -125,6 +137,7 @@ class OrderDetail(RichView, can_focus=True):
         self.error: str | None = None
         self.web_url: str | None = None
         self.events: list[StepEvent] = []  # the order's step events, oldest first
+        self.history_read = False  # whether `events` holds the order's history, not only live ones
         self.links = ""  # e.g. "retry of a1b2; retried as a1b2-r1"
 
     def show(
@@ -136,19 +149,22 @@ class OrderDetail(RichView, can_focus=True):
         web_url: str | None = None,
         events: list[StepEvent] | None = None,
     ) -> None:
-        """`events`: the order's step events (None keeps the ones shown, for the same order)."""
+        """`events`: the order's step history as read (None keeps the ones shown, for the same order).
+        The live events that came while it was read are kept: the read may be older than they are."""
         if order_id != self.order_id:
             self.scroll_home(animate=False)
             self.events = []
+            self.history_read = False
         if events is not None:
-            self.events = events
+            self.events = _merged(events, self.events)
+            self.history_read = True
         self.order_id, self.saga, self.error, self.web_url = order_id, saga, error, web_url
         self.redraw()
 
     def add_events(self, events: list[StepEvent]) -> None:
         """Live events of the order shown, after the ones read with its state (none twice)."""
-        seen = {(e.step, e.kind, e.attempt, e.time) for e in self.events}
-        self.events.extend(e for e in events if (e.step, e.kind, e.attempt, e.time) not in seen)
+        seen = {_identity(e) for e in self.events}
+        self.events.extend(e for e in events if _identity(e) not in seen)
 
     def redraw(self) -> None:
         """Show the current saga (also once a second while it runs: ages and the hold's countdown)."""

@@ -20,7 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.models import EventKind, OrderStatus
-from tui.format import Cell, cached_style, duration, fit, money, status_cell
+from tui.format import Cell, cached_style, duration, fit, fit_id, money, status_cell
 from tui.messages import OrderChosen, OrderSelected, SortChosen
 from tui.state import BatchResult, OrderBook, OrderRow, SortMode, StatusFilter
 
@@ -110,7 +110,7 @@ def _age_cell(row: OrderRow, now: datetime) -> Cell:
 
 def cells(row: OrderRow, now: datetime) -> list[Cell]:
     return [
-        Cell(row.order_id),
+        Cell(row.order_id, is_id=True),
         Cell(row.customer_id or "—"),
         Cell(money(row.total_cents), right=True),
         status_cell(row.status),
@@ -322,7 +322,8 @@ class OrdersTable(ScrollView, can_focus=True):
             segments = [Segment(" ", base)]
             for cell, width in zip(self._cells[order_id], self._widths, strict=True):
                 style = cached_style(cell.style)
-                segments.append(Segment(fit(cell.plain, width, right=cell.right), base + style if style else base))
+                shown = fit_id(cell.plain, width) if cell.is_id else fit(cell.plain, width, right=cell.right)
+                segments.append(Segment(shown, base + style if style else base))
                 segments.append(Segment(" " * GAP, base))
             strip = self._strips[order_id] = Strip(segments).extend_cell_length(self._line_width(), base)
         return strip
