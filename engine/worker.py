@@ -16,6 +16,8 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRu
 
 from engine.activities import CheckoutActivities
 from engine.config import Settings
+from engine.pause_workflow import PauseActivities, StepPauseWorkflow
+from engine.pauses import PauseCache
 from engine.workflows import OrderWorkflow
 
 
@@ -31,15 +33,22 @@ class WorkerLimits:
 
 
 def build_worker(
-    client: Client, nc: NATS, settings: Settings, task_queue: str | None = None, limits: WorkerLimits | None = None
+    client: Client,
+    nc: NATS,
+    settings: Settings,
+    pauses: PauseCache,
+    task_queue: str | None = None,
+    limits: WorkerLimits | None = None,
 ) -> Worker:
+    """`pauses`: this process's copy of the paused steps, started (its bucket is what the
+    step pause workflows write)."""
     limits = limits or WorkerLimits()
-    activities = CheckoutActivities(nc, settings.saga_settings(), settings.nats.request_timeout_seconds)
+    activities = CheckoutActivities(nc, settings.saga_settings(), settings.nats.request_timeout_seconds, pauses)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal.task_queue,
-        workflows=[OrderWorkflow],
-        activities=activities.all(),
+        workflows=[OrderWorkflow, StepPauseWorkflow],
+        activities=[*activities.all(), PauseActivities(pauses.kv).record_pause],
         workflow_runner=UnsandboxedWorkflowRunner(),
         max_concurrent_activities=200,
         max_concurrent_local_activities=limits.local_activities,

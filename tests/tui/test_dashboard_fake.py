@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from textual.widgets import Input, Select, Static
+from textual.widgets import Button, Input, Select, Static
 
 from engine.errors import ServerStartError
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName, StepStatus

@@ -31,6 +31,7 @@ from engine.models import (
     StepStatus,
     workflow_id_for,
 )
+from engine.pause_workflow import PauseRecord
 from engine.workflows import WORKFLOW_TYPE, OrderWorkflow
 
 SETTINGS = SagaSettings(
@@ -57,6 +58,7 @@ class FakeServices:
         self.stalls: dict[Step, float] = {}
         self.shipped = False  # set by a successful ship, or by a test: a ship the saga never saw answered
         self.entered: dict[Step, asyncio.Event] = {step: asyncio.Event() for step in Step}
+        self.paused: dict[Step, str] = {}  # step -> reason: what the pause workflows recorded (the KV)
 
     def decline(self, step: Step, code: str) -> None:
         self.behaviour[step] = lambda _attempt: ServiceReply(ok=False, code=code, message="declined")
@@ -96,6 +98,9 @@ class FakeServices:
         def service(step: Step):
             @activity.defn(name=step.value)
             async def call(request: StepCall) -> StepReply:
+                if request.pausable and step in self.paused:  # as CheckoutActivities answers
+                    self._published(step.value, request.events)
+                    return StepReply(ok=False, code="paused", message=self.paused[step], paused=True)
                 started_at = datetime.now(UTC)
                 self._published(step.value, events_as_call_goes_out(request, started_at))
                 reply = await answer(request)
@@ -130,10 +135,18 @@ class FakeServices:
         async def publish_events(events: list[StepEvent]) -> None:
             self._published("publish_events", events)
 
+        @activity.defn(name="record_pause")
+        async def record_pause(record: PauseRecord) -> None:
+            if record.pause is None:
+                self.paused.pop(record.step, None)
+            else:
+                self.paused[record.step] = record.pause.reason
+
         return [
             *(service(step) for step in (Step.RESERVE, Step.CHARGE, Step.SHIP, Step.RESTOCK, Step.REFUND)),
             saga_settings,
             publish_events,
+            record_pause,
         ]
 
     def _published(self, by: str, events: list[StepEvent]) -> None:
