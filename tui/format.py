@@ -28,6 +28,7 @@ STEP_LOOK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.FAILED: ("✘", "red"),
     StepStatus.CANCELLED: ("⊘", "cyan"),
     StepStatus.SKIPPED: ("-", "dim"),
+    StepStatus.PAUSED: ("⏸", "bold yellow"),
 }
 
 KIND_STYLE: dict[EventKind, str] = {
@@ -36,6 +37,8 @@ KIND_STYLE: dict[EventKind, str] = {
     EventKind.FAILED: "red",
     EventKind.COMPENSATING: "magenta",
     EventKind.COMPENSATED: "cyan",
+    EventKind.PAUSED: "bold yellow",
+    EventKind.RELEASED: "yellow",
 }
 
 
@@ -118,6 +121,9 @@ class Cell:
     plain: str
     style: str = ""
     right: bool = False
+
+
+PAUSED_CELL = Cell("⏸ PAUSED", "bold yellow")  # the step cell beside it says before which step
 
 
 def status_cell(status: OrderStatus) -> Cell:

@@ -20,7 +20,9 @@ from engine.models import (
     SagaState,
     ServiceName,
     ServicesSnapshot,
+    Step,
     StepEvent,
+    StepPause,
 )
 from tui.state import SortMode, StatusFilter
 
@@ -49,8 +51,10 @@ class Refreshed(Message):
         faults: dict[ServiceName, FaultSettings] | None,
         problems: list[str],
         faults_disallowed: str | None = None,
+        pauses: dict[Step, StepPause] | None = None,
     ) -> None:
         super().__init__()
+        self.pauses = pauses  # the paused steps (None: not read)
         self.health = health
         self.snapshot = snapshot
         self.faults = faults
@@ -149,6 +153,15 @@ class PresetChosen(Message):
 
 class ResetRequested(Message):
     """Every fault back to none."""
+
+
+class PauseToggled(Message):
+    """The Faults tab's button of a step: pause it, or (`pause` False) resume it."""
+
+    def __init__(self, step: Step, *, pause: bool) -> None:
+        super().__init__()
+        self.step = step
+        self.pause = pause
 
 
 class ActionDone(Message):

@@ -119,12 +119,15 @@ class ServerSync(Notices):
                 disallowed.append(error.message)
                 return None
 
-        health, snapshot, faults_in_force = await asyncio.gather(
+        health, snapshot, faults_in_force, pauses = await asyncio.gather(
             guarded(facade.health, "health"),
             guarded(facade.services_snapshot, "services"),
             guarded(faults, "faults"),
+            guarded(facade.pauses, "paused steps"),
         )
-        refreshed = Refreshed(health or Health(), snapshot, faults_in_force, problems, next(iter(disallowed), None))
+        refreshed = Refreshed(
+            health or Health(), snapshot, faults_in_force, problems, next(iter(disallowed), None), pauses
+        )
         self.post_message(refreshed)
 
     @on(Refreshed)
@@ -140,11 +143,14 @@ class ServerSync(Notices):
         status.problem = "; ".join(dict.fromkeys(problems + message.problems))
         if message.faults is not None or message.faults_disallowed:
             self.faults_panel.disallow(message.faults_disallowed)
+        if message.pauses is not None:
+            self.faults_panel.show_pauses(message.pauses)
+        if message.faults is not None or message.pauses is not None:
+            faulty = [service.value for service, settings in (message.faults or {}).items() if not settings.is_clear]
+            paused = [f"{step.value} PAUSED" for step in self.faults_panel.pauses]
+            status.faults = ", ".join(faulty + paused)
         if message.faults is not None:
             self.faults_panel.show(message.faults)
-            status.faults = ", ".join(
-                service.value for service, settings in message.faults.items() if not settings.is_clear
-            )
         if message.snapshot is not None:
             self.services_panel.show(message.snapshot)
             self.history.add_snapshot(message.snapshot)
