@@ -108,7 +108,7 @@ class CheckoutFacade(Protocol):
 
     async def resume_step(self, step: Step | str, rate: float = 10.0) -> int:
         """Resume a paused step: its waiting orders go on at about `rate` a second, with jitter;
-        returns how many wait. Raises InvalidInput (not paused, bad rate), Unreachable."""
+        returns how many waited. Raises InvalidInput (not paused, bad rate), Unreachable."""
         ...
 
     async def services_snapshot(self) -> ServicesSnapshot:

@@ -313,8 +313,13 @@ class Operations:
             raise InvalidInput(f"--rate must be more than 0 and at most {MAX_RELEASE_RATE:g} orders per second")
         if step not in await self.pauses():
             raise InvalidInput(f"step {step.value} is not paused")
+        waiting = await self._waiting_before(step)
         await self._signal_pause_control(step, RESUME_SIGNAL, rate)
         await self._until_recorded(step, lambda pause: pause is None)
+        return waiting
+
+    async def _waiting_before(self, step: Step) -> int:
+        """How many orders wait for the step's release now (0 when its control workflow does not answer)."""
         try:
             control = await self._client.get_workflow_handle(pause_workflow_id(step)).query(
                 StepPauseWorkflow.control, rpc_timeout=RPC_TIMEOUT
