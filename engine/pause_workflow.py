@@ -49,6 +49,7 @@ class PauseControl(BaseModel):
     rate: float = DEFAULT_RELEASE_RATE
     waiting: list[str] = Field(default_factory=list)  # order workflow ids, in the order they came
     released: int = 0
+    continued: int = 0  # how many times it continued as new (its history is bounded)
 
 
 class PauseRecord(BaseModel):
@@ -93,6 +94,7 @@ class StepPauseWorkflow:
                     return state
             if self._too_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                state.continued += 1
                 workflow.continue_as_new(state)
 
     @workflow.signal(name=PAUSE_SIGNAL)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
+from engine import pause_workflow
 from engine.models import CancelResult, EventKind, OrderStatus, Reason, SagaState, Step, StepStatus
 from engine.pause_workflow import (
     PAUSE_SIGNAL,
@@ -129,3 +131,30 @@ async def test_an_order_that_finds_no_pause_workflow_goes_on(
         state = await handle.result()
     assert state.status is OrderStatus.COMPLETED
     assert services.calls.count(Step.CHARGE) == 1
+
+
+async def test_the_pause_workflow_continues_as_new_and_keeps_its_state(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its history stays bounded: past the limit it continues as new, the waiting orders and the
+    count of released ones carried over (unsandboxed, so that the lowered limit applies)."""
+    monkeypatch.setattr(pause_workflow, "_MAX_HISTORY", 30)
+    services = FakeServices(FakeServices().settings.model_copy(update={"hold_seconds": 0}))
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow, StepPauseWorkflow],
+        activities=services.activities(task_queue),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        control = await signal_control(time_skipping_env, task_queue, PAUSE_SIGNAL, "")
+        await until_recorded(services, paused=True)
+        handles = [await start(time_skipping_env, task_queue, an_order()) for _ in range(8)]
+        for handle in handles:
+            await until(handle, paused_before_charge, "paused before charge")
+        await signal_control(time_skipping_env, task_queue, RESUME_SIGNAL, 20.0)
+        states = [await handle.result() for handle in handles]
+        ended = await control.result()  # follows the runs it continued as
+    assert [state.status for state in states] == [OrderStatus.COMPLETED] * 8
+    assert ended.continued >= 1, ended
+    assert ended.released == 8 and not ended.waiting
