@@ -8,20 +8,31 @@ with its workflow id and waits (no timer). After `resume` it signals the orders 
 one at a time, `rate` a second on average, each gap drawn between half and one and a half
 of 1/rate (jitter: the provider is not hit in lockstep). Orders that register while it is
 not paused (a worker whose copy of the KV was a moment late) are released the same way.
+
+The releases go out from a local activity, a batch of about RELEASE_BATCH_SECONDS at a time:
+a workflow timer per release would cost history and, on the server, fires about once a
+second at best, far slower than the rate asked. A batch retried after a worker died signals
+its orders again, which changes nothing (an order not waiting ignores `release`). A pause
+that comes during a batch takes effect after it.
 Its history stays bounded: it continues as new when Temporal suggests it, carrying its state.
 It ends once the step is not paused and no order waits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity, workflow
-from temporalio.exceptions import FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from nats.js.kv import KeyValue
+    from temporalio.client import Client
+    from temporalio.service import RPCError, RPCStatusCode
 
     from engine.models import DEFAULT_RELEASE_RATE, Step, StepPause
     from engine.pauses import write_pause
@@ -32,6 +43,7 @@ RESUME_SIGNAL = "resume"  # argument: the release rate, orders per second
 REGISTER_SIGNAL = "register"  # argument: the waiting order's workflow id
 RELEASE_SIGNAL = "release"  # to an order; argument: the step it may go on with
 _KV_TIMEOUT = timedelta(seconds=5)
+RELEASE_BATCH_SECONDS = 2.0  # how long one batch of releases takes at the rate
 _MAX_HISTORY = 10_000  # continue as new before this even when the server suggests nothing
 
 
@@ -59,15 +71,42 @@ class PauseRecord(BaseModel):
     pause: StepPause | None = None
 
 
-class PauseActivities:
-    """The control workflow's one activity: it needs the worker's KV bucket."""
+class ReleaseBatch(BaseModel):
+    """What the `release_orders` activity signals: these orders, at this rate."""
 
-    def __init__(self, kv: KeyValue) -> None:
+    step: Step
+    order_workflow_ids: list[str]
+    rate: float
+
+
+class PauseActivities:
+    """The control workflow's activities: they need the worker's KV bucket and Temporal client."""
+
+    def __init__(self, kv: KeyValue, client: Client) -> None:
         self._kv = kv
+        self._client = client
 
     @activity.defn(name="record_pause")
     async def record_pause(self, record: PauseRecord) -> None:
         await write_pause(self._kv, record.step, record.pause)
+
+    @activity.defn(name="release_orders")
+    async def release_orders(self, batch: ReleaseBatch) -> None:
+        """Signal each order `release`, each followed by a gap of 1/rate, jittered by half either way."""
+        for workflow_id in batch.order_workflow_ids:
+            try:
+                await self._client.get_workflow_handle(workflow_id).signal(RELEASE_SIGNAL, batch.step.value)
+            except RPCError as error:
+                if error.status is not RPCStatusCode.NOT_FOUND:  # NOT_FOUND: it has ended meanwhile
+                    raise
+            await asyncio.sleep(random.uniform(0.5, 1.5) / batch.rate)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.record_pause, self.release_orders]
+
+
+def release_batch_size(rate: float) -> int:
+    return max(1, int(rate * RELEASE_BATCH_SECONDS))
 
 
 @workflow.defn(name=PAUSE_WORKFLOW_TYPE)
@@ -87,7 +126,7 @@ class StepPauseWorkflow:
             if state.paused:
                 await workflow.wait_condition(lambda: (state.paused, state.reason) != self._written or self._too_long())
             elif state.waiting:
-                await self._release(state.waiting.pop(0))
+                await self._release(state.waiting[: release_batch_size(state.rate)])
             else:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not state.paused and not state.waiting:
@@ -131,16 +170,16 @@ class StepPauseWorkflow:
             start_to_close_timeout=_KV_TIMEOUT,
         )
 
-    async def _release(self, order_workflow_id: str) -> None:
-        """Let one order go on, then wait the jittered gap before the next."""
+    async def _release(self, batch: list[str]) -> None:
+        """Let the first waiting orders go on, at the rate (see `PauseActivities.release_orders`)."""
         state = self._control
-        try:
-            await workflow.get_external_workflow_handle(order_workflow_id).signal(RELEASE_SIGNAL, state.step.value)
-        except FailureError as error:  # the order has ended meanwhile (cancelled, terminated)
-            if is_cancelled_exception(error):
-                raise
-        state.released += 1
-        await workflow.sleep(workflow.random().uniform(0.5, 1.5) / state.rate)
+        await workflow.execute_local_activity_method(
+            PauseActivities.release_orders,
+            ReleaseBatch(step=state.step, order_workflow_ids=batch, rate=state.rate),
+            start_to_close_timeout=timedelta(seconds=1.5 * len(batch) / state.rate + 10),
+        )
+        del state.waiting[: len(batch)]  # registrations meanwhile were appended after them
+        state.released += len(batch)
 
     def _too_long(self) -> bool:
         info = workflow.info()

@@ -48,7 +48,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.temporal.task_queue,
         workflows=[OrderWorkflow, StepPauseWorkflow],
-        activities=[*activities.all(), PauseActivities(pauses.kv).record_pause],
+        activities=[*activities.all(), *PauseActivities(pauses.kv, client).all()],
         workflow_runner=UnsandboxedWorkflowRunner(),
         max_concurrent_activities=200,
         max_concurrent_local_activities=limits.local_activities,

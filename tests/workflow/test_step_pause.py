@@ -24,6 +24,7 @@ from tests.workflow.test_order_workflow import FakeServices, an_order, compensat
 
 
 def worker(env: WorkflowEnvironment, task_queue: str, services: FakeServices) -> Worker:
+    services.client = env.client
     return Worker(
         env.client,
         task_queue=task_queue,
@@ -138,8 +139,9 @@ async def test_the_pause_workflow_continues_as_new_and_keeps_its_state(
 ) -> None:
     """Its history stays bounded: past the limit it continues as new, the waiting orders and the
     count of released ones carried over (unsandboxed, so that the lowered limit applies)."""
-    monkeypatch.setattr(pause_workflow, "_MAX_HISTORY", 30)
+    monkeypatch.setattr(pause_workflow, "_MAX_HISTORY", 10)
     services = FakeServices(FakeServices().settings.model_copy(update={"hold_seconds": 0}))
+    services.client = time_skipping_env.client
     async with Worker(
         time_skipping_env.client,
         task_queue=task_queue,
@@ -152,7 +154,7 @@ async def test_the_pause_workflow_continues_as_new_and_keeps_its_state(
         handles = [await start(time_skipping_env, task_queue, an_order()) for _ in range(8)]
         for handle in handles:
             await until(handle, paused_before_charge, "paused before charge")
-        await signal_control(time_skipping_env, task_queue, RESUME_SIGNAL, 20.0)
+        await signal_control(time_skipping_env, task_queue, RESUME_SIGNAL, 3.0)  # two batches: 6, then 2
         states = [await handle.result() for handle in handles]
         ended = await control.result()  # follows the runs it continued as
     assert [state.status for state in states] == [OrderStatus.COMPLETED] * 8
