@@ -13,6 +13,9 @@ reply arrives (the workflow wrote both beforehand, `StepEvents`, so what an even
 decided in one place). The reply carries those two times back into the history, so the
 saga state shows the same times as the events, and says whether the outcome went out.
 
+A paused step (`engine.pauses`) answers `paused` at once, from this process's copy of the
+pauses: its request never goes out, and only the events recorded before it are published.
+
 The workflow retries steps itself (every call is a single attempt) so that the attempt
 count and last error are part of the saga state an operator sees live.
 
@@ -42,6 +45,7 @@ from engine import metrics
 from engine.events import EventPublisher
 from engine.metrics import StepMetrics
 from engine.models import (
+    CODE_PAUSED,
     CODE_SHIPPED,
     CODE_TRANSIENT,
     DECLINE_CODES,
@@ -55,6 +59,7 @@ from engine.models import (
     StepEvent,
     idempotency_key,
 )
+from engine.pauses import PauseCache
 from engine.services.replies import CODE_NOTHING_TO_REFUND, CODE_NOTHING_TO_RESTOCK
 
 log = logging.getLogger(__name__)
@@ -88,6 +93,7 @@ class StepCall(BaseModel):
     order: OrderInput
     events: list[StepEvent] = Field(default_factory=list)  # recorded since the last publish
     own: StepEvents | None = None  # this attempt's events (orders started by earlier versions: none)
+    pausable: bool = False  # whether a pause of the step holds this call (not for earlier orders, nor once released)
 
 
 class StepReply(ServiceReply):
@@ -97,6 +103,7 @@ class StepReply(ServiceReply):
     started_at: datetime | None = None
     replied_at: datetime | None = None
     published: bool = False
+    paused: bool = False  # the step is paused: no request went out (`message`: the pause's reason)
 
 
 def events_as_call_goes_out(call: StepCall, now: datetime) -> list[StepEvent]:
@@ -120,9 +127,15 @@ class CheckoutActivities:
     """Given its connections, so tests and fault injectors are just other objects."""
 
     def __init__(
-        self, nc: NATS, settings: SagaSettings, request_timeout: float, metrics: StepMetrics | None = None
+        self,
+        nc: NATS,
+        settings: SagaSettings,
+        request_timeout: float,
+        pauses: PauseCache | None = None,
+        metrics: StepMetrics | None = None,
     ) -> None:
         self._nc = nc
+        self._pauses = pauses
         self._settings = settings
         self._timeout = request_timeout
         self._events = EventPublisher(nc)
@@ -159,6 +172,9 @@ class CheckoutActivities:
         await self._events.publish_all(events)
 
     async def _step(self, step: Step, call: StepCall) -> StepReply:
+        if call.pausable and self._pauses is not None and (pause := self._pauses.get(step)) is not None:
+            await self._publish_quietly(call.events)
+            return StepReply(ok=False, code=CODE_PAUSED, message=pause.reason, paused=True)
         started_at = _now()
         published = asyncio.ensure_future(self._publish_quietly(events_as_call_goes_out(call, started_at)))
         try:

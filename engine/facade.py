@@ -25,7 +25,9 @@ from engine.models import (
     SagaState,
     ServiceName,
     ServicesSnapshot,
+    Step,
     StepEvent,
+    StepPause,
     StockChange,
 )
 
@@ -93,6 +95,20 @@ class CheckoutFacade(Protocol):
 
     async def clear_faults(self) -> None:
         """Reset every endpoint to no faults. Raises Unreachable."""
+        ...
+
+    async def pauses(self) -> dict[Step, StepPause]:
+        """The paused steps, as every worker sees them. Raises Unreachable."""
+        ...
+
+    async def pause_step(self, step: Step | str, reason: str = "") -> StepPause:
+        """Pause a step (reserve, charge, ship): orders that reach it wait before it, durably, until
+        `resume_step`; returns once the workers see it. Raises InvalidInput, Unreachable."""
+        ...
+
+    async def resume_step(self, step: Step | str, rate: float = 10.0) -> int:
+        """Resume a paused step: its waiting orders go on at about `rate` a second, with jitter;
+        returns how many waited. Raises InvalidInput (not paused, bad rate), Unreachable."""
         ...
 
     async def services_snapshot(self) -> ServicesSnapshot:

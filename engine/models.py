@@ -84,6 +84,7 @@ class StepStatus(StrEnum):
     CANCELLED = "CANCELLED"
     SKIPPED = "SKIPPED"
     CUT_OFF = "CUT_OFF"  # was running when the order was terminated: it never finished
+    PAUSED = "PAUSED"  # waits before its request goes out: the step is paused (`checkout pause`)
 
 
 class OrderStatus(StrEnum):
@@ -127,6 +128,14 @@ class SagaState(BaseModel):
     finished_at: datetime | None = None
     hold_until: datetime | None = None
     cancel_requested: bool = False
+    paused_before: Step | None = None  # the paused step this order waits before, until it is released
+
+    @property
+    def shown_status(self) -> str:
+        """The status as operators read it: `PAUSED before charge` while the order waits."""
+        if self.paused_before is not None and self.status is OrderStatus.RUNNING:
+            return f"PAUSED before {self.paused_before.value}"
+        return self.status.value
 
     def step(self, name: Step) -> StepState | None:
         return next((s for s in self.steps if s.name == name), None)
@@ -267,6 +276,7 @@ CODE_OK = "ok"
 CODE_TRANSIENT = "transient_error"
 CODE_BAD_REQUEST = "bad_request"
 CODE_SHIPPED = "shipped"  # ok, from a compensation: the order had shipped, so nothing is undone
+CODE_PAUSED = "paused"  # from a step, not a service: the step is paused, its request never went out
 
 
 def idempotency_key(order_id: str, step: Step) -> str:
@@ -290,6 +300,34 @@ class FaultSettings(StrictModel):
         return self == FaultSettings()
 
 
+# --- paused steps (`checkout pause`) -------------------------------------------------------
+
+PAUSABLE_STEPS = (Step.RESERVE, Step.CHARGE, Step.SHIP)  # the forward steps that call a service
+MAX_RELEASE_RATE = 1000.0  # orders per second
+DEFAULT_RELEASE_RATE = 10.0
+MAX_PAUSE_REASON = 200
+
+
+class StepPause(BaseModel):
+    """One paused step as every worker sees it (KV `checkout_pauses`, key = the step)."""
+
+    step: Step
+    reason: str = ""
+    since: datetime
+
+
+def parse_pausable_step(name: object) -> Step:
+    """A pausable step by name, or InvalidInput with one line listing them."""
+    known = ", ".join(step.value for step in PAUSABLE_STEPS)
+    try:
+        step = Step(str(name))
+    except ValueError:
+        raise InvalidInput(f"unknown step {str(name)[:40]!r} (pausable: {known})") from None
+    if step not in PAUSABLE_STEPS:
+        raise InvalidInput(f"step {step.value} cannot be paused (pausable: {known})")
+    return step
+
+
 # --- step events (JetStream `checkout.events.<order_id>`) ----------------------------------
 
 
@@ -299,6 +337,8 @@ class EventKind(StrEnum):
     FAILED = "failed"
     COMPENSATING = "compensating"
     COMPENSATED = "compensated"
+    PAUSED = "paused"  # the order waits before this step (its error: the pause's reason)
+    RELEASED = "released"  # the pause let the order go on: the step starts next
 
 
 ORDER_STEP = "order"  # the step name of events about the whole order

@@ -32,6 +32,9 @@ from engine.config import CatalogueItem, Settings
 from engine.errors import CheckoutError, InvalidInput, OrderEnded, OrderNotFound, Unreachable
 from engine.events import read_order_events, subscribe_events
 from engine.models import (
+    DEFAULT_RELEASE_RATE,
+    MAX_PAUSE_REASON,
+    MAX_RELEASE_RATE,
     AuditReport,
     CancelResult,
     CaughtUp,
@@ -44,11 +47,22 @@ from engine.models import (
     SagaState,
     ServiceName,
     ServicesSnapshot,
+    Step,
     StepEvent,
+    StepPause,
     StockChange,
     order_id_from,
+    parse_pausable_step,
     workflow_id_for,
 )
+from engine.pause_workflow import (
+    PAUSE_SIGNAL,
+    RESUME_SIGNAL,
+    PauseControl,
+    StepPauseWorkflow,
+    pause_workflow_id,
+)
+from engine.pauses import read_pauses
 from engine.services import FaultsClient, StockClient, ping_services, services_snapshot
 from engine.services.store import jetstream_errors
 from engine.workflows import WORKFLOW_TYPE, OrderWorkflow
@@ -59,6 +73,7 @@ NATS_PROBE_SUBJECT = "checkout.health.probe"  # nothing subscribes to it
 HEALTH_PROBE_SECONDS = 0.8
 # A live nats-server answers the probe in milliseconds, also on a busy machine: a frozen one is named sooner.
 NATS_PROBE_SECONDS = 0.5
+PAUSE_RECORDED_SECONDS = 10.0
 # Temporal's execution statuses an order status can have (the memo tells RUNNING from COMPENSATING,
 # and COMPENSATED from FAILED; the memo cannot be queried, the execution status can).
 EXECUTION_STATUSES: dict[OrderStatus, tuple[str, ...]] = {
@@ -283,6 +298,68 @@ class Operations:
     async def clear_faults(self) -> None:
         await self._faults.clear()
 
+    # --- paused steps ----------------------------------------------------------------------
+
+    async def pauses(self) -> dict[Step, StepPause]:
+        return await read_pauses(self._nc.jetstream())
+
+    async def pause_step(self, step: Step | str, reason: str = "") -> StepPause:
+        step, reason = parse_pausable_step(step), _pause_reason(reason)
+        await self._signal_pause_control(step, PAUSE_SIGNAL, reason)
+        pause = await self._until_recorded(step, lambda pause: pause is not None and pause.reason == reason)
+        assert pause is not None
+        return pause
+
+    async def resume_step(self, step: Step | str, rate: float = DEFAULT_RELEASE_RATE) -> int:
+        step = parse_pausable_step(step)
+        if not 0 < rate <= MAX_RELEASE_RATE:
+            raise InvalidInput(f"--rate must be more than 0 and at most {MAX_RELEASE_RATE:g} orders per second")
+        if step not in await self.pauses():
+            raise InvalidInput(f"step {step.value} is not paused")
+        waiting = await self._waiting_before(step)
+        await self._signal_pause_control(step, RESUME_SIGNAL, rate)
+        await self._until_recorded(step, lambda pause: pause is None)
+        return waiting
+
+    async def _waiting_before(self, step: Step) -> int:
+        """How many orders wait for the step's release now (0 when its control workflow does not answer)."""
+        try:
+            control = await self._client.get_workflow_handle(pause_workflow_id(step)).query(
+                StepPauseWorkflow.control, rpc_timeout=RPC_TIMEOUT
+            )
+        except (RPCError, WorkflowQueryFailedError):
+            return 0
+        return len(control.waiting)
+
+    async def _signal_pause_control(self, step: Step, signal: str, argument: object) -> None:
+        """Signal-with-start the step's control workflow: it runs whenever its step is paused."""
+        try:
+            await self._client.start_workflow(
+                StepPauseWorkflow.run,
+                PauseControl(step=step),
+                id=pause_workflow_id(step),
+                task_queue=self.settings.temporal.task_queue,
+                start_signal=signal,
+                start_signal_args=[argument],
+                rpc_timeout=RPC_TIMEOUT,
+            )
+        except RPCError as error:
+            raise self._rpc_error(error, None) from None
+
+    async def _until_recorded(self, step: Step, recorded: Callable[[StepPause | None], bool]) -> StepPause | None:
+        """Wait until the control workflow has written the step's pause as asked, for every worker to see."""
+        deadline = asyncio.get_running_loop().time() + PAUSE_RECORDED_SECONDS
+        while True:
+            pause = (await self.pauses()).get(step)
+            if recorded(pause):
+                return pause
+            if asyncio.get_running_loop().time() > deadline:
+                raise Unreachable(
+                    f"asked, but no worker recorded it within {PAUSE_RECORDED_SECONDS:g} s: "
+                    f"it takes effect once a worker polls task queue {self.settings.temporal.task_queue}"
+                )
+            await asyncio.sleep(0.1)
+
     async def services_snapshot(self) -> ServicesSnapshot:
         try:
             return await services_snapshot(self._nc, self.settings)
@@ -451,6 +528,13 @@ class Operations:
             return await ping_services(self._nc)
         except Exception:  # NATS down: nothing answers
             return {}
+
+
+def _pause_reason(reason: str) -> str:
+    reason = reason.strip()
+    if "\n" in reason or len(reason) > MAX_PAUSE_REASON or not reason.isprintable():
+        raise InvalidInput(f"--reason must be one printable line of at most {MAX_PAUSE_REASON} characters")
+    return reason
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -28,6 +28,7 @@ from engine.connect import open_connections
 from engine.events import EventPublisher, ensure_stream
 from engine.nats_client import replica_errors
 from engine.operations import Operations
+from engine.pauses import PauseCache, open_pauses_bucket
 from engine.runtime import EmbeddedServers
 from engine.services import RunningServices, start_services
 from engine.supervision import ServerEvent, ServerListener, Supervisor
@@ -64,6 +65,7 @@ class Stack:
         self._services: RunningServices | None = None
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
+        self._pauses: PauseCache | None = None
         self._unregister_events: Callable[[], None] | None = None
         self._facade: Operations | None = None
         self._runtime: Runtime | None = None
@@ -121,8 +123,11 @@ class Stack:
                 self._unregister_events = event_sink.register(
                     self.settings.temporal.task_queue, EventPublisher(self.nc).publish, asyncio.get_running_loop()
                 )
+                with replica_errors(self.settings.nats.replicas):
+                    self._pauses = PauseCache(await open_pauses_bucket(js, self.settings.nats.replicas))
+                await self._pauses.start()
                 self._worker = build_worker(
-                    self.client, self.nc, self.settings, limits=self._worker_limits, meter=meter
+                    self.client, self.nc, self.settings, self._pauses, limits=self._worker_limits, meter=meter
                 )
                 self._worker_task = asyncio.create_task(self._worker.run(), name="temporal-worker")
             self._facade = Operations(
@@ -157,6 +162,9 @@ class Stack:
                 await self._worker.shutdown()
             await asyncio.gather(self._worker_task, return_exceptions=True)
             self._worker = self._worker_task = None
+        if self._pauses is not None:
+            await self._pauses.stop()
+            self._pauses = None
         if self._unregister_events is not None:
             self._unregister_events()
             self._unregister_events = None

@@ -19,6 +19,8 @@ from engine.activities import CheckoutActivities
 from engine.config import Settings
 from engine.metrics import StepMetrics
 from engine.order_metrics import OrderMetricsInterceptor
+from engine.pause_workflow import PauseActivities, StepPauseWorkflow
+from engine.pauses import PauseCache
 from engine.workflows import OrderWorkflow
 
 
@@ -37,22 +39,24 @@ def build_worker(
     client: Client,
     nc: NATS,
     settings: Settings,
+    pauses: PauseCache,
     task_queue: str | None = None,
     limits: WorkerLimits | None = None,
     meter: MetricMeter | None = None,
 ) -> Worker:
-    """`meter`: where the steps and the orders' outcomes are counted (the runtime's that serves
-    `metrics.port`); None counts nothing."""
+    """`pauses`: this process's copy of the paused steps, started (its bucket is what the
+    step pause workflows write). `meter`: where the steps and the orders' outcomes are counted
+    (the runtime's that serves `metrics.port`); None counts nothing."""
     limits = limits or WorkerLimits()
     step_metrics = StepMetrics(meter or MetricMeter.noop)
     activities = CheckoutActivities(
-        nc, settings.saga_settings(), settings.nats.request_timeout_seconds, metrics=step_metrics
+        nc, settings.saga_settings(), settings.nats.request_timeout_seconds, pauses, metrics=step_metrics
     )
     return Worker(
         client,
         task_queue=task_queue or settings.temporal.task_queue,
-        workflows=[OrderWorkflow],
-        activities=activities.all(),
+        workflows=[OrderWorkflow, StepPauseWorkflow],
+        activities=[*activities.all(), *PauseActivities(pauses.kv, client).all()],
         workflow_runner=UnsandboxedWorkflowRunner(),
         max_concurrent_activities=200,
         max_concurrent_local_activities=limits.local_activities,

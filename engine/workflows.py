@@ -7,6 +7,12 @@ call. New orders run every step as a local activity that publishes the events re
 before it as it goes out, and its own start and outcome at the moment each happens (see
 `engine.activities`): the last step's outcome includes the order's end, so a saga that
 runs through needs no activity of its own to publish events.
+
+A step can be paused (`checkout pause STEP`, see `engine.pause_workflow`): the step's local
+activity, which checks its worker's copy of the pauses in memory, answers `paused` without
+calling the service. The order then registers with the step's control workflow and waits
+for its `release` signal or a cancel, with no timer; released, it runs the step. Orders
+started before STEP_PAUSE_PATCH never pause.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         DECLINE_CODES,
         FORWARD_STEPS,
         ORDER_STEP,
+        PAUSABLE_STEPS,
         CancelResult,
         EventKind,
         OrderInput,
@@ -53,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         StepStatus,
     )
+    from engine.pause_workflow import REGISTER_SIGNAL, RELEASE_SIGNAL, pause_workflow_id
 
 WORKFLOW_TYPE = "OrderWorkflow"
 ACTIVITY_OF = {
@@ -74,6 +82,7 @@ LOCAL_TIMEOUT = timedelta(seconds=5)
 LOCAL_STEPS_PATCH = "local-activity-steps"  # orders started before it run steps as regular activities
 BATCHED_EVENTS_PATCH = "batched-step-events"  # orders started before it publish one event per local activity
 OWN_EVENTS_PATCH = "steps-publish-own-events"  # orders started before it publish a step's outcome with the next call
+STEP_PAUSE_PATCH = "pausable-steps"  # orders started before it never pause
 
 
 class SagaAborted(Exception):
@@ -97,6 +106,8 @@ class OrderWorkflow:
         self._batch_events = True
         self._own_events = True  # each step publishes its own events (see OWN_EVENTS_PATCH)
         self._end_published = False  # the order's last event went out with the last step's outcome
+        self._pausable = True  # its steps may answer `paused` (see STEP_PAUSE_PATCH)
+        self._released: Step | None = None  # the paused step a `release` signal let it go on with
 
     # The input is taken as plain JSON and validated here, not by the data converter:
     # orders also come from outside tools (`temporal workflow start`), and a converter
@@ -111,7 +122,8 @@ class OrderWorkflow:
             ) from None
         # Newest first: each version implies the ones before it, so a new order records one patch
         # marker (each costs two history events), and an older order replays the path it took.
-        self._own_events = workflow.patched(OWN_EVENTS_PATCH)
+        self._pausable = workflow.patched(STEP_PAUSE_PATCH)
+        self._own_events = self._pausable or workflow.patched(OWN_EVENTS_PATCH)
         self._local_steps = self._own_events or workflow.patched(LOCAL_STEPS_PATCH)
         self._batch_events = self._local_steps or workflow.patched(BATCHED_EVENTS_PATCH)
         state = self._state = SagaState(
@@ -192,6 +204,13 @@ class OrderWorkflow:
         state.cancel_requested = True
         return CancelResult(accepted=True, reason="cancelling: compensation will run")
 
+    @workflow.signal(name=RELEASE_SIGNAL)
+    def release(self, step: str) -> None:
+        """From the step's control workflow: the order may go on with `step`."""
+        state = self._state
+        if state is not None and state.paused_before is not None and state.paused_before.value == step:
+            self._released = state.paused_before
+
     # --- forward steps ---------------------------------------------------------------------
 
     async def _run_step(self, step: Step) -> None:
@@ -211,6 +230,9 @@ class OrderWorkflow:
             if own is None:
                 await self._emit(step.value, EventKind.STARTED, attempt=attempt)
             reply = await self._attempt(step, own)
+            while reply.paused:
+                await self._wait_until_released(step, reply.message, attempt)
+                reply = await self._attempt(step, own, released=True)
             self._took(step_state, reply)
             if not reply.ok:
                 code, message = reply.code, reply.message
@@ -230,6 +252,31 @@ class OrderWorkflow:
             await self._emit_unless(reply, step.value, EventKind.SUCCEEDED, attempt=attempt)
             self._end_published = reply.published and bool(end)
             return
+
+    async def _wait_until_released(self, step: Step, reason: str, attempt: int) -> None:
+        """The step is paused: register with its control workflow, then wait, without a timer, for
+        its `release` or a cancel (raised as SagaAborted)."""
+        state = self._state
+        assert state is not None
+        step_state = self._step_state(step)
+        state.paused_before, self._released = step, None
+        step_state.status = StepStatus.PAUSED
+        await self._emit(step.value, EventKind.PAUSED, attempt=attempt, error=reason or None)
+        try:
+            await workflow.get_external_workflow_handle(pause_workflow_id(step)).signal(
+                REGISTER_SIGNAL, workflow.info().workflow_id
+            )
+        except FailureError as error:  # no control workflow runs: the pause is already over
+            if is_cancelled_exception(error):
+                raise
+            self._released = step
+        await workflow.wait_condition(lambda: self._released is step or self._cancel_requested)
+        state.paused_before = None
+        step_state.status = StepStatus.RUNNING
+        if self._released is not step:
+            step_state.last_error = "cancelled by operator while paused"
+            raise SagaAborted(Reason.CANCELLED)
+        await self._emit(step.value, EventKind.RELEASED, attempt=attempt)
 
     async def _hold(self) -> None:
         """The cancellable window: a durable timer that a cancel cuts short."""
@@ -339,8 +386,9 @@ class OrderWorkflow:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def _attempt(self, step: Step, own: StepEvents | None) -> StepReply:
-        """One attempt of a step: the service's reply, or a reply that says why there is none.
+    async def _attempt(self, step: Step, own: StepEvents | None, *, released: bool = False) -> StepReply:
+        """One attempt of a step: the service's reply, or a reply that says why there is none
+        (`paused`: the step is paused; `released`: the pause let this order go, do not ask again).
         A cancellation is raised: the caller decides what it means."""
         timeout = timedelta(seconds=self._settings.step_timeout_seconds)
         try:
@@ -348,7 +396,12 @@ class OrderWorkflow:
                 events, self._unpublished = self._unpublished, []
                 return await workflow.execute_local_activity_method(
                     LOCAL_STEP[step],
-                    StepCall(order=self._order, events=events, own=own),
+                    StepCall(
+                        order=self._order,
+                        events=events,
+                        own=own,
+                        pausable=self._pausable and not released and step in PAUSABLE_STEPS,
+                    ),
                     start_to_close_timeout=timeout,
                     retry_policy=SINGLE_ATTEMPT,
                 )

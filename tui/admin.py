@@ -11,7 +11,7 @@ from pathlib import Path
 from textual import on, work
 
 from engine.errors import CheckoutError
-from engine.models import FaultSettings, ServiceName, StockChange
+from engine.models import DEFAULT_RELEASE_RATE, FaultSettings, ServiceName, Step, StockChange
 from tui.actions import OperatorActions
 from tui.export import export_orders
 from tui.guard import writes
@@ -21,6 +21,7 @@ from tui.messages import (
     AuditRequested,
     FaultChanged,
     FaultsRefused,
+    PauseToggled,
     PresetChosen,
     ResetRequested,
     StockRequested,
@@ -81,6 +82,43 @@ class Administration(OperatorActions):
             self.say(error.message, title=error.title, severity="error")
             return
         self.post_message(ActionDone("every fault cleared", title="Faults", refresh=True))
+
+    # --- paused steps -------------------------------------------------------------------------
+
+    @on(PauseToggled)
+    def _pause_toggled(self, message: PauseToggled) -> None:
+        if message.pause:
+            self.action_pause_step(message.step.value)
+        else:
+            self.action_resume_step(message.step.value)
+
+    @writes
+    def action_pause_step(self, step: str = Step.CHARGE.value) -> None:
+        """Orders wait before `step` until it is resumed (as `checkout pause STEP`)."""
+        if self._need_facade() is not None:
+            self._change_pause(Step(step), pause=True)
+
+    @writes
+    def action_resume_step(self, step: str = Step.CHARGE.value) -> None:
+        """The orders waiting before `step` go on, DEFAULT_RELEASE_RATE a second (as `checkout resume STEP`)."""
+        if self._need_facade() is not None:
+            self._change_pause(Step(step), pause=False)
+
+    @work(group="pauses", exit_on_error=False)
+    @writes
+    async def _change_pause(self, step: Step, *, pause: bool) -> None:
+        assert self.facade is not None
+        try:
+            if pause:
+                await self.facade.pause_step(step, "paused from the dashboard")
+                what = f"{step.value} paused: orders wait before it"
+            else:
+                waiting = await self.facade.resume_step(step, DEFAULT_RELEASE_RATE)
+                what = f"{step.value} resumed: {waiting} waiting order(s) go on at {DEFAULT_RELEASE_RATE:g}/s"
+        except CheckoutError as error:
+            self.say(error.message, title=error.title, severity="error")
+            return
+        self.post_message(ActionDone(what, title="Paused steps", refresh=True))
 
     # --- stock --------------------------------------------------------------------------------
 

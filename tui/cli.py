@@ -28,7 +28,18 @@ from engine.bench.programs import PROGRAMS
 from engine.config import CONFIG_ENV, Settings, load_settings
 from engine.connect import connect
 from engine.errors import CheckoutError, ConfigError, InvalidInput, Unreachable, first_validation_error
-from engine.models import FaultSettings, OrderInput, OrderStatus, SagaState, ServiceName, parse_service
+from engine.models import (
+    DEFAULT_RELEASE_RATE,
+    MAX_RELEASE_RATE,
+    PAUSABLE_STEPS,
+    FaultSettings,
+    OrderInput,
+    OrderStatus,
+    SagaState,
+    ServiceName,
+    parse_pausable_step,
+    parse_service,
+)
 from tui import bench_report, printing
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
@@ -176,6 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
         "assignments", nargs="*", metavar="KEY=VALUE", help=f"with set: {', '.join(FaultSettings.model_fields)}"
     )
     faults.add_argument("--json", action="store_true", help="print JSON")
+
+    pausable = ", ".join(step.value for step in PAUSABLE_STEPS)
+    pause = commands.add_parser(
+        "pause", help="hold orders before a step (e.g. charge while the provider is down); no STEP: show paused steps"
+    )
+    pause.add_argument("step", nargs="?", metavar="STEP", help=f"one of {pausable}")
+    pause.add_argument("--reason", default="", help="why, shown with every order that waits")
+    pause.add_argument("--json", action="store_true", help="print JSON")
+
+    resume = commands.add_parser("resume", help="resume a paused step: its waiting orders go on at a controlled rate")
+    resume.add_argument("step", metavar="STEP", help=f"one of {pausable}")
+    resume.add_argument(
+        "--rate",
+        type=_rate,
+        default=DEFAULT_RELEASE_RATE,
+        metavar="N/s",
+        help=f"orders released per second, with jitter (default: {DEFAULT_RELEASE_RATE:g})",
+    )
 
     bench = commands.add_parser(
         "bench", help="sagas/s, latency and CPU per saga, against baseline programs on the same servers"
@@ -511,6 +540,44 @@ async def run_faults(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_pause(settings: Settings, args: argparse.Namespace) -> int:
+    if args.step is not None:
+        parse_pausable_step(args.step)  # before connecting: bad input changes nothing
+    async with connect(settings) as ops:
+        if args.step is not None:
+            pause = await ops.pause_step(args.step, args.reason)
+            if not args.json:
+                printing.console.print(
+                    f"[yellow]{pause.step.value} paused[/]: orders wait before it "
+                    f"(`checkout resume {pause.step.value}` releases them)"
+                )
+        pauses = await ops.pauses()
+    if args.json:
+        printing.print_json(pauses)
+    elif args.step is None:
+        printing.print_pauses(pauses)
+    return 0
+
+
+async def run_resume(settings: Settings, args: argparse.Namespace) -> int:
+    step = parse_pausable_step(args.step)
+    async with connect(settings) as ops:
+        waiting = await ops.resume_step(step, args.rate)
+    printing.console.print(f"[green]{step.value} resumed[/]: {waiting} waiting order(s) released at {args.rate:g}/s")
+    return 0
+
+
+def _rate(text: str) -> float:
+    """`--rate 10` or `--rate 10/s`."""
+    try:
+        rate = float(text.strip().removesuffix("/s"))
+    except ValueError:
+        raise InvalidInput(f"--rate {text[:20]!r}: a number of orders per second, e.g. 10 or 10/s") from None
+    if not 0 < rate <= MAX_RELEASE_RATE:
+        raise InvalidInput(f"--rate must be more than 0 and at most {MAX_RELEASE_RATE:g} orders per second")
+    return rate
+
+
 async def run_stock(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "show":
         if args.sku is not None or args.units is not None:
@@ -583,6 +650,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
     "cancel": run_cancel,
     "terminate": run_terminate,
     "faults": run_faults,
+    "pause": run_pause,
+    "resume": run_resume,
     "bench": bench_report.run_bench,
     "stock": run_stock,
     "audit": run_audit,

@@ -12,6 +12,7 @@ from typing import NamedTuple, Protocol, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from engine.models import DEFAULT_RELEASE_RATE, PAUSABLE_STEPS
 from tui.guard import WRITE_ACTIONS, action_name
 from tui.presets import PRESETS, describe_preset
 from tui.state import OrderBook, SortMode, StatusFilter
@@ -42,6 +43,8 @@ class Dashboard(Protocol):
     def action_cancel_order(self) -> None: ...
     def action_terminate_order(self) -> None: ...
     def action_reset_faults(self) -> None: ...
+    def action_pause_step(self, step: str = ...) -> None: ...
+    def action_resume_step(self, step: str = ...) -> None: ...
     def action_retry_order(self) -> None: ...
     def action_cancel_matching(self) -> None: ...
     def action_open_web_ui(self) -> None: ...
@@ -86,6 +89,17 @@ def _every_command(dashboard: Dashboard) -> Iterable[PaletteCommand]:
     for name in PRESETS:
         yield PaletteCommand(f"Fault preset: {name}", describe_preset(name), partial(dashboard.apply_preset, name))
     yield PaletteCommand("Reset all faults", "Every endpoint back to no faults", dashboard.action_reset_faults)
+    for step in PAUSABLE_STEPS:
+        yield PaletteCommand(
+            f"Pause {step.value}",
+            f"Orders wait before {step.value} (e.g. its provider is down) instead of failing",
+            partial(dashboard.action_pause_step, step.value),
+        )
+        yield PaletteCommand(
+            f"Resume {step.value}",
+            f"Its waiting orders go on, {DEFAULT_RELEASE_RATE:g} a second with jitter",
+            partial(dashboard.action_resume_step, step.value),
+        )
     for status in StatusFilter:
         yield PaletteCommand(
             f"Show {status.label}", "Status filter of the orders table", partial(dashboard.set_status_filter, status)

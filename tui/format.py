@@ -29,6 +29,7 @@ STEP_LOOK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.CANCELLED: ("⊘", "cyan"),
     StepStatus.SKIPPED: ("-", "dim"),
     StepStatus.CUT_OFF: ("■", "bold red"),
+    StepStatus.PAUSED: ("⏸", "bold yellow"),
 }
 
 KIND_STYLE: dict[EventKind, str] = {
@@ -37,6 +38,8 @@ KIND_STYLE: dict[EventKind, str] = {
     EventKind.FAILED: "red",
     EventKind.COMPENSATING: "magenta",
     EventKind.COMPENSATED: "cyan",
+    EventKind.PAUSED: "bold yellow",
+    EventKind.RELEASED: "yellow",
 }
 
 
@@ -131,6 +134,9 @@ class Cell:
     style: str = ""
     right: bool = False
     is_id: bool = False
+
+
+PAUSED_CELL = Cell("⏸ PAUSED", "bold yellow")  # the step cell beside it says before which step
 
 
 def status_cell(status: OrderStatus) -> Cell:

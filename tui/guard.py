@@ -27,6 +27,8 @@ WRITE_ACTIONS = frozenset(
         "change_stock",
         "reset_faults",
         "apply_preset",
+        "pause_step",
+        "resume_step",
     }
 )
 """The dashboard's actions that change orders, stock or faults (binding actions and palette commands)."""
@@ -55,8 +57,10 @@ def write_command(args: argparse.Namespace) -> str | None:
     """The `checkout` command line as the operator typed it, when it would change anything; else None."""
     command = args.command or "dashboard"
     action = getattr(args, "action", None)
-    if command in ("trigger", "cancel", "terminate"):
+    if command in ("trigger", "cancel", "terminate", "resume"):
         return command
+    if command == "pause" and getattr(args, "step", None) is not None:
+        return "pause"
     if command == "faults" and action in ("set", "clear"):
         return f"faults {action}"
     if command == "stock" and action in ("set", "add"):

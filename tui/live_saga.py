@@ -63,6 +63,12 @@ def _apply(saga: SagaState, event: StepEvent) -> None:
         step.last_error = event.error
         # Until the order says otherwise, a failed attempt is retried.
         step.status = StepStatus.RETRYING
+    elif event.kind is EventKind.PAUSED:
+        step.status = StepStatus.PAUSED
+        saga.current_step = saga.paused_before = name
+    elif event.kind is EventKind.RELEASED:
+        step.status = StepStatus.RUNNING
+        saga.paused_before = None
     _order_status(saga, event)
 
 
@@ -72,6 +78,7 @@ def _order_status(saga: SagaState, event: StepEvent) -> None:
         return
     if status is OrderStatus.COMPENSATING or status.is_terminal:
         _interrupt_forward_steps(saga)
+        saga.paused_before = None
     saga.status = status
     if status.is_terminal:
         saga.finished_at = event.time
@@ -83,8 +90,9 @@ def _interrupt_forward_steps(saga: SagaState) -> None:
     for step in saga.steps:
         if step.compensation:
             continue
-        if step.status in (StepStatus.RUNNING, StepStatus.RETRYING):
-            cancelled = step.name is Step.HOLD and saga.reason is Reason.CANCELLED
+        if step.status in (StepStatus.RUNNING, StepStatus.RETRYING, StepStatus.PAUSED):
+            waited = step.name is Step.HOLD or step.status is StepStatus.PAUSED  # a cancel cut its wait short
+            cancelled = waited and saga.reason is Reason.CANCELLED
             step.status = StepStatus.CANCELLED if cancelled else StepStatus.FAILED
         elif step.status is StepStatus.PENDING:
             step.status = StepStatus.SKIPPED

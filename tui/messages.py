@@ -20,7 +20,9 @@ from engine.models import (
     SagaState,
     ServiceName,
     ServicesSnapshot,
+    Step,
     StepEvent,
+    StepPause,
 )
 from tui.state import SortMode, StatusFilter
 
@@ -56,8 +58,10 @@ class Refreshed(Message):
         faults: dict[ServiceName, FaultSettings] | None,
         problems: list[str],
         faults_disallowed: str | None = None,
+        pauses: dict[Step, StepPause] | None = None,
     ) -> None:
         super().__init__()
+        self.pauses = pauses  # the paused steps (None: not read)
         self.snapshot = snapshot
         self.faults = faults
         self.problems = problems
@@ -155,6 +159,15 @@ class PresetChosen(Message):
 
 class ResetRequested(Message):
     """Every fault back to none."""
+
+
+class PauseToggled(Message):
+    """The Faults tab's button of a step: pause it, or (`pause` False) resume it."""
+
+    def __init__(self, step: Step, *, pause: bool) -> None:
+        super().__init__()
+        self.step = step
+        self.pause = pause
 
 
 class ActionDone(Message):

@@ -13,7 +13,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.config import CatalogueItem
-from engine.models import AuditReport, FaultSettings, OrderStatus, OrderSummary, SagaState, ServiceName, StepStatus
+from engine.models import (
+    AuditReport,
+    FaultSettings,
+    OrderStatus,
+    OrderSummary,
+    SagaState,
+    ServiceName,
+    Step,
+    StepPause,
+    StepStatus,
+)
 from tui.format import money
 
 
@@ -43,6 +53,7 @@ STEP_STYLE = {
     StepStatus.RUNNING: "cyan",
     StepStatus.CANCELLED: "magenta",
     StepStatus.CUT_OFF: "red",
+    StepStatus.PAUSED: "yellow",
 }
 
 
@@ -87,7 +98,9 @@ def print_state(state: SagaState) -> None:
     style = STATUS_STYLE.get(state.status, "default")
     reason = f" ({state.reason.value})" if state.reason else ""
     console.print(f"[bold]order {order.order_id}[/]  customer {order.customer_id}  total {money(order.total_cents)}")
-    console.print(f"status [{style}]{state.status.value}[/]{reason}")
+    if state.paused_before is not None and state.status is OrderStatus.RUNNING:
+        style = "yellow"
+    console.print(f"status [{style}]{state.shown_status}[/]{reason}")
     items = ", ".join(f"{item.quantity} x {item.sku} @ {money(item.unit_price_cents)}" for item in order.items)
     console.print(f"items  {items}")
     table = Table("step", "status", "attempts", "started", "finished", "last error", box=None, header_style="bold")
@@ -101,6 +114,16 @@ def print_state(state: SagaState) -> None:
             when(step.finished_at),
             step.last_error or "",
         )
+    console.print(table)
+
+
+def print_pauses(pauses: Mapping[Step, StepPause]) -> None:
+    if not pauses:
+        console.print("no step is paused")
+        return
+    table = Table("step", "paused since", "reason", box=None, header_style="bold")
+    for step, pause in pauses.items():
+        table.add_row(f"[yellow]{step.value}[/]", when(pause.since), escape(pause.reason))
     console.print(table)
 
 

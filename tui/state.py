@@ -114,6 +114,11 @@ class OrderRow:
     last_event_at: datetime | None = None
     start_known: bool = False  # started_at is the real start, not the first event seen
 
+    @property
+    def paused(self) -> bool:
+        """Waiting before a paused step (`step`): the table reads `⏸ PAUSED  before charge`."""
+        return self.status is OrderStatus.RUNNING and self.step_kind is EventKind.PAUSED
+
     def age_seconds(self, now: datetime) -> float | None:
         """Seconds since the order started, whether it runs or ended (how long it took is in the Detail)."""
         if self.started_at is None:

@@ -175,11 +175,13 @@ class ServerSync(Notices):
                 disallowed.append(error.message)
                 return None
 
-        snapshot, faults_in_force = await asyncio.gather(
+        snapshot, faults_in_force, pauses = await asyncio.gather(
             guarded(facade.services_snapshot, "services"),
             guarded(faults, "faults"),
+            guarded(facade.pauses, "paused steps"),
         )
-        self.post_message(Refreshed(snapshot, faults_in_force, problems, next(iter(disallowed), None)))
+        refreshed = Refreshed(snapshot, faults_in_force, problems, next(iter(disallowed), None), pauses)
+        self.post_message(refreshed)
 
     @on(Refreshed)
     def _refreshed(self, message: Refreshed) -> None:
@@ -188,11 +190,14 @@ class ServerSync(Notices):
         self._show_problems()
         if message.faults is not None or message.faults_disallowed:
             self.faults_panel.disallow(message.faults_disallowed)
+        if message.pauses is not None:
+            self.faults_panel.show_pauses(message.pauses)
+        if message.faults is not None or message.pauses is not None:
+            faulty = [service.value for service, settings in (message.faults or {}).items() if not settings.is_clear]
+            paused = [f"{step.value} PAUSED" for step in self.faults_panel.pauses]
+            status.faults = ", ".join(faulty + paused)
         if message.faults is not None:
             self.faults_panel.show(message.faults)
-            status.faults = ", ".join(
-                service.value for service, settings in message.faults.items() if not settings.is_clear
-            )
         if message.snapshot is not None:
             self.services_panel.show(message.snapshot)
             self.history.add_snapshot(message.snapshot)

@@ -42,9 +42,11 @@ from engine.models import (
     ServicesSnapshot,
     Step,
     StepEvent,
+    StepPause,
     StepState,
     StepStatus,
     StockChange,
+    parse_pausable_step,
 )
 from engine.services.faults import FAULTS_DISABLED
 from engine.supervision import ServerListener
@@ -113,6 +115,8 @@ class FakeFacade:
         self.unreachable = False
         self.calls: list[str] = []
         self.listings: list[datetime | None] = []  # each list_orders call's `changed_since`
+        self.paused: dict[Step, StepPause] = {}
+        self._resumed: dict[Step, asyncio.Event] = {}
 
     # --- helpers for tests ---------------------------------------------------------------
 
@@ -336,6 +340,38 @@ class FakeFacade:
         self.calls.append("clear_faults")
         self._faults = {service: FaultSettings() for service in ServiceName}
 
+    async def pauses(self) -> dict[Step, StepPause]:
+        self._check()
+        return dict(self.paused)
+
+    async def pause_step(self, step: Step | str, reason: str = "") -> StepPause:
+        self._check()
+        step = parse_pausable_step(step)
+        self.calls.append(f"pause_step {step.value}")
+        self.paused[step] = StepPause(step=step, reason=reason, since=self.clock())
+        self._resumed.setdefault(step, asyncio.Event()).clear()
+        return self.paused[step]
+
+    async def resume_step(self, step: Step | str, rate: float = 10.0) -> int:
+        self._check()
+        step = parse_pausable_step(step)
+        if step not in self.paused:
+            raise InvalidInput(f"step {step.value} is not paused")
+        self.calls.append(f"resume_step {step.value} {rate:g}")
+        del self.paused[step]
+        self._resumed[step].set()
+        return sum(1 for state in self.states.values() if state.paused_before is step)
+
+    async def _wait_if_paused(self, state: SagaState, step: Step, step_state: StepState) -> None:
+        """As the workflow does: wait before a paused step's request (no rate: the fake releases all at once)."""
+        if step not in self.paused:
+            return
+        state.paused_before, step_state.status = step, StepStatus.PAUSED
+        self._event(state, step.value, EventKind.PAUSED, 1, error=self.paused[step].reason or None)
+        await self._resumed[step].wait()
+        state.paused_before, step_state.status = None, StepStatus.RUNNING
+        self._event(state, step.value, EventKind.RELEASED, 1)
+
     async def services_snapshot(self) -> ServicesSnapshot:
         self._check()
         return ServicesSnapshot(
@@ -450,6 +486,7 @@ class FakeFacade:
         state.steps.append(step_state)
         state.current_step = step
         compensation = step_state.compensation
+        await self._wait_if_paused(state, step, step_state)
         attempts = 10_000 if compensation else self.settings.retry.maximum_attempts
         for attempt in range(1, attempts + 1):
             step_state.attempts = attempt

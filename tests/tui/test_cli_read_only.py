@@ -26,8 +26,18 @@ WRITES = [
     ["stock", "set", "golang-book", "7"],
     ["stock", "add", "golang-book", "-2"],
     ["bench", "--attach", "--orders", "1"],
+    ["pause", "charge", "--reason", "provider down"],
+    ["resume", "charge", "--rate", "5"],
 ]
-READS = [["orders"], ["show", "ro-1"], ["faults"], ["stock"], ["audit"], ["faults", "show", "--json"]]
+READS = [
+    ["orders"],
+    ["show", "ro-1"],
+    ["faults"],
+    ["stock"],
+    ["audit"],
+    ["faults", "show", "--json"],
+    ["pause"],  # no step: the paused steps
+]
 
 
 class Fake:

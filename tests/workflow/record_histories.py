@@ -4,7 +4,8 @@
 
 Starts private servers and the real stack (worker and services) on free ports in a
 temporary directory, runs one order per scenario (completed, declined at each forward
-step, cancelled in the hold, a transient error retried, a step timed out and retried)
+step, cancelled in the hold, a transient error retried, a step timed out and retried,
+paused before charge then released, cancelled while paused)
 and writes each history to `tests/workflow/histories/<PREFIX>_<scenario>.json`, where
 `test_replay.py` replays them with the current code. Orders an earlier version started
 are replayed whenever a worker picks them up again: every version's histories stay.
@@ -83,6 +84,20 @@ async def record(prefix: str) -> None:
             await wait_for(stack, scenarios["timed_out"], retrying)
             await facade.clear_faults()
             await facade.result(scenarios["timed_out"])
+
+            # Paused before charge: one order released by the resume, one cancelled while it waits.
+            await facade.pause_step(Step.CHARGE, "recording a pause")
+            for name in ("paused", "paused_cancelled"):
+                scenarios[name] = f"{prefix}-{name}"
+                await facade.submit(order(scenarios[name]))
+                await wait_for(stack, scenarios[name], lambda state: state.paused_before is Step.CHARGE)
+            assert (await facade.cancel(scenarios["paused_cancelled"])).accepted
+            await facade.resume_step(Step.CHARGE, 50)
+            for name in ("paused", "paused_cancelled"):
+                try:
+                    await facade.result(scenarios[name])
+                except Exception:  # compensated: ended all the same
+                    pass
 
         async with Stack(held) as stack:  # a hold long enough to cancel in
             scenarios["cancelled"] = f"{prefix}-cancelled"

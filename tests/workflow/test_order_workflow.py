@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
@@ -31,6 +31,7 @@ from engine.models import (
     StepStatus,
     workflow_id_for,
 )
+from engine.pause_workflow import PauseActivities, PauseRecord, ReleaseBatch
 from engine.workflows import WORKFLOW_TYPE, OrderWorkflow
 
 SETTINGS = SagaSettings(
@@ -57,6 +58,8 @@ class FakeServices:
         self.stalls: dict[Step, float] = {}
         self.shipped = False  # set by a successful ship, or by a test: a ship the saga never saw answered
         self.entered: dict[Step, asyncio.Event] = {step: asyncio.Event() for step in Step}
+        self.paused: dict[Step, str] = {}  # step -> reason: what the pause workflows recorded (the KV)
+        self.client: Client | None = None  # the pause workflows' releases go through it
 
     def decline(self, step: Step, code: str) -> None:
         self.behaviour[step] = lambda _attempt: ServiceReply(ok=False, code=code, message="declined")
@@ -96,6 +99,9 @@ class FakeServices:
         def service(step: Step):
             @activity.defn(name=step.value)
             async def call(request: StepCall) -> StepReply:
+                if request.pausable and step in self.paused:  # as CheckoutActivities answers
+                    self._published(step.value, request.events)
+                    return StepReply(ok=False, code="paused", message=self.paused[step], paused=True)
                 started_at = datetime.now(UTC)
                 self._published(step.value, events_as_call_goes_out(request, started_at))
                 reply = await answer(request)
@@ -130,10 +136,24 @@ class FakeServices:
         async def publish_events(events: list[StepEvent]) -> None:
             self._published("publish_events", events)
 
+        @activity.defn(name="record_pause")
+        async def record_pause(record: PauseRecord) -> None:
+            if record.pause is None:
+                self.paused.pop(record.step, None)
+            else:
+                self.paused[record.step] = record.pause.reason
+
+        @activity.defn(name="release_orders")
+        async def release_orders(batch: ReleaseBatch) -> None:
+            assert self.client is not None, "a test of paused steps sets FakeServices.client"
+            await PauseActivities(None, self.client).release_orders(batch)  # type: ignore[arg-type]
+
         return [
             *(service(step) for step in (Step.RESERVE, Step.CHARGE, Step.SHIP, Step.RESTOCK, Step.REFUND)),
             saga_settings,
             publish_events,
+            record_pause,
+            release_orders,
         ]
 
     def _published(self, by: str, events: list[StepEvent]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -29,3 +30,21 @@ async def test_earlier_histories_replay(path: Path) -> None:
 
 def test_there_are_histories_to_replay() -> None:
     assert len(HISTORIES) >= 2
+
+
+def test_the_paused_path_is_among_the_histories() -> None:
+    """Recorded on real servers under the pausable-steps patch: an order that waited before a paused
+    charge (registered with the pause workflow, released by its signal), and one cancelled there."""
+    for name in ("pausable_steps_paused", "pausable_steps_paused_cancelled"):
+        history = WorkflowHistory.from_json(name, (Path(__file__).parent / "histories" / f"{name}.json").read_text())
+        kinds = {EventType.Name(event.event_type) for event in history.events}
+        assert "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED" in kinds, name
+        patches = [
+            payload.data
+            for event in history.events
+            if event.marker_recorded_event_attributes.marker_name == "core_patch"
+            for payload in event.marker_recorded_event_attributes.details["patch-data"].payloads
+        ]
+        assert patches == [b'{"id":"pausable-steps","deprecated":false}'], (name, patches)
+    released = WorkflowHistory.from_json("paused", (HISTORIES[0].parent / "pausable_steps_paused.json").read_text())
+    assert any(event.workflow_execution_signaled_event_attributes.signal_name == "release" for event in released.events)

@@ -1,4 +1,5 @@
-"""Fault injection per service endpoint: error rate, decline rate, latency, down; presets; reset.
+"""Fault injection per service endpoint: error rate, decline rate, latency, down; presets; reset;
+and the paused steps, a button each to pause or resume one (`checkout pause` / `resume`).
 
 A grid of fields: the arrow keys move between them, Enter (or leaving a changed field)
 applies the row, the down box applies at once. Only forward steps can be declined, so
@@ -18,8 +19,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from engine.errors import first_validation_error
-from engine.models import FaultSettings, ServiceName
-from tui.messages import CellMove, FaultChanged, PresetChosen, ResetRequested
+from engine.models import DEFAULT_RELEASE_RATE, PAUSABLE_STEPS, FaultSettings, ServiceName, Step, StepPause
+from tui.messages import CellMove, FaultChanged, PauseToggled, PresetChosen, ResetRequested
 from tui.presets import PRESETS
 from tui.widgets.grid_input import GridInput
 
@@ -60,6 +61,10 @@ class FaultsPanel(VerticalScroll):
     FaultsPanel #latency-warning { color: $warning; height: auto; }
     FaultsPanel #faults-hint { color: $text-muted; height: auto; }
     FaultsPanel #faults-disallowed { color: $warning; height: auto; }
+    FaultsPanel #pauses { height: 1; margin-top: 1; width: 1fr; }
+    FaultsPanel #pauses > Button { margin-right: 1; }
+    FaultsPanel #pauses > Button:focus { text-style: bold reverse; }
+    FaultsPanel #paused-steps { height: auto; }
     """
 
     BINDINGS = [
@@ -80,6 +85,8 @@ class FaultsPanel(VerticalScroll):
         self._down: dict[ServiceName, Checkbox] = {}
         self._grid: list[list[Widget | None]] = []  # rows of cells: the fields, then the down box
         self._last_cell: Widget | None = None
+        self.pauses: dict[Step, StepPause] = {}  # as last read
+        self._pauses_shown = False
 
     def compose(self) -> ComposeResult:
         self._disallowed = Static("", id="faults-disallowed")
@@ -125,6 +132,18 @@ class FaultsPanel(VerticalScroll):
                 for index, name in enumerate(PRESETS):
                     yield Button(name, id=f"preset-{index}", compact=True, variant="warning")
                 yield Button("reset all", id="reset-faults", compact=True, variant="success")
+        if not self.read_only:
+            with Horizontal(id="pauses"):
+                for step in PAUSABLE_STEPS:
+                    yield Button(
+                        f"pause {step.value}",
+                        id=f"pause-{step.value}",
+                        compact=True,
+                        variant="warning",
+                        tooltip=f"orders wait before {step.value}; again: resume, {DEFAULT_RELEASE_RATE:g}/s",
+                    )
+        self._paused_line = Static("no step paused", id="paused-steps")
+        yield self._paused_line
         self._warning = Static("", id="latency-warning")
         yield self._warning
         hint = "read-only: the faults in force, not changed here" if self.read_only else EDIT_HINT
@@ -152,6 +171,26 @@ class FaultsPanel(VerticalScroll):
                     down.value = settings.down
             self._show_down(down)
         self._warn_about_latency()
+
+    def show_pauses(self, pauses: dict[Step, StepPause]) -> None:
+        """The paused steps in force: the line that names them, each button's label."""
+        if self._pauses_shown and pauses == self.pauses:
+            return
+        self.pauses, self._pauses_shown = dict(pauses), True
+        if pauses:
+            parts = [
+                f"⏸ {step.value} PAUSED" + (f" ({pause.reason})" if pause.reason else "")
+                for step, pause in pauses.items()
+            ]
+            self._paused_line.update(Text("  ".join(parts), style="bold yellow"))
+        else:
+            self._paused_line.update(Text("no step paused", style="dim"))
+        for step in PAUSABLE_STEPS:
+            for button in self.query(f"#pause-{step.value}").results(Button):
+                label = f"resume {step.value}" if step in pauses else f"pause {step.value}"
+                if str(button.label) != label:
+                    button.label = label
+                    button.variant = "success" if step in pauses else "warning"
 
     def disallow(self, reason: str | None) -> None:
         """The services do not allow fault injection (`reason`, one line): say so, and offer no field."""
@@ -317,6 +356,9 @@ class FaultsPanel(VerticalScroll):
             return
         if event.button.id == "reset-faults":
             self.post_message(ResetRequested())
+        elif event.button.id and event.button.id.startswith("pause-"):
+            step = Step(event.button.id.removeprefix("pause-"))
+            self.post_message(PauseToggled(step, pause=step not in self.pauses))
         elif event.button.id and event.button.id.startswith("preset-"):
             name = list(PRESETS)[int(event.button.id.removeprefix("preset-"))]
             self.post_message(PresetChosen(name))

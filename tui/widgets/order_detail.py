@@ -53,10 +53,13 @@ def render_saga(
         ("  total ", "dim"),
         (money(order.total_cents), "bold"),
     )
-    status = Text.assemble(status_text(saga.status))
+    paused = saga.paused_before is not None and saga.status is OrderStatus.RUNNING
+    status = Text("⏸ PAUSED", style="bold yellow") if paused else Text.assemble(status_text(saga.status))
     if saga.reason:
         status.append(f"  {saga.reason.value}", style="bold")
-    if saga.current_step and not saga.status.is_terminal:
+    if paused and saga.paused_before is not None:
+        status.append(f" before {saga.paused_before.value}", style="bold yellow")
+    elif saga.current_step and not saga.status.is_terminal:
         status.append("  at ", style="dim").append(saga.current_step.value)
     if saga.hold_until and saga.status is OrderStatus.RUNNING and saga.hold_until > now:
         left = (saga.hold_until - now).total_seconds()

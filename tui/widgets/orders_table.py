@@ -20,7 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from engine.models import EventKind, OrderStatus
-from tui.format import Cell, cached_style, duration, fit, fit_id, money, status_cell
+from tui.format import PAUSED_CELL, Cell, cached_style, duration, fit, fit_id, money, status_cell
 from tui.messages import OrderChosen, OrderSelected, SortChosen
 from tui.state import BatchResult, OrderBook, OrderRow, SortMode, StatusFilter
 
@@ -87,6 +87,8 @@ _KIND_STYLE = {
     EventKind.FAILED: "bold red",
     EventKind.COMPENSATING: "magenta",
     EventKind.COMPENSATED: "cyan",
+    EventKind.PAUSED: "bold yellow",
+    EventKind.RELEASED: "yellow",
 }
 
 
@@ -101,6 +103,8 @@ def _step_cell(row: OrderRow) -> Cell:
         return Cell("—", "dim")
     if not row.step:
         return Cell("…", "dim")
+    if row.paused:
+        return Cell(f"before {row.step}", "bold yellow")
     return Cell(row.step, _KIND_STYLE.get(row.step_kind, "") if row.step_kind else "")
 
 
@@ -113,7 +117,7 @@ def cells(row: OrderRow, now: datetime) -> list[Cell]:
         Cell(row.order_id, is_id=True),
         Cell(row.customer_id or "—"),
         Cell(money(row.total_cents), right=True),
-        status_cell(row.status),
+        PAUSED_CELL if row.paused else status_cell(row.status),
         _step_cell(row),
         Cell(str(row.attempts) if row.attempts else "", "bold magenta" if row.attempts > 1 else "", right=True),
         _age_cell(row, now),
