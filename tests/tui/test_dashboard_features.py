@@ -397,12 +397,14 @@ async def test_the_charts_tab_draws_orders_and_error_rates(fake_stack: FakeStack
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot, app)
         await pilot.press("g")
+        # The history counts from its first tick on: a bucket closed means the orders below are all counted.
+        await wait_until(pilot, lambda: len(app.history.bucket_times) > 0, timeout=15, what="a first bucket")
         await fake_stack.facade.set_faults(ServiceName.PAYMENT, FaultSettings(error_rate=0.5))
         for n in range(5):
             await fake_stack.facade.submit(an_order(f"chart-{n}"))
         await wait_until(pilot, lambda: app.book.counts().completed == 5, timeout=15)
-        await wait_until(pilot, lambda: sum(app.history.finished["completed"]) == 5, timeout=5)
-        await wait_until(pilot, lambda: any(any(s) for s in app.history.error_rate.values()), timeout=5)
+        await wait_until(pilot, lambda: sum(app.history.finished["completed"]) == 5, timeout=15)
+        await wait_until(pilot, lambda: any(any(s) for s in app.history.error_rate.values()), timeout=15)
         await pilot.pause(1.1)
         charts = app.charts_panel
         assert charts.has_class("-side"), "120 columns: the two plots side by side"
