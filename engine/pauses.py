@@ -9,17 +9,16 @@ that is not paused costs nothing more than before.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from engine.models import PAUSABLE_STEPS, Step, StepPause
-from engine.services.store import get_entry, jetstream_errors
+from engine.services.store import KeyWatch, get_entry, jetstream_errors
 
 PAUSES_BUCKET = "checkout_pauses"
 
@@ -79,39 +78,24 @@ class PauseCache:
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
         self._pauses: dict[Step, StepPause] = {}
-        self._watcher: KeyValue.KeyWatcher | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._watch = KeyWatch(kv, (step.value for step in PAUSABLE_STEPS), self._apply, "pauses-watch")
 
     def get(self, step: Step) -> StepPause | None:
         return self._pauses.get(step)
 
     async def start(self) -> None:
-        # Current values by direct reads first, as FaultsCache does; then every change.
-        for step in PAUSABLE_STEPS:
-            if entry := await get_entry(self.kv, step.value):
-                self._apply(entry)
-        self._watcher = await self.kv.watchall()
-        self._task = asyncio.create_task(self._follow(), name="pauses-watch")
+        await self._watch.start()
 
-    async def _follow(self) -> None:
-        assert self._watcher is not None
-        async for entry in self._watcher:
-            if entry is not None:
-                self._apply(entry)
-
-    def _apply(self, entry: KeyValue.Entry) -> None:
+    def _apply(self, key: str, value: bytes | None) -> None:
         try:
-            step = Step(entry.key)
+            step = Step(key)
         except ValueError:
             return
-        pause = None if entry.operation in (KV_DEL, KV_PURGE) else _decode(entry.value)
+        pause = _decode(value)
         if pause is None:
             self._pauses.pop(step, None)
         else:
             self._pauses[step] = pause
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            await self._watcher.stop()  # type: ignore[no-untyped-call]
-        if self._task is not None:
-            await self._task
+        await self._watch.stop()

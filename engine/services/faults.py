@@ -12,7 +12,6 @@ A process with `faults.enabled` off answers every request `{"ok": false, "code":
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -20,7 +19,7 @@ from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 from temporalio.common import MetricMeter
 
@@ -31,7 +30,7 @@ from engine.nats_client import request as nats_request
 
 from . import replies
 from .queries import collect_replies
-from .store import FAULTS_BUCKET, get_entry, jetstream_errors
+from .store import FAULTS_BUCKET, KeyWatch, get_entry, jetstream_errors
 
 FAULTS_SUBJECT = "checkout.control.faults"
 CONTROL_SERVICE = "control"  # the micro service of the faults and stock controls
@@ -103,48 +102,29 @@ class FaultsCache:
     Disabled (`enabled=False`), it reads nothing and every endpoint has no faults."""
 
     def __init__(self, kv: KeyValue, *, enabled: bool = True, metrics: ServiceMetrics | None = None) -> None:
-        self._kv = kv
         self.enabled = enabled
         self._settings: dict[ServiceName, FaultSettings] = {}
         self._metrics = metrics or ServiceMetrics(MetricMeter.noop)
-        self._watcher: KeyValue.KeyWatcher | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._watch = KeyWatch(kv, (service.value for service in ServiceName), self._apply, "faults-watch")
 
     def get(self, service: ServiceName) -> FaultSettings:
         return self._settings.get(service) or FaultSettings()
 
     async def start(self) -> None:
         self._metrics.faults_in_force(self._settings)  # every endpoint's gauges, at 0 until a fault is set
-        if not self.enabled:
-            return
-        # Current values by direct reads: the watch's "that was all" marker can come before
-        # the values it already sent have been read. The watch then delivers every change.
-        for service in ServiceName:
-            if entry := await get_entry(self._kv, service.value):
-                self._apply(entry)
-        self._watcher = await self._kv.watchall()
-        self._task = asyncio.create_task(self._follow(), name="faults-watch")
+        if self.enabled:
+            await self._watch.start()
 
-    async def _follow(self) -> None:
-        assert self._watcher is not None
-        async for entry in self._watcher:
-            if entry is not None:
-                self._apply(entry)
-
-    def _apply(self, entry: KeyValue.Entry) -> None:
+    def _apply(self, key: str, value: bytes | None) -> None:
         try:
-            service = ServiceName(entry.key)
+            service = ServiceName(key)
         except ValueError:
             return
-        deleted = entry.operation in (KV_DEL, KV_PURGE)
-        self._settings[service] = _decode(None if deleted else entry.value)
+        self._settings[service] = _decode(value)
         self._metrics.faults_in_force(self._settings)
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            await self._watcher.stop()  # type: ignore[no-untyped-call]
-        if self._task is not None:
-            await self._task
+        await self._watch.stop()
 
 
 class FaultsControl:

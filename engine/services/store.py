@@ -20,7 +20,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +30,7 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import BaseModel, Field
 
 from engine.config import Settings
@@ -131,6 +131,43 @@ async def get_entry(kv: KeyValue, key: str) -> KeyValue.Entry | None:
         return await kv.get(key)
     except KeyNotFoundError:  # deleted keys raise this too
         return None
+
+
+class KeyWatch:
+    """A process's view of some keys of a bucket: their current values, then every change.
+
+    `apply(key, value)` gets each (value None: deleted). The current values come from direct
+    reads first: a watch's "that was all" marker can come before the values it already sent
+    have been read. The watch then delivers every change, of any key of the bucket."""
+
+    def __init__(
+        self, kv: KeyValue, keys: Iterable[str], apply: Callable[[str, bytes | None], None], name: str
+    ) -> None:
+        self._kv, self._keys, self._apply, self._name = kv, list(keys), apply, name
+        self._watcher: KeyValue.KeyWatcher | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        for key in self._keys:
+            if entry := await get_entry(self._kv, key):
+                self._deliver(entry)
+        self._watcher = await self._kv.watchall()
+        self._task = asyncio.create_task(self._follow(), name=self._name)
+
+    async def _follow(self) -> None:
+        assert self._watcher is not None
+        async for entry in self._watcher:
+            if entry is not None:
+                self._deliver(entry)
+
+    def _deliver(self, entry: KeyValue.Entry) -> None:
+        self._apply(entry.key, None if entry.operation in (KV_DEL, KV_PURGE) else entry.value)
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            await self._watcher.stop()  # type: ignore[no-untyped-call]
+        if self._task is not None:
+            await self._task
 
 
 async def keys_of(js: JetStreamContext, bucket: str) -> list[str]:
