@@ -1,0 +1,1 @@
+"""Game days: scenario files, their runner and their reports."""
