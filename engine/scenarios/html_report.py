@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
+
 from engine.errors import InvalidInput
 
 SCHEMA_VERSION = 1
@@ -462,8 +464,6 @@ def _script_json(value: Any) -> str:
 
 
 def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
-
     script: str = get_plotlyjs()
     return script
 
