@@ -47,6 +47,7 @@ OUTCOME_COLOURS = {
 PERCENTILES = (("p50", "#1565c0"), ("p95", "#ef6c00"), ("p99", "#c62828"))
 BAND_COLOURS = ("#7e57c2", "#26a69a", "#ffa726", "#ec407a", "#5c6bc0", "#8d6e63")
 NOT_RUN = ("refused", "skipped")
+LABEL_ROW_PX = 16
 # The page may run its own inline script and styles, and show images it holds; nothing else.
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:"
 DASH = "-"
@@ -96,34 +97,11 @@ def render_html(report: Mapping[str, Any]) -> str:
 def build_charts(report: Mapping[str, Any]) -> list[Chart]:
     """The four charts over time, each with the plan's steps drawn as labelled bands."""
     windows = [w for w in _list(report.get("windows")) if _num(w.get("start_s")) is not None]
-    x = [_midpoint(w) for w in windows]
     bands, labels = _bands(report)
-    end = _run_end(report, windows)
-
-    def chart(element_id: str, title: str, data: list[dict[str, Any]], y: dict[str, Any], **extra: Any) -> Chart:
-        for trace in data:
-            trace.setdefault("x", x)
-            trace.setdefault("hovertemplate", f"%{{y}} {trace.pop('unit', '')}<extra>{trace['name']}</extra>")
-        layout = {
-            "title": {"text": title, "x": 0, "xanchor": "left"},
-            "height": 340,
-            "margin": {"l": 60, "r": 60, "t": 70, "b": 90},
-            "hovermode": "x unified",
-            "xaxis": {
-                "title": {"text": "seconds since start (a point is the middle of its window)"},
-                "range": [0, end],
-                "zeroline": False,
-            },
-            "yaxis": {"rangemode": "tozero", **y},
-            "legend": {"orientation": "h", "y": -0.3, "yanchor": "top"},
-            "shapes": bands,
-            "annotations": [*labels, *([] if windows else [_no_data("no windows were recorded")])],
-            **extra,
-        }
-        return Chart(element_id, title, data, layout)
-
+    marker, marker_label = _stop_marker(report)
+    frame = _Frame(windows, bands + marker, labels + marker_label, _run_end(report, windows))
     return [
-        chart(
+        frame.chart(
             "chart-load",
             "Load",
             [
@@ -136,7 +114,7 @@ def build_charts(report: Mapping[str, Any]) -> list[Chart]:
             {"title": {"text": "orders/s"}},
             yaxis2={"title": {"text": "in flight"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
         ),
-        chart(
+        frame.chart(
             "chart-throughput",
             "Throughput by outcome",
             [
@@ -153,7 +131,7 @@ def build_charts(report: Mapping[str, Any]) -> list[Chart]:
             {"title": {"text": "orders ended /s"}},
             barmode="stack",
         ),
-        chart(
+        frame.chart(
             "chart-latency",
             "Latency percentiles (sagas that ended in the window)",
             [
@@ -162,23 +140,77 @@ def build_charts(report: Mapping[str, Any]) -> list[Chart]:
             ],
             {"title": {"text": "ms"}},
         ),
-        _error_chart(chart, windows),
+        _error_chart(frame),
     ]
 
 
-def _error_chart(chart: Any, windows: list[Mapping[str, Any]]) -> Chart:
+@dataclass(frozen=True)
+class _Frame:
+    """What every chart shares: the windows (a point at each one's middle), the steps' bands and
+    labels, and the time axis from 0 to the run's end."""
+
+    windows: list[Mapping[str, Any]]
+    bands: list[dict[str, Any]]
+    labels: list[dict[str, Any]]
+    end: float
+
+    def chart(self, element_id: str, title: str, data: list[dict[str, Any]], y: dict[str, Any], **extra: Any) -> Chart:
+        for trace in data:
+            trace["x"] = [_midpoint(w) for w in self.windows]
+            unit = trace.pop("unit", "")
+            trace.setdefault("hovertemplate", f"%{{y}} {unit}<extra>{trace['name']}</extra>")
+        label_top = max((label.get("yshift", 0) for label in self.labels), default=0)
+        layout = {
+            "title": {
+                "text": title,
+                "x": 0,
+                "xanchor": "left",
+                "yref": "container",
+                "y": 1,
+                "yanchor": "top",
+                "pad": {"t": 10, "l": 10},
+            },  # fmt: skip
+            "height": 310 + label_top,
+            "margin": {"l": 60, "r": 60, "t": 40 + label_top, "b": 90},
+            "hovermode": "x unified",
+            "xaxis": {
+                "title": {"text": "seconds since start (a point is the middle of its window)"},
+                "range": [0, self.end],
+                "zeroline": False,
+            },
+            "yaxis": {"rangemode": "tozero", **y},
+            "legend": {"orientation": "h", "y": -0.3, "yanchor": "top"},
+            "shapes": list(self.bands),
+            "annotations": [*self.labels, *([] if self.windows else [_no_data("no windows were recorded")])],
+            **extra,
+        }
+        return Chart(element_id, title, data, layout)
+
+
+def _error_chart(frame: _Frame) -> Chart:
+    windows = frame.windows
     endpoints = sorted({str(e) for w in windows for e in _mapping(w.get("error_rate"))})
-    traces = [
-        _line(endpoint, [_num(_mapping(w.get("error_rate")).get(endpoint)) for w in windows], None, "")
-        for endpoint in endpoints
-    ]
-    for trace in traces:
-        trace["hovertemplate"] = "%{y:.1%}<extra>" + trace["name"] + "</extra>"
-    built: Chart = chart("chart-errors", "Error rate per endpoint", traces, {"title": {"text": "errors / requests"}})
+    traces = []
+    for endpoint in endpoints:
+        trace = _line(endpoint, [_num(_mapping(w.get("error_rate")).get(endpoint)) for w in windows], None, "")
+        # The counts behind the rate, and the lost replies (applied, never answered), in the hover.
+        trace["customdata"] = [
+            [_count(w, key, endpoint) for key in ("errors", "requests", "lost_replies")] for w in windows
+        ]
+        trace["hovertemplate"] = (
+            "%{y:.1%} (%{customdata[0]} of %{customdata[1]}; %{customdata[2]} lost replies)"
+            f"<extra>{trace['name']}</extra>"
+        )
+        traces.append(trace)
+    built = frame.chart("chart-errors", "Error rate per endpoint", traces, {"title": {"text": "errors / requests"}})
     built.layout["yaxis"] |= {"tickformat": ".0%", "range": [0, 1.05], "rangemode": "normal"}
     if windows and not endpoints:
         built.layout["annotations"].append(_no_data("no endpoint requests were recorded"))
     return built
+
+
+def _count(window: Mapping[str, Any], key: str, endpoint: str) -> int:
+    return int(_num(_mapping(window.get(key)).get(endpoint)) or 0)
 
 
 def _line(name: str, y: list[float | None], colour: str | None, unit: str, **extra: Any) -> dict[str, Any]:
@@ -202,6 +234,7 @@ def _bands(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
     shapes: list[dict[str, Any]] = []
     labels: list[dict[str, Any]] = []
     kinds: dict[str, int] = {}
+    rows = _LabelRows(_run_end(report, []))
     for step in _list(report.get("plan")):
         start = _num(step.get("start_s"))
         if start is None:
@@ -234,7 +267,7 @@ def _bands(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
                 "yref": "paper",
                 "x": start,
                 "y": 1.0,
-                "yshift": 14 + 16 * lane,
+                "yshift": LABEL_ROW_PX * (1 + rows.place(start, name + suffix, lane)),
                 "xanchor": "left",
                 "yanchor": "bottom",
                 "showarrow": False,
@@ -244,6 +277,43 @@ def _bands(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
             }
         )
     return shapes, labels
+
+
+class _LabelRows:
+    """Rows for the steps' labels above a chart: a step's label goes in the first row, from its lane
+    up, that is free where the label starts, so labels of steps close in time do not overlap."""
+
+    CHAR_SECONDS_PER_SECOND = 7 / 1000  # a character is about 7 px of a plot about 1000 px wide
+
+    def __init__(self, end_s: float) -> None:
+        self.char_s = end_s * self.CHAR_SECONDS_PER_SECOND
+        self.free_from: list[float] = []
+
+    def place(self, start_s: float, text: str, lane: int) -> int:
+        row = max(lane, 0)
+        while row < len(self.free_from) and self.free_from[row] > start_s:
+            row += 1
+        self.free_from += [float("-inf")] * (row + 1 - len(self.free_from))
+        self.free_from[row] = start_s + (len(text) + 2) * self.char_s
+        return row
+
+
+def _stop_marker(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A red line where an aborted or stopped run stopped starting orders (none for pass or fail)."""
+    outcome = _mapping(report.get("outcome"))
+    verdict = outcome.get("verdict")
+    if verdict not in ("aborted", "stopped"):
+        return [], []
+    at = _num(outcome.get("stopped_at_s"))
+    if at is None and verdict == "aborted":
+        at = _first_failed(_list(report.get("checks")), outcome.get("aborted_by"))
+    if at is None:
+        return [], []
+    line = {"type": "line", "xref": "x", "yref": "paper", "x0": at, "x1": at, "y0": 0, "y1": 1,
+            "line": {"color": "#c62828", "width": 2}}  # fmt: skip
+    label = {"xref": "x", "yref": "paper", "x": at, "y": 1, "xanchor": "right", "yanchor": "top", "showarrow": False,
+             "text": f"{verdict} at {_seconds(at)} s", "font": {"size": 11, "color": "#c62828"}}  # fmt: skip
+    return [line], [label]
 
 
 def _no_data(text: str) -> dict[str, Any]:
@@ -526,7 +596,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .result.pass { color: #2e7d32; font-weight: 600; } .result.fail { color: #c62828; font-weight: 700; }
 .result.unknown, .status.skipped, .status.cancelled { color: #757575; }
 .status.refused { color: #c62828; }
-.chart { background: white; border: 1px solid #e0e0e0; border-radius: 6px; margin: 10px 0; min-height: 340px; }
+.chart { background: white; border: 1px solid #e0e0e0; border-radius: 6px; margin: 10px 0; min-height: 330px; }
 .note { color: #757575; font-size: 0.9em; }
 code { font-family: ui-monospace, "SF Mono", Menlo, Consolas, monospace; }
 """

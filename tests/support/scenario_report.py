@@ -67,7 +67,7 @@ def window(start_s: float, offered: float, slow: bool = False, outage: bool = Fa
         "latency_ms": latency,
         "requests": requests,
         "errors": {k: v for k, v in errors.items() if v},
-        "lost_replies": {},
+        "lost_replies": {"payment": 1} if slow else {},
         "error_rate": {k: round(errors.get(k, 0) / n, 4) for k, n in requests.items() if n},
     }
 

@@ -78,6 +78,28 @@ def test_a_stopped_run_says_when() -> None:
     assert verdict(page) == ("stopped", "STOPPED", "Stopped by the operator at 64.2 s.")
 
 
+@pytest.mark.parametrize(
+    ("outcome", "marked_at"),
+    [
+        ({"verdict": "stopped", "stopped_at_s": 64.25}, 64.25),
+        ({"verdict": "aborted", "aborted_by": "error_rate(payment) > 0.5", "stopped_at_s": None}, None),
+        ({"verdict": "fail"}, None),
+    ],
+)
+def test_where_a_run_stopped_is_marked_on_every_chart(outcome: dict[str, Any], marked_at: float | None) -> None:
+    for chart in build_charts(sample_report(outcome=outcome)):
+        red = [s["x0"] for s in chart.layout["shapes"] if s["line"].get("color") == "#c62828"]
+        assert red == ([] if marked_at is None else [marked_at])
+
+
+def test_an_aborted_run_is_marked_where_its_check_fired() -> None:
+    report = with_check(sample_report(outcome={"verdict": "aborted", "aborted_by": "p99_latency_ms > 9000"}),
+                        expression="p99_latency_ms > 9000", kind="abort_when", first_failed_s=55.0)  # fmt: skip
+    chart = build_charts(report)[2]
+    assert [s["x0"] for s in chart.layout["shapes"] if s["line"].get("color") == "#c62828"] == [55.0]
+    assert chart.layout["annotations"][-1]["text"] == "aborted at 55.0 s"
+
+
 def test_an_unknown_verdict_is_shown_not_trusted() -> None:
     page = render_html(sample_report(outcome={"verdict": "<b>great</b>"}))
     css, word, _ = verdict(page)
@@ -108,6 +130,8 @@ def test_every_chart_has_the_plan_as_bands_and_is_valid_for_plotly() -> None:
     assert [t["name"] for t in latency.data] == ["p50", "p95", "p99"]
     assert latency.data[1]["y"][3] == 3400.0
     assert [t["name"] for t in errors.data] == ["inventory", "payment", "refund", "restock", "shipping"]
+    outage = window(40.0, 8.0, slow=True, outage=True)
+    assert errors.data[0]["customdata"][4] == [outage["errors"]["inventory"], outage["requests"]["inventory"], 0]
     assert errors.data[0]["y"][4] == round(window(40.0, 8.0, outage=True)["error_rate"]["inventory"], 4) > 0
     page = render_html(report)
     assert [f["id"] for f in figures(page)] == [c.element_id for c in charts]
