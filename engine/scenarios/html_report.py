@@ -46,7 +46,9 @@ OUTCOME_COLOURS = {
 }
 PERCENTILES = (("p50", "#1565c0"), ("p95", "#ef6c00"), ("p99", "#c62828"))
 BAND_COLOURS = ("#7e57c2", "#26a69a", "#ffa726", "#ec407a", "#5c6bc0", "#8d6e63")
-NOT_RUN = ("refused", "skipped")
+NOT_RUN = ("refused", "skipped", "pending")
+# Plan steps whose end_s None means "in force until a clear_faults step or the run's end", not an instant.
+UNTIL_CLEARED = ("faults", "preset")
 LABEL_ROW_PX = 16
 # The page may run its own inline script and styles, and show images it holds; nothing else.
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:"
@@ -96,7 +98,8 @@ def render_html(report: Mapping[str, Any]) -> str:
 
 def build_charts(report: Mapping[str, Any]) -> list[Chart]:
     """The four charts over time, each with the plan's steps drawn as labelled bands."""
-    windows = [w for w in _list(report.get("windows")) if _num(w.get("start_s")) is not None]
+    # A partial window is the live one of a run still going: a finished report's closed windows cover it.
+    windows = [w for w in _list(report.get("windows")) if _num(w.get("start_s")) is not None and not w.get("partial")]
     bands, labels = _bands(report)
     marker, marker_label = _stop_marker(report)
     frame = _Frame(windows, bands + marker, labels + marker_label, _run_end(report, windows))
@@ -234,12 +237,16 @@ def _bands(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
     shapes: list[dict[str, Any]] = []
     labels: list[dict[str, Any]] = []
     kinds: dict[str, int] = {}
-    rows = _LabelRows(_run_end(report, []))
-    for step in _list(report.get("plan")):
+    run_end = _run_end(report, [])
+    rows = _LabelRows(run_end)
+    plan = _list(report.get("plan"))
+    for step in plan:
         start = _num(step.get("start_s"))
         if start is None:
             continue
         end = _num(step.get("end_s"))
+        if end is None and step.get("kind") in UNTIL_CLEARED:
+            end = _next_clear(plan, start, run_end)
         kind = _text(step.get("kind"), "step")
         colour = BAND_COLOURS[kinds.setdefault(kind, len(kinds)) % len(BAND_COLOURS)]
         status = status_of.get(step.get("index"), "")
@@ -260,7 +267,7 @@ def _bands(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
         else:
             shapes.append(common | {"type": "line", "x1": start, "line": {"color": colour, "width": 2, "dash": "dot"}})
         name = _text(step.get("name"), kind)
-        suffix = "" if ran else f" ({status})"
+        suffix = f" ({status})" if status in (*NOT_RUN, "cancelled") else ""
         labels.append(
             {
                 "xref": "x",
@@ -298,6 +305,12 @@ class _LabelRows:
         return row
 
 
+def _next_clear(plan: list[Mapping[str, Any]], after_s: float, run_end: float) -> float:
+    """When the first clear_faults step after `after_s` starts (whichever endpoints it clears), or the run's end."""
+    clears = [_num(s.get("start_s")) for s in plan if s.get("kind") == "clear_faults"]
+    return min([c for c in clears if c is not None and c > after_s] + [run_end])
+
+
 def _stop_marker(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A red line where an aborted or stopped run stopped starting orders (none for pass or fail)."""
     outcome = _mapping(report.get("outcome"))
@@ -327,8 +340,10 @@ def _verdict_section(report: Mapping[str, Any]) -> str:
     if verdict == "pass":
         why = "Every check held."
     elif verdict == "fail":
-        failed = [c for c in checks if c.get("passed") is False and c.get("kind") != "abort_when"]
-        names = ", ".join(f"<code>{_esc(c.get('expression'))}</code>" for c in failed)
+        failed = _list_any(outcome.get("failed_checks")) or [
+            c.get("expression") for c in checks if c.get("passed") is False and c.get("kind") != "abort_when"
+        ]
+        names = ", ".join(f"<code>{_esc(expression)}</code>" for expression in failed)
         why = f"Failed: {names}." if failed else "The hypothesis did not hold."
     elif verdict == "aborted":
         at = _first_failed(checks, outcome.get("aborted_by"))
@@ -370,7 +385,11 @@ def _totals_section(report: Mapping[str, Any]) -> str:
     totals = _mapping(report.get("totals"))
     latency = _mapping(totals.get("latency_ms"))
     cards = [(key, _shown(totals.get(key))) for key in ("started", "completed", "compensated", "cancelled", "failed")]
-    cards.append(("stuck", _shown(totals.get("stuck"))))
+    cards += [(key, _shown(totals.get(key))) for key in ("stuck", "lost")]
+    if _num(totals.get("submit_failures")):
+        cards.append(("not started (submit failed)", _shown(totals.get("submit_failures"))))
+    if _num(totals.get("throughput")) is not None:
+        cards.append(("sagas/s", _shown(totals.get("throughput"))))
     cards += [(f"{p} latency", f"{_shown(latency.get(p))} ms") for p, _ in PERCENTILES]
     items = "".join(f'<div class="card"><div class="n">{_esc(v)}</div><div>{_esc(k)}</div></div>' for k, v in cards)
     return f'<section><h2>Totals</h2><div class="cards">{items}</div></section>'
@@ -410,7 +429,7 @@ def _steps_section(report: Mapping[str, Any]) -> str:
         status = _text(step.get("status"), DASH)
         rows.append(
             f'<tr><td class="num">{_esc(_shown(step.get("index")))}</td><td>{_esc(_shown(step.get("name")))}</td>'
-            f"<td>{_esc(_shown(step.get('kind')))}</td><td>{_esc(_shown(step.get('detail')))}</td>"
+            f"<td>{_esc(_shown(step.get('kind')))}</td><td>{_esc(_step_detail(step))}</td>"
             + "".join(
                 f'<td class="num">{_esc(_seconds(step.get(key), digits))}</td>'
                 for key, digits in (("planned_start_s", 1), ("started_s", 2), ("ended_s", 2))
@@ -426,6 +445,11 @@ def _steps_section(report: Mapping[str, Any]) -> str:
     return f'<section><h2>Steps</h2><table id="steps">{head}{"".join(rows)}</table></section>'
 
 
+def _step_detail(step: Mapping[str, Any]) -> str:
+    detail, note = _text(step.get("detail"), DASH), step.get("note")
+    return f"{detail} ({note})" if isinstance(note, str) and note else detail
+
+
 def _audit_section(report: Mapping[str, Any]) -> str:
     audit = _mapping(report.get("audit"))
     if not audit:
@@ -437,7 +461,8 @@ def _audit_section(report: Mapping[str, Any]) -> str:
         f"{_esc(_shown(audit.get('records')))} records checked, {len(problems)} problem(s).</p>"
     )
     items = "".join(f"<li>{_esc(_problem(p))}</li>" for p in problems)
-    return f'<section id="audit"><h2>Audit</h2>{summary}{f"<ul>{items}</ul>" if items else ""}</section>'
+    notes = "".join(f'<p class="note">{_esc(note)}</p>' for note in _list_any(audit.get("notes")))
+    return f'<section id="audit"><h2>Audit</h2>{summary}{f"<ul>{items}</ul>" if items else ""}{notes}</section>'
 
 
 def _problem(problem: Any) -> str:

@@ -23,7 +23,7 @@ def plan() -> list[dict[str, Any]]:
          "detail": "inventory: error_rate 1.0"},
         {"index": 3, "name": "NATS blip", "kind": "pause", "start_s": 90.0, "end_s": 94.0, "lane": 0,
          "detail": "pause the embedded NATS server for 4 s"},
-        {"index": 4, "name": "clear", "kind": "clear", "start_s": 100.0, "end_s": None, "lane": 0,
+        {"index": 4, "name": "clear", "kind": "clear_faults", "start_s": 100.0, "end_s": None, "lane": 0,
          "detail": "clear every fault"},
     ]  # fmt: skip
 
@@ -85,8 +85,8 @@ def checks() -> list[dict[str, Any]]:
          "threshold": 5000.0, "first_failed_s": None},
         {"expression": "stuck_orders == 0", "kind": "hypothesis", "passed": True, "value": 0, "threshold": 0,
          "first_failed_s": None},
-        {"expression": "audit == clean", "kind": "hypothesis", "passed": True, "value": "clean",
-         "threshold": "clean", "first_failed_s": None},
+        {"expression": "audit == clean", "kind": "hypothesis", "passed": True, "value": 1.0,
+         "threshold": None, "first_failed_s": None},  # audit: clean is 1, no threshold
         {"expression": "error_rate(payment) > 0.5", "kind": "abort_when", "passed": True, "value": 0.03,
          "threshold": 0.5, "first_failed_s": None},
     ]  # fmt: skip

@@ -149,6 +149,37 @@ def test_a_refused_step_is_drawn_grey_and_says_so() -> None:
     assert '<td class="status refused">refused</td>' in render_html(report)
 
 
+def test_faults_until_cleared_are_a_band_to_the_clear_or_the_end() -> None:
+    plan = [
+        {"index": 0, "name": "declines", "kind": "faults", "start_s": 10.0, "end_s": None, "lane": 0, "detail": "d"},
+        {"index": 1, "name": "preset", "kind": "preset", "start_s": 105.0, "end_s": None, "lane": 0, "detail": "p"},
+        {"index": 2, "name": "clear", "kind": "clear_faults", "start_s": 40.0, "end_s": None, "lane": 0, "detail": ""},
+        {"index": 3, "name": "kill", "kind": "kill", "start_s": 60.0, "end_s": None, "lane": 0, "detail": "k"},
+    ]
+    shapes = build_charts(sample_report(plan=plan, steps=[]))[0].layout["shapes"]
+    assert [(s["type"], s["x0"], s["x1"]) for s in shapes] == [
+        ("rect", 10.0, 40.0),  # until the clear
+        ("rect", 105.0, 120.0),  # no clear after it: until the run's end
+        ("line", 40.0, 40.0),
+        ("line", 60.0, 60.0),
+    ]
+
+
+def test_what_the_runner_adds_is_shown() -> None:
+    report = sample_report(outcome={"verdict": "fail", "failed_checks": ["stuck_orders == 0"]})
+    report["steps"][3] |= {"status": "refused", "note": "this stack did not start NATS"}
+    report["totals"] |= {"lost": 0, "submit_failures": 3, "throughput": 7.25}
+    report["audit"]["notes"] = ["12 orders still in flight were not checked"]
+    report["windows"].append(window(115.0, 8.0) | {"partial": True})
+    page = render_html(report)
+    assert verdict(page)[2] == "Failed: <code>stuck_orders == 0</code>."
+    assert "pause the embedded NATS server for 4 s (this stack did not start NATS)" in page
+    assert '<div class="n">3</div><div>not started (submit failed)</div>' in page
+    assert '<div class="n">7.25</div><div>sagas/s</div>' in page
+    assert '<p class="note">12 orders still in flight were not checked</p>' in page
+    assert len(figures(page)[0]["data"][0]["x"]) == 12  # the live partial window is left out
+
+
 def test_no_windows_still_renders_the_plan_and_says_so() -> None:
     page = render_html(sample_report(windows=[]))
     drawn = figures(page)
