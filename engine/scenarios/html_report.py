@@ -385,12 +385,12 @@ def _totals_section(report: Mapping[str, Any]) -> str:
     totals = _mapping(report.get("totals"))
     latency = _mapping(totals.get("latency_ms"))
     cards = [(key, _shown(totals.get(key))) for key in ("started", "completed", "compensated", "cancelled", "failed")]
-    cards += [(key, _shown(totals.get(key))) for key in ("stuck", "lost")]
+    cards += [(key, _shown(totals.get(key))) for key in ("stuck", "lost") if key == "stuck" or key in totals]
     if _num(totals.get("submit_failures")):
         cards.append(("not started (submit failed)", _shown(totals.get("submit_failures"))))
     if _num(totals.get("throughput")) is not None:
         cards.append(("sagas/s", _shown(totals.get("throughput"))))
-    cards += [(f"{p} latency", f"{_shown(latency.get(p))} ms") for p, _ in PERCENTILES]
+    cards.append(("latency p50 / p95 / p99", " / ".join(_shown(latency.get(p)) for p, _ in PERCENTILES) + " ms"))
     items = "".join(f'<div class="card"><div class="n">{_esc(v)}</div><div>{_esc(k)}</div></div>' for k, v in cards)
     return f'<section><h2>Totals</h2><div class="cards">{items}</div></section>'
 
@@ -410,7 +410,7 @@ def _checks_section(report: Mapping[str, Any]) -> str:
         rows.append(
             f"<tr><td><code>{_esc(check.get('expression'))}</code></td>"
             f"<td>{'abort when' if abort else 'hypothesis'}</td>"
-            f'<td class="num">{_esc(_shown(check.get("value")))}</td>'
+            f'<td class="num">{_esc(_figure(check))}</td>'
             f'<td class="num">{_esc(_shown(check.get("threshold")))}</td>'
             f'<td class="num">{_esc(_seconds(first) if _num(first) is not None else DASH)}</td>'
             f'<td class="result {css}">{result}</td></tr>'
@@ -421,6 +421,14 @@ def _checks_section(report: Mapping[str, Any]) -> str:
         "<tr><th>check</th><th>kind</th><th>figure</th><th>threshold</th><th>first failed (s)</th><th>result</th></tr>"
     )
     return f'<section><h2>Checks</h2><table id="checks">{head}{"".join(rows)}</table></section>'
+
+
+def _figure(check: Mapping[str, Any]) -> str:
+    """The check's figure; the audit's is 1 for clean and 0 for not."""
+    value = check.get("value")
+    if str(check.get("expression", "")).startswith("audit") and value in (0, 1):
+        return "clean" if value == 1 else "not clean"
+    return _shown(value)
 
 
 def _steps_section(report: Mapping[str, Any]) -> str:

@@ -176,6 +176,9 @@ def test_what_the_runner_adds_is_shown() -> None:
     assert "pause the embedded NATS server for 4 s (this stack did not start NATS)" in page
     assert '<div class="n">3</div><div>not started (submit failed)</div>' in page
     assert '<div class="n">7.25</div><div>sagas/s</div>' in page
+    assert '<div class="n">0</div><div>lost</div>' in page
+    assert '<div class="n">230 / 3100 / 3800 ms</div><div>latency p50 / p95 / p99</div>' in page
+    assert '<td><code>audit == clean</code></td><td>hypothesis</td><td class="num">clean</td>' in page
     assert '<p class="note">12 orders still in flight were not checked</p>' in page
     assert len(figures(page)[0]["data"][0]["x"]) == 12  # the live partial window is left out
 
