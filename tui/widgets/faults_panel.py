@@ -1,4 +1,4 @@
-"""Fault injection per service endpoint: error rate, decline rate, latency, down; presets; reset;
+"""Fault injection per service endpoint: error rate, decline rate, latency, lost replies, down; presets; reset;
 and the paused steps, a button each to pause or resume one (`checkout pause` / `resume`).
 
 A grid of fields: the arrow keys move between them, Enter (or leaving a changed field)
@@ -24,8 +24,8 @@ from tui.messages import CellMove, FaultChanged, PauseToggled, PresetChosen, Res
 from tui.presets import PRESETS
 from tui.widgets.grid_input import GridInput
 
-FIELDS = ("error_rate", "decline_rate", "latency_ms", "jitter_ms")
-HEADINGS = ("error", "decline", "lat ms", "jitter", "")
+FIELDS = ("error_rate", "decline_rate", "latency_ms", "jitter_ms", "lost_reply_rate")
+HEADINGS = ("error", "decline", "lat ms", "jitter", "lost", "")
 EDIT_HINT = "rates 0..1, latency in ms · arrows move, Enter applies, space toggles down"
 
 
