@@ -161,6 +161,8 @@ def print_faults(faults: dict[ServiceName, FaultSettings]) -> None:
         "lost_reply_rate",
         box=None,
         header_style="bold",
+        pad_edge=False,
+        collapse_padding=True,  # every key in full within 80 columns
     )
     for service in ServiceName:
         fault = faults.get(service, FaultSettings())
