@@ -80,8 +80,8 @@ async def endpoint_stats(nc: Client, timeout: float = 0.5) -> list[EndpointStats
 
 
 async def lost_replies_by_instance(nc: Client, timeout: float = 0.5) -> dict[str, int]:
-    """Lost replies each services process has counted so far, by its instance id in `$SRV.STATS`
-    (a count that must outlive a process is summed over every instance ever seen)."""
+    """Lost replies each service instance (inventory, payment, shipping of one process) has counted
+    so far, by its id in `$SRV.STATS`: a count that must outlive a process sums every id ever seen."""
     answers = await asyncio.gather(*(collect_replies(nc, f"$SRV.STATS.{name}", timeout) for name in SERVICE_ENDPOINTS))
     counts: dict[str, int] = {}
     for answer in (a for group in answers for a in group):
