@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8               # kills
     .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --pauses      # SIGSTOP/SIGCONT only
     .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --partitions  # worker-0's links cut only
+    .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --lost-replies  # 0.1 of replies lost too
     .venv/bin/python benchmarks/chaos_soak.py --orders 300 --rate 8 --everything  # all of them at once
     .venv/bin/python benchmarks/chaos_soak.py --everything --long                 # pauses and cuts of 30-60 s
     .venv/bin/python benchmarks/chaos_soak.py --power-cut --orders 200            # 5 power cuts beside the kills
@@ -32,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.suppor
 from engine.chaos import SoakOptions, SoakReport, run_soak
 from tests.support.lazyfs import LazyFs, unavailable
 
+DEFAULT_LOST_REPLY_RATE = 0.1
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,7 +45,18 @@ def main() -> int:
     parser.add_argument("--kills", action="store_true", help="SIGKILLs too, with --pauses or --partitions")
     parser.add_argument("--pauses", action="store_true", help="SIGSTOP workers and servers past every timeout")
     parser.add_argument("--partitions", action="store_true", help="cut worker-0's links to NATS and Temporal")
-    parser.add_argument("--everything", action="store_true", help="kills, pauses and partitions")
+    parser.add_argument(
+        "--lost-replies",
+        type=float,
+        nargs="?",
+        const=DEFAULT_LOST_REPLY_RATE,
+        default=None,
+        metavar="RATE",
+        help=f"lose that share of the services' replies on every endpoint (default {DEFAULT_LOST_REPLY_RATE:g})",
+    )
+    parser.add_argument(
+        "--everything", action="store_true", help="kills, pauses, partitions and lost replies (unless --lost-replies 0)"
+    )
     parser.add_argument("--long", action="store_true", help="pauses and partitions of 30-60 s (engine/disruptions.py)")
     parser.add_argument("--fast-retries", action="store_true", help="shorter backoffs (the test suite's setting)")
     parser.add_argument("--seed", type=int)
@@ -66,6 +80,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.power_cut < 0:
         parser.error("--power-cut needs a number of cuts >= 0")
+    if args.lost_replies is not None and not 0 <= args.lost_replies <= 1:
+        parser.error("--lost-replies needs a rate between 0 and 1")
+    lost_replies = args.lost_replies if args.lost_replies is not None else 0.0
+    if args.everything and args.lost_replies is None:
+        lost_replies = DEFAULT_LOST_REPLY_RATE
     if args.drain_timeout <= 0:
         parser.error("--drain-timeout needs a number of seconds > 0")
     if args.power_cut and unavailable():
@@ -87,6 +106,7 @@ def main() -> int:
         drain_timeout_seconds=args.drain_timeout,
         power_cuts=args.power_cut,
         unsafe_settings=args.unsafe_settings,
+        lost_reply_rate=lost_replies,
     )
     began = time.monotonic()
     logging.basicConfig(level=logging.ERROR)  # the client's retries while a server is down are expected
@@ -128,6 +148,7 @@ def print_report(report: SoakReport) -> None:
     print(f"stock drift      {report.stock_drift_units} units")
     print(f"double effects   {report.double_effects}")
     print(f"power cuts       {report.power_cuts}")
+    print(f"lost replies     {report.lost_replies}  (the services' counters, sampled every second)")
     print(f"failed calls     {len(report.failed_calls)}  {' | '.join(report.failed_calls[:5])}")
     print(f"drain            {report.drain_seconds:.1f} s after the last fault; {report.wall_seconds:.0f} s in all")
     audit = report.audit

@@ -21,7 +21,8 @@ runs its own plan; they overlap, except that one process is never disrupted twic
 (a power cut waits for every other disruption to end). The drifts are also computed
 without the audit, from Temporal's outcomes alone: the ledger's net must be the total of
 the completed orders, and each SKU's stock its seeded level minus what the completed
-orders took.
+orders took. With `lost_reply_rate`, that share of the services' replies is lost on every
+endpoint (the effect applied and stored, nothing sent): the callers time out and retry.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import nats.errors
 import yaml
 
 from engine.config import CatalogueItem, EmbeddedMode, Settings
@@ -67,6 +69,7 @@ from engine.models import (
 from engine.operations import Operations
 from engine.processes import ChildProcess
 from engine.runtime import EmbeddedServers, private_server_settings
+from engine.services import lost_replies_by_instance
 from engine.tcp_proxy import TcpProxy
 
 COMMON_SKU, SCARCE_SKU = "soak-common", "soak-scarce"
@@ -81,6 +84,12 @@ FAULTS = {
     ServiceName.REFUND: FaultSettings(error_rate=0.3, latency_ms=20, jitter_ms=60),
     ServiceName.RESTOCK: FaultSettings(error_rate=0.2, latency_ms=20, jitter_ms=60),
 }
+
+
+def soak_faults(options: SoakOptions) -> dict[ServiceName, FaultSettings]:
+    """The faults of every endpoint during the soak: FAULTS, with the lost replies asked for."""
+    rate = options.lost_reply_rate
+    return {service: faults.model_copy(update={"lost_reply_rate": rate}) for service, faults in FAULTS.items()}
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class SoakOptions:
     seed: int | None = None
     power_cuts: int = 0  # at seeded random moments while the orders arrive; needs a PowerCutDisk
     unsafe_settings: bool = False  # embedded.durable false: the servers acknowledge writes before fsync
+    lost_reply_rate: float = 0.0  # on every endpoint: the effect applied, its reply never sent
 
 
 class PowerCutDisk(Protocol):
@@ -134,6 +144,7 @@ class SoakReport:
     workers_running: int = 0  # after the audit: none may stay dead
     audit: AuditReport | None = None
     pids: list[int] = field(default_factory=list)  # every process it started, to check none is left
+    lost_replies: int = 0  # replies the services dropped, sampled every second from their counters
 
     @property
     def clean(self) -> bool:
@@ -198,6 +209,7 @@ class _Soak:
         self.proxy = TcpProxy()
         self.busy: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one disruption at a time per process
         self.supervisor: asyncio.Task[None] | None = None
+        self.lost_by_instance: dict[str, int] = {}  # lost replies each services process counted
 
     async def run(self) -> SoakReport:
         await self.servers.start()
@@ -220,19 +232,24 @@ class _Soak:
         await self._until(self._everything_up, "the workers and services are up", 90)
         self.supervisor = asyncio.create_task(self._supervise())
         seeded = (await self.ops.services_snapshot()).stock
-        for service, faults in FAULTS.items():
+        for service, faults in soak_faults(self.options).items():
             await self.ops.set_faults(service, faults)
+        lost = f", {self.options.lost_reply_rate:g} of replies lost" if self.options.lost_reply_rate else ""
         self.observe(
-            f"submitting {self.options.orders} orders at {self.options.rate:g}/s with faults on every endpoint"
+            f"submitting {self.options.orders} orders at {self.options.rate:g}/s with faults on every endpoint{lost}"
         )
 
         window = self.options.orders / self.options.rate
         disrupts = self.options.kills or self.options.pauses or self.options.partitions or self.options.power_cuts
         chaos = asyncio.create_task(self._chaos(window)) if disrupts else None
+        counting = asyncio.create_task(self._sample_lost_replies())
         await self._submit_all()
         if chaos is not None:
             await chaos
         await self._retry(self.ops.clear_faults, "clearing the faults")
+        counting.cancel()
+        await asyncio.gather(counting, return_exceptions=True)
+        await self._count_lost_replies()
         self.last_fault = max(self.last_fault, time.monotonic())
         self.observe("faults cleared; waiting for every order to end")
         summaries = await self._drain()
@@ -478,6 +495,22 @@ class _Soak:
     def _start(self, worker: ChildProcess) -> None:
         worker.start()
         self.report.pids.append(worker.pid)
+
+    async def _sample_lost_replies(self) -> None:
+        """Every second while faults are in force: a killed worker takes its counters with it."""
+        while True:
+            await self._count_lost_replies()
+            await asyncio.sleep(1.0)
+
+    async def _count_lost_replies(self) -> None:
+        assert self.connections is not None
+        try:
+            counts = await lost_replies_by_instance(self.connections.nc)
+        except (CheckoutError, nats.errors.Error):  # NATS away for a moment: the next sample counts them
+            return
+        for instance, count in counts.items():
+            self.lost_by_instance[instance] = max(count, self.lost_by_instance.get(instance, 0))
+        self.report.lost_replies = sum(self.lost_by_instance.values())
 
     async def _workers_running(self) -> bool:
         return all(worker.exit_code() is None for worker in self.workers)

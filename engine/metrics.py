@@ -96,12 +96,20 @@ class ServiceMetrics:
             )
         )
         self._declines = _Labelled(meter.create_counter("checkout_service_declines", "Business declines, by code"))
+        self._lost = _Labelled(
+            meter.create_counter(
+                "checkout_service_lost_replies", "Answers decided and stored, then never sent (injected lost replies)"
+            )
+        )
         self._fault_gauges = {
             "error_rate": meter.create_gauge_float("checkout_fault_error_ratio", "Injected error rate in force"),
             "decline_rate": meter.create_gauge_float("checkout_fault_decline_ratio", "Injected decline rate in force"),
             "latency_ms": meter.create_gauge_float("checkout_fault_latency_seconds", "Injected latency in force"),
             "jitter_ms": meter.create_gauge_float("checkout_fault_jitter_seconds", "Injected jitter in force"),
             "down": meter.create_gauge_float("checkout_fault_down", "1 while the endpoint is injected down"),
+            "lost_reply_rate": meter.create_gauge_float(
+                "checkout_fault_lost_reply_ratio", "Injected lost-reply rate in force"
+            ),
         }
 
     def request(self, endpoint: ServiceName) -> None:
@@ -113,6 +121,9 @@ class ServiceMetrics:
     def decline(self, endpoint: ServiceName, reason: str) -> None:
         self._declines(endpoint=endpoint.value, reason=reason).add(1)
 
+    def lost_reply(self, endpoint: ServiceName) -> None:
+        self._lost(endpoint=endpoint.value).add(1)
+
     def faults_in_force(self, faults: Mapping[ServiceName, FaultSettings]) -> None:
         """Set the fault gauges of every endpoint (those without faults to 0)."""
         for endpoint in ServiceName:
@@ -123,6 +134,7 @@ class ServiceMetrics:
                 "latency_ms": settings.latency_ms / 1000,
                 "jitter_ms": settings.jitter_ms / 1000,
                 "down": 1.0 if settings.down else 0.0,
+                "lost_reply_rate": settings.lost_reply_rate,
             }
             for key, gauge in self._fault_gauges.items():
                 gauge.set(values[key], {"endpoint": endpoint.value})

@@ -294,6 +294,7 @@ class FaultSettings(StrictModel):
     latency_ms: int = Field(0, ge=0, le=MAX_LATENCY_MS)
     jitter_ms: int = Field(0, ge=0, le=MAX_LATENCY_MS)
     down: bool = False
+    lost_reply_rate: float = Field(0.0, ge=0.0, le=1.0)  # the effect is applied and stored, the reply never sent
 
     @property
     def is_clear(self) -> bool:
@@ -400,6 +401,7 @@ class EndpointStats(BaseModel):
     requests: int = 0
     errors: int = 0  # error replies, injected faults included
     declines: int = 0
+    lost_replies: int = 0  # answers decided and stored, then never sent (an injected lost reply)
     instances: int = 1  # how many processes serve it
 
 

@@ -23,6 +23,8 @@ def describe(settings: FaultSettings) -> str:
         parts.append(f"declines {settings.decline_rate:g}")
     if settings.latency_ms or settings.jitter_ms:
         parts.append(f"latency {settings.latency_ms}±{settings.jitter_ms} ms")
+    if settings.lost_reply_rate:
+        parts.append(f"lost replies {settings.lost_reply_rate:g}")
     return ", ".join(parts)
 
 

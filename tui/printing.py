@@ -152,7 +152,17 @@ def print_audit(report: AuditReport) -> None:
 
 def print_faults(faults: dict[ServiceName, FaultSettings]) -> None:
     table = Table(
-        "service", "error_rate", "decline_rate", "latency_ms", "jitter_ms", "down", box=None, header_style="bold"
+        "service",
+        "error_rate",
+        "decline_rate",
+        "latency_ms",
+        "jitter_ms",
+        "down",
+        "lost_reply_rate",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+        collapse_padding=True,  # every key in full within 80 columns
     )
     for service in ServiceName:
         fault = faults.get(service, FaultSettings())
@@ -163,5 +173,6 @@ def print_faults(faults: dict[ServiceName, FaultSettings]) -> None:
             str(fault.latency_ms),
             str(fault.jitter_ms),
             "[red]yes[/]" if fault.down else "no",
+            f"{fault.lost_reply_rate:g}",
         )
     console.print(table)

@@ -4,7 +4,7 @@ State lives in JetStream KV (see `store.py`), so every process serving them shar
 """
 
 from .faults import FAULTS_SUBJECT, FaultsClient, validate_faults
-from .queries import ping_services, services_snapshot
+from .queries import lost_replies_by_instance, ping_services, services_snapshot
 from .replies import CODE_NOTHING_TO_REFUND, CODE_NOTHING_TO_RESTOCK, CODE_VOIDED
 from .runner import RunningServices, start_services
 from .stock_control import STOCK_SUBJECT, StockClient
@@ -18,6 +18,7 @@ __all__ = [
     "STOCK_SUBJECT",
     "StockClient",
     "RunningServices",
+    "lost_replies_by_instance",
     "ping_services",
     "services_snapshot",
     "start_services",

@@ -1,5 +1,11 @@
 """What every service endpoint does around its business logic: one task per request,
-injected faults, request validation, counters for `$SRV.STATS` and Prometheus, the reply."""
+injected faults, request validation, counters for `$SRV.STATS` and Prometheus, the reply.
+
+An injected lost reply (`lost_reply_rate`) drops the reply to a request the business logic
+decided: its effect is applied and its answer stored, exactly as for any request, and
+nothing is sent. The caller times out and cannot tell it from "nothing happened"; its retry
+with the same idempotency key gets the stored answer (replayed). Injected errors and
+malformed requests decided nothing, so their replies are never lost."""
 
 from __future__ import annotations
 
@@ -72,9 +78,15 @@ class Counters:
     requests: int = 0
     errors: int = 0  # not-ok answers other than declines, and requests dropped by `down`
     declines: int = 0
+    lost_replies: int = 0  # decided answers never sent: an injected lost reply (counted besides their outcome)
 
     def as_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "errors": self.errors, "declines": self.declines}
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "declines": self.declines,
+            "lost_replies": self.lost_replies,
+        }
 
 
 class Endpoint:
@@ -110,8 +122,9 @@ class Endpoint:
         delay_ms = faults.latency_ms + (random.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0)
         if delay_ms and await self._tasks.pause(delay_ms / 1000):
             return
+        decided = False
         try:
-            answer = await self._answer(request.data, faults)
+            answer, decided = await self._answer(request.data, faults)
         except Exception as error:
             log.exception("%s: request failed", self.name.value)
             answer = Answer(replies.transient(f"internal error: {type(error).__name__}", replies.CODE_INTERNAL))
@@ -122,19 +135,24 @@ class Endpoint:
         elif not reply.ok:
             self.counters.errors += 1
             self._metrics.error(self.name, reply.code)
+        if decided and roll(faults.lost_reply_rate):  # the answer is stored: only the reply is lost
+            self.counters.lost_replies += 1
+            self._metrics.lost_reply(self.name)
+            return
         headers = {REPLAY_HEADER: "true"} if answer.replayed else None
         try:
             await request.respond(reply.model_dump_json().encode(), headers=headers)
         except Exception:
             log.warning("%s: could not send the reply", self.name.value, exc_info=True)
 
-    async def _answer(self, data: bytes, faults: FaultSettings) -> Answer:
+    async def _answer(self, data: bytes, faults: FaultSettings) -> tuple[Answer, bool]:
+        """The answer, and whether the business logic decided it (and stored it, to replay)."""
         if roll(faults.error_rate):
-            return Answer(replies.transient())
+            return Answer(replies.transient()), False
         parsed = self._parse(data)
         if isinstance(parsed, str):
-            return Answer(replies.bad_request(parsed))
-        return await self._handler(parsed, faults)
+            return Answer(replies.bad_request(parsed)), False
+        return await self._handler(parsed, faults), True
 
     def _parse(self, data: bytes) -> ServiceRequest | str:
         """The request, or a one-line reason why it is malformed."""

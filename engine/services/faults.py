@@ -44,6 +44,7 @@ _FIELD_RULES = {
     "latency_ms": f"must be a whole number of milliseconds between 0 and {MAX_LATENCY_MS}",
     "jitter_ms": f"must be a whole number of milliseconds between 0 and {MAX_LATENCY_MS}",
     "down": "must be true or false",
+    "lost_reply_rate": "must be between 0 and 1",
 }
 
 log = logging.getLogger(__name__)

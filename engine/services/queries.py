@@ -57,7 +57,7 @@ async def ping_services(nc: Client, timeout: float = 0.5) -> dict[str, bool]:
 
 
 async def endpoint_stats(nc: Client, timeout: float = 0.5) -> list[EndpointStats]:
-    """Requests, errors and declines of each endpoint, summed over every instance that answers."""
+    """Requests, errors, declines and lost replies of each endpoint, summed over every instance that answers."""
     totals = {
         endpoint: EndpointStats(service=service, endpoint=endpoint.value, instances=0)
         for service, endpoints in SERVICE_ENDPOINTS.items()
@@ -75,7 +75,19 @@ async def endpoint_stats(nc: Client, timeout: float = 0.5) -> list[EndpointStats
             total.requests += int(data.get("requests", raw.get("num_requests", 0)))
             total.errors += int(data.get("errors", raw.get("num_errors", 0)))
             total.declines += int(data.get("declines", 0))
+            total.lost_replies += int(data.get("lost_replies", 0))
     return list(totals.values())
+
+
+async def lost_replies_by_instance(nc: Client, timeout: float = 0.5) -> dict[str, int]:
+    """Lost replies each service instance (inventory, payment, shipping of one process) has counted
+    so far, by its id in `$SRV.STATS`: a count that must outlive a process sums every id ever seen."""
+    answers = await asyncio.gather(*(collect_replies(nc, f"$SRV.STATS.{name}", timeout) for name in SERVICE_ENDPOINTS))
+    counts: dict[str, int] = {}
+    for answer in (a for group in answers for a in group):
+        lost = sum(int((raw.get("data") or {}).get("lost_replies", 0)) for raw in answer.get("endpoints") or [])
+        counts[str(answer.get("id"))] = lost
+    return counts
 
 
 async def read_stock(js: JetStreamContext) -> dict[str, int]:

@@ -104,11 +104,26 @@ async def test_faults_set_makes_the_next_order_compensate(stack: Stack) -> None:
     assert all(not any(v for v in fault.values()) for fault in json.loads(cleared.stdout).values())
 
 
+async def test_faults_set_takes_a_lost_reply_rate_and_shows_it(stack: Stack) -> None:
+    result = await in_thread(stack, "faults", "set", "refund", "lost_reply_rate=0.3", "--json")
+    try:
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["refund"]["lost_reply_rate"] == 0.3
+        shown = await in_thread(stack, "faults")
+        assert "lost_reply_rate" in shown.stdout
+        refund_row = next(line for line in shown.stdout.splitlines() if line.startswith("refund"))
+        assert refund_row.split()[-1] == "0.3", shown.stdout
+    finally:
+        await in_thread(stack, "faults", "clear")
+
+
 async def test_bad_input_is_one_line_and_changes_nothing(stack: Stack) -> None:
     before = await stack.facade.faults()
     assert_one_line_error(await in_thread(stack, "faults", "set", "payment", "error_rate=2"), 2, "payment.error_rate")
     assert_one_line_error(await in_thread(stack, "faults", "set", "teleport", "down=1"), 2, "unknown service")
     assert_one_line_error(await in_thread(stack, "faults", "set", "payment", "speed=3"), 2, "bad assignment")
+    for bad in ("lost_reply_rate=1.5", "lost_reply_rate=-0.1", "lost_reply_rate=often", "lost_reply_rate=nan"):
+        assert_one_line_error(await in_thread(stack, "faults", "set", "payment", bad), 2, "payment.lost_reply_rate")
     assert await stack.facade.faults() == before
     assert_one_line_error(await in_thread(stack, "show", "no-such-order"), 4, "no order no-such-order")
     assert_one_line_error(await in_thread(stack, "trigger", "--quantity", "0"), 2, "quantity")

@@ -267,6 +267,7 @@ FAULT_DEFAULTS: dict[str, Any] = {
     "latency_ms": 0,
     "jitter_ms": 0,
     "down": False,
+    "lost_reply_rate": 0.0,
 }
 
 
@@ -286,6 +287,7 @@ def fault_settings_if_valid(service: object, settings: object) -> dict[str, Any]
         "latency_ms": lambda v: type(v) is int and 0 <= v <= 60_000,
         "jitter_ms": lambda v: type(v) is int and 0 <= v <= 60_000,
         "down": lambda v: type(v) is bool,
+        "lost_reply_rate": is_rate,
     }
     if not all(checks[key](value) for key, value in settings.items()):
         return None
@@ -323,7 +325,7 @@ def fault_requests(draw: st.DrawFn) -> tuple[bytes, Any]:
         )
         request["settings"] = draw(
             st.one_of(
-                st.dictionaries(st.sampled_from(sorted(FAULT_DEFAULTS)), fault_values, max_size=5),
+                st.dictionaries(st.sampled_from(sorted(FAULT_DEFAULTS)), fault_values, max_size=6),
                 st.dictionaries(st.text(max_size=10), fault_values, max_size=2),
                 json_values,
             )

@@ -145,6 +145,21 @@ async def test_the_counters_say_what_happened_to_a_few_real_orders(stack: Stack)
     assert all("order_id" not in sample.labels for sample in metrics.samples)
 
 
+async def test_a_lost_reply_is_counted_by_the_service_that_lost_it_and_the_step_that_waited(stack: Stack) -> None:
+    before = await scraped(stack)
+    faults = FaultSettings(lost_reply_rate=1)
+    status = await with_fault(stack, ServiceName.PAYMENT, faults, "checkout_fault_lost_reply_ratio")
+    assert status is OrderStatus.COMPENSATED
+    attempts = stack.settings.retry.maximum_attempts  # of charge, each applied once and never answered
+    name = "checkout_service_lost_replies_total"
+    metrics = await until_scraped(stack, name, before.total(name, endpoint="payment") + attempts, endpoint="payment")
+    assert metrics.types[name] == "counter"
+    assert metrics.total(name) - before.total(name) == attempts  # on no other endpoint
+    waited = "checkout_lost_replies_total"
+    assert metrics.total(waited, endpoint="payment") - before.total(waited, endpoint="payment") == attempts
+    assert metrics.value("checkout_fault_lost_reply_ratio", endpoint="payment") == 0  # cleared
+
+
 def _checkout_env(stack: Stack) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CHECKOUT_")}
     return environment | {

@@ -111,6 +111,27 @@ async def test_decline_rate_set_in_the_faults_panel_compensates_the_next_order(f
         assert detail(app).step_status("charge") is StepStatus.FAILED
 
 
+async def test_lost_reply_rate_is_set_and_shown_in_the_faults_panel(fake_stack: FakeStack) -> None:
+    app = CheckoutApp(fake_stack)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        await pilot.press("f")
+        lost = app.query_one("#refund-lost_reply_rate", Input)
+        lost.focus()
+        await pilot.press("2", "enter")  # not a rate: refused, nothing set
+        await pilot.pause(0.1)
+        assert fake_stack.facade._faults[ServiceName.REFUND] == FaultSettings()
+        assert any(severity == "error" and "lost_reply_rate" in message for severity, _, message in app.notices)
+        lost.focus()
+        await pilot.press("0", ".", "4", "enter")
+        await wait_until(pilot, lambda: fake_stack.facade._faults[ServiceName.REFUND].lost_reply_rate == 0.4)
+        assert any("refund: lost replies 0.4" in message for _, _, message in app.notices)
+        # Set elsewhere (another operator, the CLI): the panel shows it as in force.
+        await fake_stack.facade.set_faults(ServiceName.SHIPPING, FaultSettings(lost_reply_rate=0.25))
+        shipping = app.query_one("#shipping-lost_reply_rate", Input)
+        await wait_until(pilot, lambda: shipping.value == "0.25" and shipping.has_class("-active"))
+
+
 async def test_presets_and_reset(fake_stack: FakeStack) -> None:
     app = CheckoutApp(fake_stack)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -103,6 +103,8 @@ async def test_the_faults_grid_by_keyboard(fake_stack: FakeStack) -> None:
         warning = app.query_one("#latency-warning")
         assert warning.display and "shipping 5000 ms" in str(warning.render())
         await pilot.press("right", "right")
+        assert app.focused is app.query_one("#shipping-lost_reply_rate")
+        await pilot.press("right")
         assert app.focused is app.query_one("#shipping-down")
         await pilot.press("space")
         await wait_until(pilot, lambda: fake_stack.facade._faults[ServiceName.SHIPPING].down)

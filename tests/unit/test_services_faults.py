@@ -32,10 +32,15 @@ def test_valid_settings_are_accepted_as_given_on_a_command_line():
             "shipping.jitter_ms: must be a whole number of milliseconds between 0 and 60000",
         ),
         ("shipping", {"down": "maybe"}, "shipping.down: must be true or false"),
+        ("payment", {"lost_reply_rate": 1.01}, "payment.lost_reply_rate: must be between 0 and 1"),
+        ("refund", {"lost_reply_rate": -1}, "refund.lost_reply_rate: must be between 0 and 1"),
+        ("shipping", {"lost_reply_rate": float("inf")}, "shipping.lost_reply_rate: must be between 0 and 1"),
+        ("restock", {"lost_reply_rate": "often"}, "restock.lost_reply_rate: must be between 0 and 1"),
         (
             "shipping",
             {"speed": 1},
-            "shipping.speed: unknown setting (known: error_rate, decline_rate, latency_ms, jitter_ms, down)",
+            "shipping.speed: unknown setting (known: error_rate, decline_rate, latency_ms, jitter_ms, down, "
+            "lost_reply_rate)",
         ),
         (
             "refund",
@@ -55,6 +60,19 @@ def test_invalid_settings_name_the_key(service, raw, message):
     with pytest.raises(InvalidInput) as error:
         validate_faults(service, raw)
     assert error.value.message == message
+
+
+def test_every_endpoint_takes_a_lost_reply_rate():
+    for service in ServiceName:
+        _, settings = validate_faults(service.value, {"lost_reply_rate": "0.3"})
+        assert settings == FaultSettings(lost_reply_rate=0.3)
+
+
+def test_the_control_endpoint_takes_a_lost_reply_rate_as_a_json_number_only():
+    assert validate_faults("payment", {"lost_reply_rate": 1}, strict=True)[1].lost_reply_rate == 1
+    with pytest.raises(InvalidInput) as error:
+        validate_faults("payment", {"lost_reply_rate": True}, strict=True)
+    assert error.value.message == "payment.lost_reply_rate: must be between 0 and 1"
 
 
 def test_compensations_accept_the_faults_that_apply_to_them():

@@ -34,7 +34,7 @@ PANELS = (
     ),
     (
         "faults",
-        "per endpoint: error rate and decline rate (0..1), latency and jitter (ms), down. Arrows move, Enter "
+        "per endpoint: error, decline and lost-reply rates (0..1), latency and jitter (ms), down. Arrows move, Enter "
         "applies a value; presets and reset below; a latency above the request timeout is called out.",
     ),
     (

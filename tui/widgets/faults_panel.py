@@ -1,4 +1,4 @@
-"""Fault injection per service endpoint: error rate, decline rate, latency, down; presets; reset;
+"""Fault injection per service endpoint: error rate, decline rate, latency, lost replies, down; presets; reset;
 and the paused steps, a button each to pause or resume one (`checkout pause` / `resume`).
 
 A grid of fields: the arrow keys move between them, Enter (or leaving a changed field)
@@ -24,8 +24,8 @@ from tui.messages import CellMove, FaultChanged, PauseToggled, PresetChosen, Res
 from tui.presets import PRESETS
 from tui.widgets.grid_input import GridInput
 
-FIELDS = ("error_rate", "decline_rate", "latency_ms", "jitter_ms")
-HEADINGS = ("error", "decline", "lat ms", "jitter", "")
+FIELDS = ("error_rate", "decline_rate", "latency_ms", "jitter_ms", "lost_reply_rate")
+HEADINGS = ("error", "decl", "lat ms", "jitter", "lost")  # of FIELDS: narrow, so the grid fits beside the table
 EDIT_HINT = "rates 0..1, latency in ms · arrows move, Enter applies, space toggles down"
 
 
@@ -33,6 +33,11 @@ def _shown(value: float | int) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _in_ms(field: str) -> bool:
+    """Milliseconds (up to 60000) take a wider column than rates."""
+    return field.endswith("_ms")
 
 
 def _offered(service: ServiceName, field: str) -> bool:
@@ -44,7 +49,8 @@ class FaultsPanel(VerticalScroll):
     FaultsPanel { height: 1fr; padding: 0 1; }
     FaultsPanel .fault-row { height: 1; width: 1fr; }
     FaultsPanel .fault-row > Label { width: 10; }
-    FaultsPanel .fault-row > Input, FaultsPanel .fault-row > .no-field { width: 7; margin-right: 1; }
+    FaultsPanel .fault-row > Input, FaultsPanel .fault-row > .no-field { width: 5; margin-right: 1; }
+    FaultsPanel .fault-row > Input.ms { width: 6; }
     FaultsPanel .fault-row > .no-field { color: $text-disabled; }
     FaultsPanel .fault-row > Input:focus, FaultsPanel .fault-row > Checkbox:focus {
         background: $accent; color: $text; text-style: bold;
@@ -54,7 +60,8 @@ class FaultsPanel(VerticalScroll):
     FaultsPanel .fault-row > Checkbox.-on { color: $error; text-style: bold; }
     FaultsPanel .fault-head { height: 1; color: $text-muted; text-style: bold; }
     FaultsPanel .fault-head > Label { width: 10; }
-    FaultsPanel .fault-head > .col { width: 8; }
+    FaultsPanel .fault-head > .col { width: 6; }
+    FaultsPanel .fault-head > .col.ms { width: 7; }
     FaultsPanel #presets { height: 1; margin-top: 1; width: 1fr; }
     FaultsPanel #presets > Button { margin-right: 1; }
     FaultsPanel #presets > Button:focus { text-style: bold reverse; }
@@ -93,8 +100,8 @@ class FaultsPanel(VerticalScroll):
         yield self._disallowed
         with Horizontal(classes="fault-head"):
             yield Label("endpoint")
-            for heading in HEADINGS:
-                yield Label(heading, classes="col")
+            for field, heading in zip(FIELDS, HEADINGS, strict=True):
+                yield Label(heading, classes="col ms" if _in_ms(field) else "col")
         for service in ServiceName:
             row: list[Widget | None] = []
             with Horizontal(classes="fault-row", id=f"row-{service.value}"):
@@ -111,6 +118,7 @@ class FaultsPanel(VerticalScroll):
                         select_on_focus=True,
                         tooltip=f"{service.value} {field}: Enter applies",
                         disabled=self.read_only,
+                        classes="ms" if _in_ms(field) else "",
                     )
                     self._inputs[service, field] = cell
                     row.append(cell)
