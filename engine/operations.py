@@ -70,6 +70,7 @@ from engine.services import FaultsClient, StockClient, ping_services, services_s
 from engine.services.store import jetstream_errors
 from engine.visibility import (
     CUSTOMER_ATTRIBUTE,
+    SEARCH_ATTRIBUTES,
     STATUS_ATTRIBUTE,
     missing_search_attributes,
     order_details,
@@ -321,9 +322,10 @@ class Operations:
             now = asyncio.get_running_loop().time()
             checked = self._attributes_checked_at
             if checked is None or (self._attributes_missing and now - checked > ATTRIBUTES_RECHECK_SECONDS):
-                namespace = self.settings.temporal.namespace
-                self._attributes_missing = await missing_search_attributes(self._client, namespace)
-                self._attributes_checked_at = now
+                missing = await missing_search_attributes(self._client, self.settings.temporal.namespace)
+                if missing is None:  # unreachable now: without them this time, ask again next time
+                    return [key.name for key in SEARCH_ATTRIBUTES]
+                self._attributes_missing, self._attributes_checked_at = missing, now
             return self._attributes_missing
 
     async def order_events(self, order_id: str) -> list[StepEvent]:

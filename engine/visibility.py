@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
 
 from engine.models import OrderInput, OrderStatus
 
@@ -27,11 +28,16 @@ def dev_server_arguments() -> list[str]:
     return [arg for key in SEARCH_ATTRIBUTES for arg in ("--search-attribute", f"{key.name}=Keyword")]
 
 
-async def missing_search_attributes(client: Client, namespace: str) -> list[str]:
-    """The attributes the namespace lacks (all of them when the server will not say)."""
+async def missing_search_attributes(client: Client, namespace: str) -> list[str] | None:
+    """The attributes the namespace lacks (all of them when the server will not say: no operator
+    API, as on a test server, or no permission); None when it could not be asked (unreachable)."""
     try:
         listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
-    except Exception:  # no operator API (a test server), or no permission to read it
+    except RPCError as error:
+        if error.status in (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED):
+            return [key.name for key in SEARCH_ATTRIBUTES]
+        return None
+    except Exception:  # a client without the operator service
         return [key.name for key in SEARCH_ATTRIBUTES]
     known = {**listed.system_attributes, **listed.custom_attributes}
     return [key.name for key in SEARCH_ATTRIBUTES if known.get(key.name) != IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]
@@ -41,6 +47,8 @@ async def register_search_attributes(client: Client, namespace: str) -> None:
     """Add the attributes the namespace lacks. `start-dev --search-attribute` registers them only
     when it creates its database: a data directory from an earlier version needs this."""
     missing = await missing_search_attributes(client, namespace)
+    if missing is None:
+        raise RPCError("cannot list the search attributes", RPCStatusCode.UNAVAILABLE, b"")
     if missing:
         keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
         await client.operator_service.add_search_attributes(
