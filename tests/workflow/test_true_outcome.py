@@ -6,14 +6,16 @@ from __future__ import annotations
 import uuid
 from types import SimpleNamespace
 
+import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from engine.config import Settings
+from engine.errors import InvalidInput
 from engine.models import (
     NOTE_FOUND_SHIPPED,
     EventKind,
@@ -92,7 +94,7 @@ def test_an_earlier_order_that_found_itself_shipped_lists_completed_without_a_re
     """Orders started before the patch kept the compensation's reason in their memo."""
     execution = SimpleNamespace(
         id="order-A1",
-        status=__import__("temporalio.client").client.WorkflowExecutionStatus.COMPLETED,
+        status=WorkflowExecutionStatus.COMPLETED,
         typed_search_attributes=TypedSearchAttributes.empty,
         start_time=None,
         close_time=None,
@@ -210,3 +212,6 @@ async def test_on_a_cluster_without_the_search_attributes_orders_run_and_list_as
     note = await ops.customer_filter_note()
     assert note is not None and "CheckoutCustomer, CheckoutStatus" in note
     assert [s.order_id for s in await ops.list_orders(customer=customer, limit=10)] == [order.order_id]
+    # A customer id is never pasted into a visibility query unchecked.
+    with pytest.raises(InvalidInput, match="a customer id is 1 to 64 of"):
+        await ops.list_orders(customer="x' OR 1=1")
