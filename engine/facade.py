@@ -76,6 +76,11 @@ class CheckoutFacade(Protocol):
         before the first `limit` are taken. Raises Unreachable."""
         ...
 
+    async def customer_filter_note(self) -> str | None:
+        """None when Temporal filters `list_orders(customer=...)` itself (the cluster has the
+        CheckoutCustomer search attribute); else one line saying every order is read to filter."""
+        ...
+
     async def order_events(self, order_id: str) -> list[StepEvent]:
         """The step events of one order still kept in the event stream, oldest first. Raises Unreachable."""
         ...

@@ -129,6 +129,7 @@ class SagaState(BaseModel):
     hold_until: datetime | None = None
     cancel_requested: bool = False
     paused_before: Step | None = None  # the paused step this order waits before, until it is released
+    note: str | None = None  # what happened that the status alone does not say (NOTE_FOUND_SHIPPED)
 
     @property
     def shown_status(self) -> str:
@@ -277,6 +278,8 @@ CODE_TRANSIENT = "transient_error"
 CODE_BAD_REQUEST = "bad_request"
 CODE_SHIPPED = "shipped"  # ok, from a compensation: the order had shipped, so nothing is undone
 CODE_PAUSED = "paused"  # from a step, not a service: the step is paused, its request never went out
+# An order's note when a compensation found it shipped: it completed, and nothing was undone.
+NOTE_FOUND_SHIPPED = "compensation found it shipped"
 
 
 def idempotency_key(order_id: str, step: Step) -> str:
@@ -356,6 +359,7 @@ class StepEvent(BaseModel):
     reason: Reason | None = None
     customer_id: str | None = None
     total_cents: int | None = None
+    note: str | None = None  # the order's note (SagaState.note), once it has one
 
 
 class CaughtUp:
@@ -381,6 +385,7 @@ class OrderSummary(BaseModel):
     reason: Reason | None = None
     started_at: datetime | None = None
     closed_at: datetime | None = None
+    note: str | None = None  # e.g. NOTE_FOUND_SHIPPED on a completed order
 
 
 # --- what the services panel and the CLI show ---------------------------------------

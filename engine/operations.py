@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,8 +34,10 @@ from engine.errors import CheckoutError, InvalidInput, OrderEnded, OrderNotFound
 from engine.events import read_order_events, subscribe_events
 from engine.models import (
     DEFAULT_RELEASE_RATE,
+    ID_PATTERN,
     MAX_PAUSE_REASON,
     MAX_RELEASE_RATE,
+    NOTE_FOUND_SHIPPED,
     AuditReport,
     CancelResult,
     CaughtUp,
@@ -65,6 +68,15 @@ from engine.pause_workflow import (
 from engine.pauses import read_pauses
 from engine.services import FaultsClient, StockClient, ping_services, services_snapshot
 from engine.services.store import jetstream_errors
+from engine.visibility import (
+    CUSTOMER_ATTRIBUTE,
+    SEARCH_ATTRIBUTES,
+    STATUS_ATTRIBUTE,
+    missing_search_attributes,
+    order_details,
+    order_summary,
+    start_attributes,
+)
 from engine.workflows import WORKFLOW_TYPE, OrderWorkflow
 
 RPC_TIMEOUT = timedelta(seconds=5)
@@ -74,6 +86,9 @@ HEALTH_PROBE_SECONDS = 0.8
 # A live nats-server answers the probe in milliseconds, also on a busy machine: a frozen one is named sooner.
 NATS_PROBE_SECONDS = 0.5
 PAUSE_RECORDED_SECONDS = 10.0
+# How long a "the cluster lacks the search attributes" answer is believed before asking again
+# (an operator may register them meanwhile); once there, they stay.
+ATTRIBUTES_RECHECK_SECONDS = 60.0
 # Temporal's execution statuses an order status can have (the memo tells RUNNING from COMPENSATING,
 # and COMPENSATED from FAILED; the memo cannot be queried, the execution status can).
 EXECUTION_STATUSES: dict[OrderStatus, tuple[str, ...]] = {
@@ -104,6 +119,9 @@ class Operations:
         self._local_worker_running = local_worker_running
         self._faults = FaultsClient(nc, timeout=settings.nats.request_timeout_seconds)
         self._stock = StockClient(nc, timeout=settings.nats.request_timeout_seconds)
+        self._attributes_missing: list[str] = []
+        self._attributes_checked_at: float | None = None
+        self._attributes_lock = asyncio.Lock()  # one question at a time: a bulk submit asks at once
 
     @property
     def catalogue(self) -> dict[str, CatalogueItem]:
@@ -113,6 +131,7 @@ class Operations:
 
     async def submit(self, order: OrderInput) -> None:
         try:
+            searchable = not await self._search_attributes_missing()
             await self._client.start_workflow(
                 OrderWorkflow.run,
                 order,
@@ -121,6 +140,9 @@ class Operations:
                 # An order id is also every service call's idempotency key: never reuse one.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 memo={"customer_id": order.customer_id, "total_cents": order.total_cents, "status": "RUNNING"},
+                search_attributes=start_attributes(order) if searchable else None,
+                static_summary=order_summary(order),
+                static_details=order_details(order),
                 rpc_timeout=RPC_TIMEOUT,
             )
         except WorkflowAlreadyStartedError:
@@ -203,8 +225,15 @@ class Operations:
         Visibility on SQL stores cannot sort (no ORDER BY) and lists running orders first, so
         orders are read in start-time windows, newest window first, each sorted here; each window
         is sized by counting to hold about the orders still wanted, and reading stops once `limit`
-        orders match (a customer filter, which visibility cannot apply, may need more windows)."""
+        orders match. A customer filter is applied by visibility where the cluster has the
+        CheckoutCustomer attribute (orders started before it was set read too, and are filtered
+        here), else here alone, which may need more windows (see `customer_filter_note`)."""
         query = f"WorkflowType = '{WORKFLOW_TYPE}'"
+        if customer is not None:
+            if not re.fullmatch(ID_PATTERN, customer):
+                raise InvalidInput(f"--customer {customer[:40]!r}: a customer id is 1 to 64 of A-Z a-z 0-9 _ -")
+            if not await self._search_attributes_missing():
+                query += f" AND ({CUSTOMER_ATTRIBUTE.name} = '{customer}' OR {CUSTOMER_ATTRIBUTE.name} IS NULL)"
         if status is not None:
             query += " AND (" + " OR ".join(f"ExecutionStatus = '{s}'" for s in EXECUTION_STATUSES[status]) + ")"
         if since is not None:
@@ -277,6 +306,27 @@ class Operations:
             else:
                 too_late = middle
         return enough
+
+    async def customer_filter_note(self) -> str | None:
+        missing = await self._search_attributes_missing()
+        if not missing:
+            return None
+        return (
+            f"note: Temporal lacks the search attribute {', '.join(missing)}: every order was read to filter"
+            " by customer (docs/operating.md: search attributes)"
+        )
+
+    async def _search_attributes_missing(self) -> list[str]:
+        """The search attributes of `engine.visibility` this cluster lacks (asked again after a while)."""
+        async with self._attributes_lock:
+            now = asyncio.get_running_loop().time()
+            checked = self._attributes_checked_at
+            if checked is None or (self._attributes_missing and now - checked > ATTRIBUTES_RECHECK_SECONDS):
+                missing = await missing_search_attributes(self._client, self.settings.temporal.namespace)
+                if missing is None:  # unreachable now: without them this time, ask again next time
+                    return [key.name for key in SEARCH_ATTRIBUTES]
+                self._attributes_missing, self._attributes_checked_at = missing, now
+            return self._attributes_missing
 
     async def order_events(self, order_id: str) -> list[StepEvent]:
         try:
@@ -568,7 +618,8 @@ _STATUS_OF_EXECUTION = {
 
 
 def _summary_of(execution: WorkflowExecution, memo: Mapping[str, Any]) -> OrderSummary:
-    memo_status = memo.get("status")
+    # The search attribute, where the order has it, is as true as the memo; the memo has the reason.
+    memo_status = execution.typed_search_attributes.get(STATUS_ATTRIBUTE) or memo.get("status")
     if execution.status in _STATUS_OF_EXECUTION:
         status = _STATUS_OF_EXECUTION[execution.status]
     elif memo_status in OrderStatus.__members__:
@@ -578,9 +629,13 @@ def _summary_of(execution: WorkflowExecution, memo: Mapping[str, Any]) -> OrderS
             status = OrderStatus.FAILED
     else:
         status = OrderStatus.FAILED if execution.status is WorkflowExecutionStatus.FAILED else OrderStatus.RUNNING
-    reason = memo.get("reason")
+    reason, note = memo.get("reason"), memo.get("note")
     if execution.status is WorkflowExecutionStatus.CANCELED:
         reason = Reason.CANCELLED.value
+    if status is OrderStatus.COMPLETED and reason is not None:
+        # Completed with the reason its compensation started for: orders started before the
+        # true-outcome patch kept it when the compensation found them shipped.
+        reason, note = None, note or NOTE_FOUND_SHIPPED
     return OrderSummary(
         order_id=order_id_from(execution.id),
         customer_id=memo.get("customer_id"),
@@ -589,4 +644,5 @@ def _summary_of(execution: WorkflowExecution, memo: Mapping[str, Any]) -> OrderS
         reason=Reason(str(reason)) if reason in Reason._value2member_map_ else None,
         started_at=execution.start_time,
         closed_at=execution.close_time,
+        note=note if isinstance(note, str) else None,
     )

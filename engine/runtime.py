@@ -35,10 +35,12 @@ from typing import IO
 import nats
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from engine.binaries import find_binary
 from engine.config import EmbeddedMode, Settings
 from engine.errors import InvalidInput, ServerStartError
+from engine.visibility import dev_server_arguments, register_search_attributes
 
 # SQLite pragmas of the dev server. WAL is the win (measured with benchmarks/sqlite_pragmas.py,
 # fresh server per run, medians of 8 rounds on a shared 2-vCPU VM with ext4, fsync ~0.5 ms):
@@ -298,10 +300,15 @@ class EmbeddedServers:
         argv += [arg for pragma in pragmas for arg in ("--sqlite-pragma", pragma)]
         if namespace != "default":
             argv += ["--namespace", namespace]
+        argv += dev_server_arguments()
 
         async def ready() -> bool:
             client = await Client.connect(f"{_url_host(ip)}:{port}", namespace=namespace)
             await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+            try:
+                await register_search_attributes(client, namespace)  # a database from before them
+            except RPCError as error:  # orders run without them: listings filter by customer here
+                log.warning("search attributes not registered on Temporal: %s", error.message)
             return True
 
         await self._run_until_ready("temporal", argv, ip, port, ready)

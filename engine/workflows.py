@@ -13,6 +13,11 @@ activity, which checks its worker's copy of the pauses in memory, answers `pause
 calling the service. The order then registers with the step's control workflow and waits
 for its `release` signal or a cancel, with no timer; released, it runs the step. Orders
 started before STEP_PAUSE_PATCH never pause.
+
+Orders started under OUTCOME_PATCH record their true outcome at the end: the memo's status
+(COMPLETED too) and, when the order was started with the search attributes of
+`engine.visibility`, its `CheckoutStatus`. A compensation that finds the order shipped ends
+it COMPLETED with no reason and a note (NOTE_FOUND_SHIPPED), in its state, events and memo.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         COMPENSATION_OF,
         DECLINE_CODES,
         FORWARD_STEPS,
+        NOTE_FOUND_SHIPPED,
         ORDER_STEP,
         PAUSABLE_STEPS,
         CancelResult,
@@ -61,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
     from engine.pause_workflow import REGISTER_SIGNAL, RELEASE_SIGNAL, pause_workflow_id
+    from engine.visibility import STATUS_ATTRIBUTE
 
 WORKFLOW_TYPE = "OrderWorkflow"
 ACTIVITY_OF = {
@@ -83,6 +90,9 @@ LOCAL_STEPS_PATCH = "local-activity-steps"  # orders started before it run steps
 BATCHED_EVENTS_PATCH = "batched-step-events"  # orders started before it publish one event per local activity
 OWN_EVENTS_PATCH = "steps-publish-own-events"  # orders started before it publish a step's outcome with the next call
 STEP_PAUSE_PATCH = "pausable-steps"  # orders started before it never pause
+# Orders started before it leave the memo's status RUNNING when they complete, keep the reason of a
+# compensation that found them shipped in it, and never upsert search attributes.
+OUTCOME_PATCH = "true-outcome"
 
 
 class SagaAborted(Exception):
@@ -107,6 +117,8 @@ class OrderWorkflow:
         self._own_events = True  # each step publishes its own events (see OWN_EVENTS_PATCH)
         self._end_published = False  # the order's last event went out with the last step's outcome
         self._pausable = True  # its steps may answer `paused` (see STEP_PAUSE_PATCH)
+        self._true_outcome = True  # the memo tells the outcome at the end (see OUTCOME_PATCH)
+        self._status_attribute = False  # started with CheckoutStatus: it upserts the status there too
         self._released: Step | None = None  # the paused step a `release` signal let it go on with
 
     # The input is taken as plain JSON and validated here, not by the data converter:
@@ -122,7 +134,13 @@ class OrderWorkflow:
             ) from None
         # Newest first: each version implies the ones before it, so a new order records one patch
         # marker (each costs two history events), and an older order replays the path it took.
-        self._pausable = workflow.patched(STEP_PAUSE_PATCH)
+        self._true_outcome = workflow.patched(OUTCOME_PATCH)
+        self._pausable = self._true_outcome or workflow.patched(STEP_PAUSE_PATCH)
+        # Only a starter that found the attribute registered sets it: upserting an unknown one
+        # would fail every workflow task of the order on a cluster that lacks it.
+        self._status_attribute = (
+            self._true_outcome and workflow.info().typed_search_attributes.get(STATUS_ATTRIBUTE) is not None
+        )
         self._own_events = self._pausable or workflow.patched(OWN_EVENTS_PATCH)
         self._local_steps = self._own_events or workflow.patched(LOCAL_STEPS_PATCH)
         self._batch_events = self._local_steps or workflow.patched(BATCHED_EVENTS_PATCH)
@@ -177,8 +195,8 @@ class OrderWorkflow:
         state.status = OrderStatus.COMPLETED
         state.current_step = None
         state.finished_at = workflow.now()
-        if not self._local_steps:  # listings take COMPLETED from the run's own status
-            self._update_memo()
+        if not self._local_steps or self._true_outcome:
+            self._record_status()
         if not self._end_published:
             await self._emit(ORDER_STEP, EventKind.SUCCEEDED)
         await self._publish_events()
@@ -315,7 +333,7 @@ class OrderWorkflow:
         self._compensating = True
         state.status = OrderStatus.COMPENSATING
         state.reason = reason
-        self._update_memo()
+        self._record_status()
         await self._emit(ORDER_STEP, EventKind.COMPENSATING)
         for index, step in enumerate(compensations):
             step_state = StepState(name=step, compensation=True)
@@ -353,7 +371,7 @@ class OrderWorkflow:
             if reply.code == CODE_SHIPPED:
                 step_state.last_error = reply.message
                 self._compensating = False
-                state.reason = None
+                state.reason, state.note = None, NOTE_FOUND_SHIPPED
                 for forward in state.steps:
                     if not forward.compensation and forward.status is not StepStatus.SUCCEEDED:
                         self._finish(forward, StepStatus.SUCCEEDED)
@@ -363,7 +381,7 @@ class OrderWorkflow:
         state.status = OrderStatus.COMPENSATED
         state.current_step = None
         state.finished_at = workflow.now()
-        self._update_memo()
+        self._record_status()
         if not self._end_published:
             await self._emit(ORDER_STEP, EventKind.COMPENSATED)
         await self._publish_events()
@@ -461,17 +479,26 @@ class OrderWorkflow:
         step_state.status = status
         step_state.finished_at = at or workflow.now()
 
+    def _record_status(self) -> None:
+        """The saga's status where listings and other tools read it: the memo (one history event),
+        and the CheckoutStatus search attribute when the order has it (one more)."""
+        self._update_memo()
+        if self._status_attribute:
+            assert self._state is not None
+            workflow.upsert_search_attributes([STATUS_ATTRIBUTE.value_set(self._state.status.value)])
+
     def _update_memo(self) -> None:
         state = self._state
         assert state is not None
-        workflow.upsert_memo(
-            {
-                "customer_id": state.order.customer_id,
-                "total_cents": state.order.total_cents,
-                "status": state.status.value,
-                "reason": state.reason.value if state.reason else None,
-            }
-        )
+        memo: dict[str, Any] = {
+            "customer_id": state.order.customer_id,
+            "total_cents": state.order.total_cents,
+            "status": state.status.value,
+            "reason": state.reason.value if state.reason else None,
+        }
+        if self._true_outcome:
+            memo["note"] = state.note  # None removes it
+        workflow.upsert_memo(memo)
 
     def _event(
         self,
@@ -496,6 +523,7 @@ class OrderWorkflow:
             reason=state.reason,
             customer_id=state.order.customer_id,
             total_cents=state.order.total_cents,
+            note=state.note,
         )
 
     async def _emit(self, step: str, kind: EventKind, *, attempt: int = 0, error: str | None = None) -> None:

@@ -484,6 +484,9 @@ async def run_orders(settings: Settings, args: argparse.Namespace) -> int:
     async with connect(settings) as ops:
         status = OrderStatus(args.status) if args.status else None
         orders = await ops.list_orders(status=status, limit=args.limit, customer=args.customer, since=since)
+        note = await ops.customer_filter_note() if args.customer is not None else None
+    if note:
+        printing.print_note(note)
     if args.json:
         printing.print_json(orders)
     else:

@@ -9,7 +9,18 @@ from pathlib import Path
 
 from tui.state import OrderRow
 
-FIELDS = ("order_id", "customer_id", "total_cents", "status", "reason", "step", "attempts", "started_at", "finished_at")
+FIELDS = (
+    "order_id",
+    "customer_id",
+    "total_cents",
+    "status",
+    "reason",
+    "step",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "note",
+)
 
 
 def row_values(row: OrderRow) -> dict[str, object]:
@@ -23,6 +34,7 @@ def row_values(row: OrderRow) -> dict[str, object]:
         "attempts": row.attempts,
         "started_at": row.started_at.isoformat() if row.started_at else None,
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "note": row.note,
     }
 
 

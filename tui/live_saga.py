@@ -80,6 +80,8 @@ def _order_status(saga: SagaState, event: StepEvent) -> None:
         _interrupt_forward_steps(saga)
         saga.paused_before = None
     saga.status = status
+    if status is OrderStatus.COMPLETED:  # no failure reason, whatever its compensation started for
+        saga.reason, saga.note = None, event.note
     if status.is_terminal:
         saga.finished_at = event.time
         saga.current_step = None

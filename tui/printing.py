@@ -77,6 +77,11 @@ def print_error(message: str) -> None:
     errors.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
 
 
+def print_note(message: str) -> None:
+    """A line beside the output, on stderr: pipes read the listing alone."""
+    errors.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
+
+
 def print_orders(orders: list[OrderSummary]) -> None:
     table = Table("order", "customer", "total", "status", "reason", "started", box=None, header_style="bold")
     for order in orders:
@@ -86,7 +91,7 @@ def print_orders(orders: list[OrderSummary]) -> None:
             order.customer_id or "-",
             money(order.total_cents),
             f"[{style}]{order.status.value}[/]",
-            order.reason.value if order.reason else "",
+            order.reason.value if order.reason else escape(order.note or ""),
             when(order.started_at),
         )
     console.print(table)
@@ -96,7 +101,7 @@ def print_orders(orders: list[OrderSummary]) -> None:
 def print_state(state: SagaState) -> None:
     order = state.order
     style = STATUS_STYLE.get(state.status, "default")
-    reason = f" ({state.reason.value})" if state.reason else ""
+    reason = f" ({state.reason.value})" if state.reason else f" ({escape(state.note)})" if state.note else ""
     console.print(f"[bold]order {order.order_id}[/]  customer {order.customer_id}  total {money(order.total_cents)}")
     if state.paused_before is not None and state.status is OrderStatus.RUNNING:
         style = "yellow"

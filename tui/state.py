@@ -26,6 +26,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _completed(row: OrderRow, note: str | None) -> None:
+    """A completed order has no failure reason, whatever its compensation started for (it found the
+    order shipped): its note says so."""
+    if row.status is OrderStatus.COMPLETED or not row.status.is_terminal:
+        row.reason = None
+        row.note = note or row.note
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
@@ -105,6 +113,7 @@ class OrderRow:
     customer_id: str | None = None
     total_cents: int | None = None
     reason: Reason | None = None
+    note: str | None = None  # e.g. "compensation found it shipped" on a completed order
     step: str | None = None
     step_kind: EventKind | None = None
     attempts: int = 0  # the most attempts any step took so far
@@ -223,7 +232,16 @@ class OrderBook:
         row = self._row(event.order_id, result)
         if row is None:
             return
-        before = (row.status, row.step, row.step_kind, row.attempts, row.customer_id, row.total_cents, row.reason)
+        before = (
+            row.status,
+            row.step,
+            row.step_kind,
+            row.attempts,
+            row.customer_id,
+            row.total_cents,
+            row.reason,
+            row.note,
+        )
         moment = _aware(event.time)
         if event.customer_id and not row.customer_id:
             row.customer_id = event.customer_id
@@ -245,13 +263,24 @@ class OrderBook:
                     row.last_error = event.error
                 elif event.kind is EventKind.SUCCEEDED:
                     row.last_error = None
-        if event.reason is not None:
+        if event.reason is not None and row.status is not OrderStatus.COMPLETED:
             row.reason = event.reason
+        if event.status is OrderStatus.COMPLETED:
+            _completed(row, event.note)
         if event.status.is_terminal:
             self._set_status(row, event.status, moment, result, record_latency=True)
         elif not row.status.is_terminal and newest:
             self._set_status(row, event.status, moment, result, record_latency=False)
-        after = (row.status, row.step, row.step_kind, row.attempts, row.customer_id, row.total_cents, row.reason)
+        after = (
+            row.status,
+            row.step,
+            row.step_kind,
+            row.attempts,
+            row.customer_id,
+            row.total_cents,
+            row.reason,
+            row.note,
+        )
         if after != before:
             result.changed.add(row.order_id)
 
@@ -259,7 +288,7 @@ class OrderBook:
         row = self._row(summary.order_id, result)
         if row is None:
             return
-        before = (row.status, row.customer_id, row.total_cents, row.reason, row.started_at)
+        before = (row.status, row.customer_id, row.total_cents, row.reason, row.started_at, row.note)
         row.customer_id = row.customer_id or summary.customer_id
         if row.total_cents is None:
             row.total_cents = summary.total_cents
@@ -267,8 +296,10 @@ class OrderBook:
         if started is not None and not row.start_known:
             row.started_at = started
             row.start_known = True
-        if summary.reason is not None:
+        if summary.reason is not None and row.status is not OrderStatus.COMPLETED:
             row.reason = summary.reason
+        if summary.status is OrderStatus.COMPLETED:
+            _completed(row, summary.note)
         if summary.status.is_terminal:
             # Temporal's start and close times: a latency sample when both are known (at start
             # the listing goes before the replayed events, so it is the one that ends the order).
@@ -277,7 +308,7 @@ class OrderBook:
         elif row.order_id in result.added:
             # Temporal says it runs; events (if any) know the finer status.
             self._set_status(row, summary.status, None, result, record_latency=False)
-        after = (row.status, row.customer_id, row.total_cents, row.reason, row.started_at)
+        after = (row.status, row.customer_id, row.total_cents, row.reason, row.started_at, row.note)
         if after != before:
             result.changed.add(row.order_id)
 

@@ -46,9 +46,10 @@ def test_a_tiny_bench_measures_every_program_and_stops_everything() -> None:
         assert cpu["worker"] > 0 and cpu["temporal"] > 0, name
         assert figures["history"]["events"] > 0 and figures["history"]["workflow_tasks"] >= 1, name
     # Its steps are local activities: one workflow task; markers for the settings, the three steps and
-    # the patch (the workflow publishes its own events from the worker, not in an activity).
+    # the patch (the workflow publishes its own events from the worker, not in an activity). At the
+    # end it records its outcome: the memo's status and its CheckoutStatus, one event each.
     assert report["programs"]["checkout"]["history"] == {
-        "events": 11,
+        "events": 13,
         "workflow_tasks": 1,
         "activities": 0,
         "markers": 5,

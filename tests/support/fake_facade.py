@@ -282,6 +282,7 @@ class FakeFacade:
                 reason=s.reason,
                 started_at=s.started_at,
                 closed_at=s.finished_at,
+                note=s.note,
             )
             for s in self.states.values()
         ]
@@ -295,6 +296,9 @@ class FakeFacade:
         ]
         rows.sort(key=lambda r: (r.started_at or datetime.min.replace(tzinfo=UTC), r.order_id), reverse=True)
         return rows[:limit]
+
+    async def customer_filter_note(self) -> str | None:
+        return None  # it filters in memory, as a cluster with the search attribute would in Temporal
 
     async def order_events(self, order_id: str) -> list[StepEvent]:
         self._check()

@@ -5,7 +5,8 @@
 Starts private servers and the real stack (worker and services) on free ports in a
 temporary directory, runs one order per scenario (completed, declined at each forward
 step, cancelled in the hold, a transient error retried, a step timed out and retried,
-paused before charge then released, cancelled while paused)
+paused before charge then released, cancelled while paused, a ship that timed out on every
+attempt while it landed, then a refund that found the order shipped)
 and writes each history to `tests/workflow/histories/<PREFIX>_<scenario>.json`, where
 `test_replay.py` replays them with the current code. Orders an earlier version started
 are replayed whenever a worker picks them up again: every version's histories stay.
@@ -19,7 +20,17 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.models import FaultSettings, OrderInput, SagaState, ServiceName, Step, StepStatus, workflow_id_for
+from engine.models import (
+    NOTE_FOUND_SHIPPED,
+    FaultSettings,
+    OrderInput,
+    OrderStatus,
+    SagaState,
+    ServiceName,
+    Step,
+    StepStatus,
+    workflow_id_for,
+)
 from engine.stack import Stack
 from tests.support.stack import stack_settings
 
@@ -48,6 +59,8 @@ def retrying(state: SagaState) -> bool:
 async def record(prefix: str) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         settings = stack_settings(Path(data_dir), saga={"hold_seconds": 0, "step_timeout_seconds": 1})
+        # As in production: four attempts (the found_shipped scenario times ship out four times).
+        settings = settings.model_copy(update={"retry": settings.retry.model_copy(update={"maximum_attempts": 4})})
         held = settings.model_copy(update={"saga": settings.saga.model_copy(update={"hold_seconds": 30})})
         scenarios: dict[str, str] = {}
         async with Stack(settings) as stack:
@@ -84,6 +97,12 @@ async def record(prefix: str) -> None:
             await wait_for(stack, scenarios["timed_out"], retrying)
             await facade.clear_faults()
             await facade.result(scenarios["timed_out"])
+
+            # Every ship request lands but answers after the step timeout: four timeouts, retries
+            # exhausted, then the refund finds the order shipped and it completes.
+            await run("found_shipped", {ServiceName.SHIPPING: FaultSettings(latency_ms=1500)})
+            found = await facade.state(scenarios["found_shipped"])
+            assert (found.status, found.reason, found.note) == (OrderStatus.COMPLETED, None, NOTE_FOUND_SHIPPED), found
 
             # Paused before charge: one order released by the resume, one cancelled while it waits.
             await facade.pause_step(Step.CHARGE, "recording a pause")

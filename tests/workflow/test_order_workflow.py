@@ -56,6 +56,7 @@ class FakeServices:
         self.behaviour: dict[Step, Callable[[int], None]] = {}
         self.gates: dict[Step, asyncio.Event] = {}
         self.stalls: dict[Step, float] = {}
+        self.late: dict[Step, float] = {}  # every attempt's effect lands, its answer comes after this
         self.shipped = False  # set by a successful ship, or by a test: a ship the saga never saw answered
         self.entered: dict[Step, asyncio.Event] = {step: asyncio.Event() for step in Step}
         self.paused: dict[Step, str] = {}  # step -> reason: what the pause workflows recorded (the KV)
@@ -75,6 +76,11 @@ class FakeServices:
     def stall_once(self, step: Step, seconds: float) -> None:
         """The first attempt answers too late (the step timeout ends it)."""
         self.stalls[step] = seconds
+
+    def answer_late(self, step: Step, seconds: float) -> None:
+        """Every attempt lands at the service, but answers after `seconds` (past the step timeout):
+        a frozen link that delivers requests and loses replies."""
+        self.late[step] = seconds
 
     def crash_times(self, step: Step, times: int) -> None:
         """The activity itself raises (a bug, a lost connection): a transient failure too."""
@@ -119,6 +125,9 @@ class FakeServices:
                     await self.gates[step].wait()
                 if step in self.stalls:
                     await asyncio.sleep(self.stalls.pop(step))
+                if step in self.late:
+                    self.shipped |= step == Step.SHIP
+                    await asyncio.sleep(self.late[step])
                 if step in self.behaviour and (failed := self.behaviour[step](self.attempts(step))):
                     return failed
                 if step in (Step.REFUND, Step.RESTOCK) and self.shipped:  # as the real services answer

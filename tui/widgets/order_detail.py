@@ -57,6 +57,8 @@ def render_saga(
     status = Text("⏸ PAUSED", style="bold yellow") if paused else Text.assemble(status_text(saga.status))
     if saga.reason:
         status.append(f"  {saga.reason.value}", style="bold")
+    elif saga.note:
+        status.append(f"  {saga.note}", style="yellow")
     if paused and saga.paused_before is not None:
         status.append(f" before {saga.paused_before.value}", style="bold yellow")
     elif saga.current_step and not saga.status.is_terminal:

@@ -100,6 +100,8 @@ def _step_cell(row: OrderRow) -> Cell:
             return Cell("terminated", "red")
         if row.status is OrderStatus.FAILED:  # no reason of the saga's: why Temporal says it failed
             return Cell(row.last_error or "failed", "red")
+        if row.note:
+            return Cell(row.note, "yellow")
         return Cell("—", "dim")
     if not row.step:
         return Cell("…", "dim")
