@@ -441,3 +441,23 @@ def _line_of(root: yaml.Node | None, loc: list[int | str]) -> int:
         else:
             return line
     return line
+
+
+def preset_faults(scenario: Scenario) -> dict[ServiceName, FaultSettings]:
+    """The faults a preset file stands for: those of its first `faults` step."""
+    first = next((step for step in walk_steps(scenario.steps) if step.faults is not None), None)
+    return dict(first.faults) if first is not None and first.faults is not None else {}
+
+
+def load_presets(dirs: list[Path] | None = None) -> dict[str, dict[ServiceName, FaultSettings]]:
+    """Every preset of the scenario files (those with `preset_label`), label -> faults, in file-name order."""
+    presets: dict[str, dict[ServiceName, FaultSettings]] = {}
+    for directory in dirs if dirs is not None else [SCENARIO_DIR]:
+        for path in sorted(directory.glob("*.yaml")):
+            try:
+                scenario = load_scenario(path)
+            except InvalidInput:
+                continue
+            if scenario.preset_label is not None and (faults := preset_faults(scenario)):
+                presets.setdefault(scenario.preset_label, faults)
+    return presets
