@@ -32,7 +32,7 @@ from engine.scenarios.embedded import embedded_target
 from engine.scenarios.model import Scenario, find_scenarios, load_presets, load_scenario, resolve_scenario
 from engine.scenarios.plan import PlannedStep, timeline
 from engine.scenarios.report import CheckResult, ScenarioReport, WindowFigures, html_renderer_available, write_report
-from engine.scenarios.runner import ScenarioRun, ScenarioTarget
+from engine.scenarios.runner import ScenarioRun, ScenarioTarget, refusals
 from tui import printing
 from tui.config import CHECKOUT_COMMAND
 
@@ -159,6 +159,16 @@ async def _run(settings: Settings, scenario: Scenario, path: Path, args: argpars
     if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
         raise InvalidInput(f"--report {report_dir}: not a directory")
     presets = load_presets()
+    refused = refusals(
+        scenario,
+        presets=presets,
+        catalogue=settings.catalogue,
+        faults_enabled=settings.faults_enabled,
+        servers=not args.attach,
+        proxy=not args.attach,
+    )
+    if refused:  # before anything starts
+        raise InvalidInput(("--attach: " if args.attach else "") + refused[0])
     err = Console(stderr=True, highlight=False)
     live = err.is_terminal
     async with _target(settings, scenario, args, err) as target:
@@ -190,14 +200,6 @@ async def _target(
         async with embedded_target(scenario, settings, worker_command=CHECKOUT_COMMAND) as target:
             yield target
         return
-    server_steps = [step for step in scenario.server_steps() if step.kind in ("pause", "kill", "partition")]
-    if server_steps:
-        step = server_steps[0]
-        what = f"a {step.kind} of {step.pause or step.kill}" if step.kind != "partition" else "a partition"
-        raise InvalidInput(
-            f"--attach: {what} is refused: only a stack the run starts itself can be paused, killed or cut"
-            " (run it without --attach)"
-        )
     async with connect(settings, name="checkout-scenario") as ops:
         if scenario.fault_steps() and not args.force:
             faults = await ops.faults()

@@ -31,7 +31,7 @@ from engine.models import FaultSettings, LineItem, OrderInput, OrderStatus, Reas
 from engine.runtime import EmbeddedServers
 from engine.scenarios.figures import WINDOW_S, EndpointCounts, OrderRecord, Tally
 from engine.scenarios.figures import Outcome as OrderOutcome
-from engine.scenarios.model import CancelTiming, Scenario, ScenarioStep, ServerName, SkuShare
+from engine.scenarios.model import CancelTiming, Scenario, ScenarioStep, ServerName, SkuShare, walk_steps
 from engine.scenarios.plan import PlannedStep, leaf_steps, timeline
 from engine.scenarios.report import (
     AuditSummary,
@@ -159,31 +159,14 @@ class ScenarioRun:
 
     def refusals(self) -> list[str]:
         """Why this target cannot run this scenario (empty: it can), one line each."""
-        lines = []
-        if self.scenario.fault_steps() and not self.target.faults_enabled:
-            lines.append("faults.enabled is off: this scenario sets faults, and fault injection is refused here")
-        for step in self.scenario.server_steps():
-            if step.kind in ("pause", "kill") and self.target.servers is None:
-                server = step.pause or step.kill
-                lines.append(
-                    f"a {step.kind} of {server} is refused: this run did not start that server"
-                    " (attached to a cluster, only faults and load)"
-                )
-                break
-            if step.kind == "partition" and self.target.proxy is None:
-                lines.append("a partition is refused: no worker of this stack reaches the servers through a proxy")
-                break
-        for _planned, step in self.plan:
-            if step.preset is not None and step.preset not in self.presets:
-                known = ", ".join(sorted(self.presets)) or "none"
-                lines.append(f"preset {step.preset!r} is unknown (known: {known})")
-        catalogue = self.target.ops.catalogue
-        for share in self.scenario.load.mix:
-            if share.sku not in catalogue:
-                lines.append(f"load.mix: SKU {share.sku!r} is not in the catalogue ({', '.join(sorted(catalogue))})")
-        if not self.scenario.load.mix and not catalogue:
-            lines.append("the catalogue is empty: no SKU to order")
-        return lines
+        return refusals(
+            self.scenario,
+            presets=self.presets,
+            catalogue=self.target.ops.catalogue,
+            faults_enabled=self.target.faults_enabled,
+            servers=self.target.servers is not None,
+            proxy=self.target.proxy is not None,
+        )
 
     def now(self) -> float:
         """Seconds since the run began."""
@@ -501,13 +484,11 @@ class ScenarioRun:
                 if holds is False and position not in self.first_failed:
                     self.first_failed[position] = round(now, 3)
                 passed = holds if not final else bool(holds)
-            else:  # an abort_when passes while it does not fire
-                fired = holds is True
-                if fired and position not in self.first_failed:
+            else:  # an abort_when passes while it does not fire; it can fire only while orders start
+                if holds is True and self._accepting and not final and position not in self.first_failed:
                     self.first_failed[position] = round(now, 3)
-                passed = not fired if holds is not None or final else None
-                if final:
-                    passed = position not in self.first_failed
+                fired = position in self.first_failed
+                passed = False if fired else (None if holds is None and not final else True)
             results.append(
                 CheckResult(
                     expression=check.text,
@@ -583,6 +564,41 @@ class ScenarioRun:
             totals=self.tally.totals(now),
             audit=audit,
         )
+
+
+def refusals(
+    scenario: Scenario,
+    *,
+    presets: Mapping[str, object],
+    catalogue: Mapping[str, object],
+    faults_enabled: bool,
+    servers: bool,
+    proxy: bool,
+) -> list[str]:
+    """Why a target cannot run `scenario` (empty: it can), one line each: known before anything
+    starts. `servers`/`proxy`: whether the run started the servers / proxies worker-0's links."""
+    lines = []
+    if scenario.fault_steps() and not faults_enabled:
+        lines.append("faults.enabled is off: this scenario sets faults, and fault injection is refused here")
+    for step in scenario.server_steps():
+        if step.kind in ("pause", "kill") and not servers:
+            lines.append(
+                f"a {step.kind} of {step.pause or step.kill} is refused: this run did not start that server"
+                " (attached to a cluster: faults and load only)"
+            )
+            break
+        if step.kind == "partition" and not proxy:
+            lines.append("a partition is refused: no worker of this stack reaches the servers through a proxy")
+            break
+    for step in walk_steps(scenario.steps):
+        if step.preset is not None and step.preset not in presets:
+            lines.append(f"preset {step.preset!r} is unknown (known: {', '.join(sorted(presets)) or 'none'})")
+    for share in scenario.load.mix:
+        if share.sku not in catalogue:
+            lines.append(f"load.mix: SKU {share.sku!r} is not in the catalogue ({', '.join(sorted(catalogue))})")
+    if not scenario.load.mix and not catalogue:
+        lines.append("the catalogue is empty: no SKU to order")
+    return lines
 
 
 class _Cancel:

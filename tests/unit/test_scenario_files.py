@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -210,3 +212,39 @@ def test_scenario_command_bad_files_are_one_line_and_exit_2(tmp_path: Path) -> N
         [sys.executable, "-m", "tui.cli", "scenario", "run", "nats-blp"], capture_output=True, text=True, timeout=60
     )
     assert unknown.returncode == 2 and "did you mean nats-blip?" in unknown.stderr, unknown.stderr
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CHECKOUT_")} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, timeout=60, env=environment
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (("scenario", "run", "nats-blip", "--attach"), {}, "--attach: a pause of nats is refused"),
+        (("--read-only", "scenario", "run", "nats-blip"), {}, "read-only: `checkout scenario run`"),
+        (("scenario", "run", "inventory-outage"), {"CHECKOUT_FAULTS__ENABLED": "false"}, "faults.enabled is off"),
+        (("scenario", "run", "nats-blip", "--force"), {}, "--force goes with --attach"),
+    ],
+)
+def test_runs_a_target_cannot_do_are_refused_before_anything_starts(
+    args: tuple[str, ...], env: dict[str, str], fragment: str
+) -> None:
+    result = run_cli(*args, env=env)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and fragment in lines[0], (result.stdout, result.stderr)
+    assert "starting a stack" not in result.stderr
+
+
+def test_list_and_show() -> None:
+    listed = run_cli("scenario", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    names = [row["name"] for row in json.loads(listed.stdout)]
+    assert {"black-friday", "payment-brownout", "inventory-outage", "nats-blip"} <= set(names)
+    shown = run_cli("scenario", "show", "payment-brownout")
+    assert shown.returncode == 0, shown.stderr
+    assert "past the timeout" in shown.stdout and "payment: latency 2500±500 ms for 15 s" in shown.stdout
+    assert "hypothesis:" in shown.stdout
