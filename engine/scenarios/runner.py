@@ -368,7 +368,9 @@ class ScenarioRun:
                 try:
                     await asyncio.sleep(step.for_s)
                 finally:
-                    await self._set_faults({service: FaultSettings() for service in faults})
+                    # Only what is still this step's: a later step may have set the endpoint since.
+                    ours = [service for service, settings in faults.items() if self.in_force.get(service) == settings]
+                    await self._set_faults({service: FaultSettings() for service in ours})
         elif step.clear_faults is not None:
             if step.clear_faults == "all":
                 await self._clear_all_faults()
