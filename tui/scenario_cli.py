@@ -162,7 +162,7 @@ async def _run(settings: Settings, scenario: Scenario, path: Path, args: argpars
     refused = refusals(
         scenario,
         presets=presets,
-        catalogue=settings.catalogue,
+        catalogue=scenario.catalogue if scenario.catalogue is not None and not args.attach else settings.catalogue,
         faults_enabled=settings.faults_enabled,
         servers=not args.attach,
         proxy=not args.attach,

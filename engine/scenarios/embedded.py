@@ -57,6 +57,7 @@ def _settings(scenario: Scenario, settings: Settings, data_dir: Path) -> Setting
             "temporal": private.temporal.model_copy(update={"task_queue": f"scenario-{uuid.uuid4().hex[:8]}"}),
             "embedded": private.embedded.model_copy(update={"mode": EmbeddedMode.ALWAYS}),
             "saga": saga,
+            "catalogue": dict(scenario.catalogue) if scenario.catalogue is not None else private.catalogue,
         }
     )
 

@@ -580,6 +580,8 @@ def refusals(
     """Why a target cannot run `scenario` (empty: it can), one line each: known before anything
     starts. `servers`/`proxy`: whether the run started the servers / proxies worker-0's links."""
     lines = []
+    if scenario.catalogue is not None and not servers:
+        lines.append("catalogue: a scenario's own SKUs and stock need a stack the run starts (not attached)")
     if scenario.fault_steps() and not faults_enabled:
         lines.append("faults.enabled is off: this scenario sets faults, and fault injection is refused here")
     for step in scenario.server_steps():

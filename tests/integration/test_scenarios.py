@@ -6,6 +6,7 @@ in a fresh directory, as `checkout scenario run` does without --attach, and stop
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,11 +16,13 @@ from pathlib import Path
 import pytest
 
 from engine.config import Settings
+from engine.models import FaultSettings, ServiceName
 from engine.scenarios.embedded import embedded_target
 from engine.scenarios.model import parse_scenario
 from engine.scenarios.plan import PlannedStep
 from engine.scenarios.report import CheckResult, WindowFigures
 from engine.scenarios.runner import ScenarioRun
+from engine.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -83,8 +86,9 @@ abort_when:
 """
 
 
-def scenario_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def scenario_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("CHECKOUT_", "TEMPORAL_HOST", "NATS_URL"))}
+    environment |= env or {}
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", "scenario", *args],
         capture_output=True,
@@ -183,3 +187,42 @@ async def test_abort_when_stops_early_and_leaves_no_fault_set() -> None:
     assert totals.completed + totals.compensated + totals.cancelled + totals.failed == totals.started  # in flight ended
     assert totals.started < 4 * 40  # no order started after the abort
     assert report.audit is not None and report.audit.clean
+
+
+ATTACHED = """\
+name: attached
+description: faults and load on a cluster the run did not start
+seed: 4
+load:
+  phases:
+    - {for_s: 6, rate: 2}
+  mix: [{sku: usb-cable}]
+steps:
+  - {name: declines, at_s: 1, for_s: 3, faults: {payment: {decline_rate: 0.2}}}
+hypothesis:
+  - lost_orders == 0
+  - audit == clean
+"""
+
+
+async def test_attached_runs_refuse_set_faults_unless_forced(stack: Stack, tmp_path: Path) -> None:
+    path = tmp_path / "attached.yaml"
+    path.write_text(ATTACHED)
+    cluster = {
+        "TEMPORAL_HOST": stack.settings.temporal.host,
+        "NATS_URL": stack.settings.nats.url,
+        "CHECKOUT_TEMPORAL__TASK_QUEUE": stack.settings.temporal.task_queue,
+        "CHECKOUT_EMBEDDED__MODE": "never",
+        "CHECKOUT_FAULTS__ENABLED": "true",
+    }
+    await stack.facade.set_faults(ServiceName.SHIPPING, FaultSettings(latency_ms=10))
+    refused = await asyncio.to_thread(scenario_cli, "run", str(path), "--attach", env=cluster)
+    assert refused.returncode == 2, (refused.stdout, refused.stderr)
+    assert "faults are already set on shipping" in refused.stderr and "--force" in refused.stderr
+    assert not [order for order in await stack.facade.list_orders() if order.order_id.startswith("gd-")]
+    forced = await asyncio.to_thread(scenario_cli, "run", str(path), "--attach", "--force", "--json", env=cluster)
+    assert forced.returncode == 0, (forced.stdout, forced.stderr)
+    report = json.loads(forced.stdout)
+    assert report["target"] == "attached" and report["outcome"]["verdict"] == "pass"
+    assert report["totals"]["started"] >= 10 and report["totals"]["lost"] == 0
+    assert all(settings.is_clear for settings in (await stack.facade.faults()).values())  # it clears every fault
