@@ -177,9 +177,9 @@ class ScenarioRun:
     def stop(self) -> None:
         """End early, as Ctrl-C does: every fault cleared, no more orders started, the orders in
         flight still end; the verdict says stopped."""
-        if self._stopped_at is None and self._began:
+        if self._stopped_at is None and self._aborted_by is None:
             self._stopped_by_user = True
-            self._stopped_at = self.now()
+            self._stopped_at = self.now() if self._began else 0.0
         self._accepting = False
         self._ending.set()
 
