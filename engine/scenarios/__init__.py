@@ -1,1 +1,1 @@
-"""Game days: scenario files, their runner and their reports."""
+"""Game days: scenario files (model), their timeline (plan), the run (runner) and its report."""
