@@ -541,7 +541,7 @@ def _shown(value: Any) -> str:
     if value is None:
         return DASH
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"  # 12143 ms, not 1.214e+04
     return str(value)
 
 

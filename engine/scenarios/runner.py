@@ -454,7 +454,7 @@ class ScenarioRun:
         except (CheckoutError, TimeoutError):
             return {}
         return {
-            stats.endpoint: EndpointCounts(stats.requests, stats.errors, int(getattr(stats, "lost_replies", 0)))
+            stats.endpoint: EndpointCounts(stats.requests, stats.errors, stats.lost_replies)
             for stats in snapshot.endpoints
         }
 
