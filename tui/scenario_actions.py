@@ -98,11 +98,19 @@ class ScenarioActions(Administration):
     def _scenarios_tab_shown(self, message: TabbedContent.TabActivated) -> None:
         if message.pane.id == "scenarios":
             self.list_scenarios()  # files may have come or changed since
+            return
+        focused = self.focused
+        if focused is not None and self.scenarios_panel in focused.ancestors:
+            self.orders_table.focus()  # not left on a hidden button, whence it would fall to the filter's field
 
     def action_show_tab(self, tab: str) -> None:
         super().action_show_tab(tab)
         if tab == "scenarios":  # the keyboard goes into the list
-            self.call_after_refresh(self.scenarios_panel.focus_list)
+            self.call_after_refresh(self._focus_scenarios)
+
+    def _focus_scenarios(self) -> None:
+        if self.tabs.active == "scenarios":  # another tab may have been asked for meanwhile
+            self.scenarios_panel.focus_list()
 
     # --- a run ------------------------------------------------------------------------------
 
@@ -196,6 +204,8 @@ class ScenarioActions(Administration):
         if message.error is not None:
             progress.failed(message.error)
         self.scenarios_panel.show_run(progress)
+        if self.focused is None:
+            self.orders_table.focus()
         self.refresh_now()  # the faults it cleared
         name = progress.scenario.name
         if message.report is None:

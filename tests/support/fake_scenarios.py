@@ -201,7 +201,7 @@ class FakeRun:
             windows=[self._window(40.0)],
             checks=results,
             outcome=Outcome(
-                verdict=verdict,  # type: ignore[arg-type]
+                verdict=verdict,
                 stopped_at_s=ended_at if stopped else None,
                 failed_checks=failed,
             ),
@@ -219,6 +219,6 @@ class FakeRun:
             planned_start_s=step.start_s,
             started_s=step.start_s if status != "skipped" else None,
             ended_s=step.end_s if status == "done" else None,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             detail=step.detail,
         )

@@ -124,7 +124,10 @@ class ScenariosPanel(Vertical):
         return self.progress is not None and not self.progress.finished
 
     def focus_list(self) -> None:
-        if self.list.display:
+        """Into the tab: the list, or the stop button while a run hides the list."""
+        if self.running and not self.read_only:
+            self.query_one("#scenario-stop", Button).focus()
+        else:
             self.list.focus()
 
     # --- drawing ---------------------------------------------------------------------
@@ -138,11 +141,27 @@ class ScenariosPanel(Vertical):
         self._show_state()
         shown = self._run_shown()
         self.set_class(self.running, "-run-going")
-        self.list.disabled = self.running
         if not self.read_only:
+            self._move_focus_off_what_goes()
             self.query_one("#scenario-run", Button).disabled = self.running or self.selected is None
             self.query_one("#scenario-stop", Button).disabled = not self.running
         self.view.update(self._view(shown))
+
+    def _move_focus_off_what_goes(self) -> None:
+        """A focused widget that is disabled or hidden hands the focus to the next one, the filter's
+        text field, where keys would type: inside the tab the focus goes to the stop button while a run
+        goes, to the list after; from a tab not shown, nowhere (the App's keys work again)."""
+        focused = self.screen.focused if self.is_attached else None
+        if focused is None or self not in focused.ancestors:
+            return
+        stop = self.query_one("#scenario-stop", Button)
+        target = stop if self.running else self.list
+        if focused is target:
+            return
+        if self.is_on_screen:
+            target.focus()
+        else:
+            self.screen.set_focus(None)
 
     def _run_shown(self) -> RunProgress | None:
         """The run to show: the one going, or the last one while its file is highlighted."""
