@@ -238,7 +238,10 @@ def checks_table(results: Sequence[CheckResult], *, final: bool = False) -> Rend
             note = f"{verb} at {seconds(result.first_failed_s)}"
         elif result.passed is None:
             note = "at the end" if result.expression.startswith("audit") else "no figure yet"
-        table.add_row(mark, Text(kind + result.expression), Text(_figure(result.value)), note)
+        figure = _figure(result.value)
+        if result.expression.startswith("audit") and result.value is not None:
+            figure = "clean" if result.value >= 1 else "NOT clean"
+        table.add_row(mark, Text(kind + result.expression), Text(figure), note)
     return Group(Text("checks" + ("" if final else " (live)"), style="bold"), table)
 
 

@@ -162,16 +162,16 @@ class FakeRun:
 
     def _checks(self, *, final: bool) -> list[CheckResult]:
         results = []
-        for check in self.scenario.hypothesis_checks():
+        for position, check in enumerate(self.scenario.hypothesis_checks()):
             value = FIGURES.get(check.metric, 0.0)
             known = final or check.metric != "audit"
-            failing = self.runs.verdict == "fail" and check.metric == "compensated_ratio"
+            failing = self.runs.verdict == "fail" and position == 0 and known  # the first check fails
             results.append(
                 CheckResult(
                     expression=check.text,
                     kind="hypothesis",
                     passed=(not failing) if known else None,
-                    value=(0.25 if failing else value) if known else None,
+                    value=(value + 3 if failing else value) if known else None,
                     threshold=check.threshold,
                     first_failed_s=31.0 if failing else None,
                 )
@@ -205,7 +205,13 @@ class FakeRun:
                 stopped_at_s=ended_at if stopped else None,
                 failed_checks=failed,
             ),
-            totals=Totals(started=480, completed=452, compensated=21, cancelled=7, failed=0),
+            totals=Totals(
+                started=480,
+                completed=449 if verdict == "fail" else 452,
+                compensated=21,
+                cancelled=7,
+                lost=3 if verdict == "fail" else 0,
+            ),
             audit=AuditSummary(clean=True, records=1920),
         )
 
