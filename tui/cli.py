@@ -40,7 +40,7 @@ from engine.models import (
     parse_pausable_step,
     parse_service,
 )
-from tui import bench_report, printing
+from tui import bench_report, printing, scenario_cli
 from tui.config import CHECKOUT_COMMAND, dashboard_settings
 from tui.format import money
 from tui.guard import READ_ONLY_ENV, read_only_from_env, refuse_write_command
@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--services-apart", action="store_true", help="checkout's services in a process of their own")
     bench.add_argument("--attach", action="store_true", help="use the configured servers instead of private ones")
     bench.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    scenario_cli.add_parser(commands)
     for command in commands.choices.values():  # `checkout orders --config F` as well as `checkout --config F orders`
         command.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=config_help)
     return parser
@@ -653,6 +654,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
     "pause": run_pause,
     "resume": run_resume,
     "bench": bench_report.run_bench,
+    "scenario": scenario_cli.run_scenario_command,
     "stock": run_stock,
     "audit": run_audit,
 }

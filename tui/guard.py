@@ -67,6 +67,8 @@ def write_command(args: argparse.Namespace) -> str | None:
         return f"faults {action}"
     if command == "stock" and action in ("set", "add"):
         return f"stock {action}"
+    if command == "scenario" and action == "run":
+        return "scenario run"  # it sets faults and submits orders (attached: on the cluster)
     if command == "bench" and getattr(args, "attach", False):
         return "bench --attach"  # it submits orders to the configured cluster
     return None

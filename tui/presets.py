@@ -1,14 +1,15 @@
-"""Named fault presets and how fault settings read in one line."""
+"""Named fault presets and how fault settings read in one line.
+
+The presets are scenario files (configs/scenarios/*.yaml with a `preset_label`): one source of
+truth for the dashboard's preset buttons and the scenarios' `preset` steps.
+"""
 
 from __future__ import annotations
 
 from engine.models import FaultSettings, ServiceName
+from engine.scenarios.model import load_presets
 
-PRESETS: dict[str, dict[ServiceName, FaultSettings]] = {
-    "flaky payments": {ServiceName.PAYMENT: FaultSettings(error_rate=0.3)},
-    "inventory outage": {ServiceName.INVENTORY: FaultSettings(down=True)},
-    "slow shipping": {ServiceName.SHIPPING: FaultSettings(latency_ms=1500, jitter_ms=500)},
-}
+PRESETS: dict[str, dict[ServiceName, FaultSettings]] = load_presets()
 
 
 def describe(settings: FaultSettings) -> str:

@@ -15,6 +15,7 @@ random generator, so which request fails is not fixed by the seed; nor is the ti
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.config import CatalogueItem
 from engine.errors import InvalidInput, shown_key
 from engine.models import FaultSettings, ServiceName
 from engine.scenarios.expressions import Check, parse_check
@@ -224,6 +226,8 @@ class Scenario(_Model):
     """This file is also a dashboard preset of that name: the faults of its first `faults` step."""
     hold_s: float | None = Field(None, gt=0, le=3600)
     """The saga's hold on a stack the run starts (attached, the cluster's own)."""
+    catalogue: dict[str, CatalogueItem] | None = None
+    """SKUs and their stock on a stack the run starts (default: the configured catalogue); refused attached."""
     workers: int = Field(1, ge=1, le=4)
     """Worker processes on a stack the run starts; a partition cuts worker-0's links only."""
     stuck_after_s: float = Field(60.0, gt=0)
@@ -234,6 +238,14 @@ class Scenario(_Model):
     steps: list[ScenarioStep] = Field(default_factory=list)
     hypothesis: list[CheckText] = Field(default_factory=list)
     abort_when: list[CheckText] = Field(default_factory=list)
+
+    @field_validator("catalogue")
+    @classmethod
+    def _skus_are_identifiers(cls, catalogue: dict[str, CatalogueItem] | None) -> dict[str, CatalogueItem] | None:
+        for sku in catalogue or {}:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", sku):
+                raise ValueError(f"SKU {shown_key(sku)} must be 1 to 64 letters, digits, _ or -")
+        return catalogue
 
     @model_validator(mode="after")
     def _names_resolve(self) -> Scenario:
@@ -441,3 +453,23 @@ def _line_of(root: yaml.Node | None, loc: list[int | str]) -> int:
         else:
             return line
     return line
+
+
+def preset_faults(scenario: Scenario) -> dict[ServiceName, FaultSettings]:
+    """The faults a preset file stands for: those of its first `faults` step."""
+    first = next((step for step in walk_steps(scenario.steps) if step.faults is not None), None)
+    return dict(first.faults) if first is not None and first.faults is not None else {}
+
+
+def load_presets(dirs: list[Path] | None = None) -> dict[str, dict[ServiceName, FaultSettings]]:
+    """Every preset of the scenario files (those with `preset_label`), label -> faults, in file-name order."""
+    presets: dict[str, dict[ServiceName, FaultSettings]] = {}
+    for directory in dirs if dirs is not None else [SCENARIO_DIR]:
+        for path in sorted(directory.glob("*.yaml")):
+            try:
+                scenario = load_scenario(path)
+            except InvalidInput:
+                continue
+            if scenario.preset_label is not None and (faults := preset_faults(scenario)):
+                presets.setdefault(scenario.preset_label, faults)
+    return presets
