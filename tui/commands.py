@@ -34,7 +34,6 @@ class Dashboard(Protocol):
     selected_order: str | None
     read_only: bool
     scenario_names: list[str]
-    scenario_running: bool
 
     def show_order(self, order_id: str) -> None: ...
     def set_status_filter(self, status: StatusFilter) -> None: ...
@@ -104,16 +103,18 @@ def _every_command(dashboard: Dashboard) -> Iterable[PaletteCommand]:
             f"Its waiting orders go on, {DEFAULT_RELEASE_RATE:g} a second with jitter",
             partial(dashboard.action_resume_step, step.value),
         )
+    yield PaletteCommand(
+        "Run the highlighted scenario", "The Scenarios tab's (asks first)", dashboard.action_run_scenario
+    )
     for name in dashboard.scenario_names:
         yield PaletteCommand(
             f"Run scenario {name}",
             "A game day on this stack (asks first)",
             partial(dashboard.action_run_scenario, name),
         )
-    if dashboard.scenario_running:
-        yield PaletteCommand(
-            "Stop the scenario run", "Faults cleared, orders in flight end", dashboard.action_stop_scenario
-        )
+    yield PaletteCommand(
+        "Stop the scenario run", "Faults cleared, orders in flight end (asks first)", dashboard.action_stop_scenario
+    )
     for status in StatusFilter:
         yield PaletteCommand(
             f"Show {status.label}", "Status filter of the orders table", partial(dashboard.set_status_filter, status)

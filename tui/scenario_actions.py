@@ -99,9 +99,14 @@ class ScenarioActions(Administration):
         if message.pane.id == "scenarios":
             self.list_scenarios()  # files may have come or changed since
             return
+        self.call_after_refresh(self._focus_off_the_scenarios)
+
+    def _focus_off_the_scenarios(self) -> None:
+        """Another tab is shown: the keys go back to the table, not to a hidden button or list of the
+        Scenarios tab (Textual then drops the focus, or hands it to the filter's text field)."""
         focused = self.focused
-        if focused is not None and self.scenarios_panel in focused.ancestors:
-            self.orders_table.focus()  # not left on a hidden button, whence it would fall to the filter's field
+        if self.tabs.active != "scenarios" and (focused is None or self.scenarios_panel in focused.ancestors):
+            self.orders_table.focus()
 
     def action_show_tab(self, tab: str) -> None:
         super().action_show_tab(tab)

@@ -23,7 +23,8 @@ from engine.runtime import EmbeddedServers
 from engine.scenarios.model import Scenario, ScenarioFile
 from engine.scenarios.plan import PlannedStep, timeline
 from engine.scenarios.report import CheckResult, ScenarioReport, WindowFigures
-from engine.scenarios.runner import ScenarioObserver, ScenarioRun, ScenarioTarget
+from engine.scenarios.runner import ScenarioObserver, ScenarioRun, ScenarioTarget, refusals
+from tui.presets import PRESETS
 
 REPORTS_DIR = "reports"  # under the data dir: <data_dir>/reports/<name>-<time>/
 
@@ -39,7 +40,8 @@ Runner = Callable[[Scenario, ScenarioTarget, ScenarioObserver, Path], RunLike]
 
 
 def scenario_runner(scenario: Scenario, target: ScenarioTarget, observer: ScenarioObserver, file: Path) -> RunLike:
-    return ScenarioRun(scenario, target, observer, file=file)
+    """The real run, its `preset` steps resolved by the dashboard's presets (the same files)."""
+    return ScenarioRun(scenario, target, observer, file=file, presets=PRESETS)
 
 
 @dataclass
@@ -145,9 +147,16 @@ def dashboard_target(stack: StackLike, facade: CheckoutFacade, settings: Setting
 
 
 def refusal(scenario: Scenario, target: ScenarioTarget) -> str | None:
-    """Why the dashboard cannot run `scenario` on `target` (one line), or None."""
+    """Why the dashboard cannot run `scenario` on `target` (one line), or None: what this stack
+    cannot do (a catalogue of the scenario's own, servers it did not start, a partition), then
+    whatever the runner itself refuses (unknown presets, SKUs not in the catalogue...)."""
     if scenario.fault_steps() and not target.faults_enabled:
         return f"faults.enabled is off: {scenario.name} sets faults, and fault injection is refused here"
+    if scenario.catalogue is not None:
+        return (
+            f"{scenario.name} brings its own catalogue (SKUs and stock), which the dashboard's stack does not"
+            f" have: run it with `checkout scenario run {scenario.name}`, which starts a stack of its own"
+        )
     started = set(target.servers.started) if target.servers is not None else set()
     for step in scenario.server_steps():
         if step.kind == "partition":
@@ -163,7 +172,15 @@ def refusal(scenario: Scenario, target: ScenarioTarget) -> str | None:
                 else f"this dashboard did not start the {server} server (it found one running)"
             )
             return f"{scenario.name}: a {step.kind} of {server} is refused: {why}"
-    return None
+    lines = refusals(
+        scenario,
+        presets=PRESETS,
+        catalogue=target.ops.catalogue,
+        faults_enabled=target.faults_enabled,
+        servers=target.servers is not None,
+        proxy=target.proxy is not None,
+    )
+    return f"{scenario.name}: {lines[0]}" if lines else None
 
 
 def report_dir(settings: Settings, name: str, moment: datetime) -> Path:

@@ -16,7 +16,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 
 from engine.models import FaultSettings, OrderInput, OrderStatus, ServiceName
-from engine.scenarios.model import load_scenario
+from engine.scenarios.model import SkuShare, load_scenario
 from engine.scenarios.plan import timeline
 from tests.support.dashboard import fake_settings, started, visible_lines, wait_until
 from tests.support.fake_facade import FakeFacade, FakeStack
@@ -208,7 +208,6 @@ async def test_the_palette_offers_each_scenario_and_the_help_names_the_tab(tmp_p
         await in_the_tab(pilot, app)
         titles = [command.title for command in palette_commands(app)]
         assert "Run scenario inventory-outage" in titles and "Run scenario payment-brownout" in titles
-        assert "Stop the scenario run" not in titles
         keys = {binding_id: key for key, _, _, binding_id in app.key_help()}
         assert keys["tab_scenarios"] == "G" and keys["stop_scenario"] == "S"
 
@@ -232,6 +231,13 @@ def test_refusals_name_the_step_and_why(tmp_path: Path) -> None:
     assert refusal(outage, attached) is None
     assert refusal(brownout, attached) == (
         "payment-brownout: a pause of nats is refused: this dashboard is attached to a cluster (faults and load only)"
+    )
+    shipped = load_scenario(Path("configs/scenarios/black-friday.yaml"))  # SKUs and stock of its own
+    why = refusal(shipped, ScenarioTarget(ops=facade, kind="embedded", faults_enabled=True))
+    assert why is not None and why.startswith("black-friday brings its own catalogue (SKUs and stock)")
+    unknown = outage.model_copy(update={"load": outage.load.model_copy(update={"mix": [SkuShare(sku="nope")]})})
+    assert refusal(unknown, attached) == (
+        f"inventory-outage: load.mix: SKU 'nope' is not in the catalogue ({', '.join(sorted(facade.catalogue))})"
     )
     off = ScenarioTarget(ops=facade, kind="embedded", faults_enabled=False)
     assert refusal(outage, off) == (

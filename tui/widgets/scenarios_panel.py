@@ -150,18 +150,18 @@ class ScenariosPanel(Vertical):
     def _move_focus_off_what_goes(self) -> None:
         """A focused widget that is disabled or hidden hands the focus to the next one, the filter's
         text field, where keys would type: inside the tab the focus goes to the stop button while a run
-        goes, to the list after; from a tab not shown, nowhere (the App's keys work again)."""
+        goes, to the list after; off the stop button of a tab not shown, nowhere (the App's keys work
+        again, and the App puts it back in the table)."""
         focused = self.screen.focused if self.is_attached else None
         if focused is None or self not in focused.ancestors:
             return
         stop = self.query_one("#scenario-stop", Button)
         target = stop if self.running else self.list
-        if focused is target:
-            return
         if self.is_on_screen:
-            target.focus()
-        else:
-            self.screen.set_focus(None)
+            if focused is not target:
+                target.focus()
+        elif focused is stop and not self.running:
+            self.screen.set_focus(None)  # about to be disabled, in a tab not shown
 
     def _run_shown(self) -> RunProgress | None:
         """The run to show: the one going, or the last one while its file is highlighted."""
