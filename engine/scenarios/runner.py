@@ -48,6 +48,7 @@ from engine.scenarios.report import (
 from engine.tcp_proxy import LinkMode, TcpProxy
 
 T = TypeVar("T")
+Faults = dict[ServiceName, FaultSettings]
 CUSTOMER = "game-day"
 LOAD_TICK_S = 0.02
 SUBMIT_RETRY_S = 30.0
@@ -146,6 +147,7 @@ class ScenarioRun:
         self.first_failed: dict[int, float] = {}
         self.windows: list[WindowFigures] = []
         self.in_force: dict[ServiceName, FaultSettings] = {}
+        self._fault_writes = asyncio.Lock()
         self._began = 0.0
         self._ending = asyncio.Event()
         self._stopped_at: float | None = None
@@ -369,8 +371,8 @@ class ScenarioRun:
                     await asyncio.sleep(step.for_s)
                 finally:
                     # Only what is still this step's: a later step may have set the endpoint since.
-                    ours = [service for service, settings in faults.items() if self.in_force.get(service) == settings]
-                    await self._set_faults({service: FaultSettings() for service in ours})
+                    cleared = {service: FaultSettings() for service in faults}
+                    await self._set_faults(cleared, unless_changed_from=dict(faults))
         elif step.clear_faults is not None:
             if step.clear_faults == "all":
                 await self._clear_all_faults()
@@ -398,22 +400,28 @@ class ScenarioRun:
             # Started again also when the run ends meanwhile: shielded, so a cancel cannot leave it dead.
             await asyncio.shield(servers.restart(name))
 
-    async def _set_faults(self, faults: dict[ServiceName, FaultSettings]) -> None:
-        for service, settings in faults.items():
-            set_one = functools.partial(self.target.ops.set_faults, service, settings)
-            await _retry(set_one, FAULT_RETRY_S, give_up=(FaultsDisabled,))
-            if settings.is_clear:
-                self.in_force.pop(service, None)
-            else:
-                self.in_force[service] = settings
+    async def _set_faults(self, faults: Faults, *, unless_changed_from: Faults | None = None) -> None:
+        """Write `faults`, one fault write at a time (so they land in the order they were decided).
+        With `unless_changed_from`, only the endpoints still set as that says (a step's own, at its end)."""
+        async with self._fault_writes:
+            if unless_changed_from is not None:
+                faults = {s: f for s, f in faults.items() if self.in_force.get(s) == unless_changed_from.get(s)}
+            for service, settings in faults.items():
+                set_one = functools.partial(self.target.ops.set_faults, service, settings)
+                await _retry(set_one, FAULT_RETRY_S, give_up=(FaultsDisabled,))
+                if settings.is_clear:
+                    self.in_force.pop(service, None)
+                else:
+                    self.in_force[service] = settings
         self._faults_changed()
 
     async def _clear_all_faults(self) -> None:
         if not self.scenario.fault_steps():
             return
-        with contextlib.suppress(FaultsDisabled):
-            await _retry(self.target.ops.clear_faults, CLEAR_RETRY_S, give_up=(FaultsDisabled,))
-        self.in_force.clear()
+        async with self._fault_writes:
+            with contextlib.suppress(FaultsDisabled):
+                await _retry(self.target.ops.clear_faults, CLEAR_RETRY_S, give_up=(FaultsDisabled,))
+            self.in_force.clear()
         self._faults_changed()
 
     def _faults_changed(self) -> None:
