@@ -8,8 +8,9 @@ the UI. Nothing polls Temporal per order.
 
 The App is built in layers, one job each: `notices.py` (notifications, failed workers),
 `sync.py` (what is read from the servers), `navigation.py` (selection, filters, tabs),
-`actions.py` (what the operator does); this module holds the stack's life cycle and how a
-batch of events reaches the screen. The palette is `commands.py`, the process entry `entry.py`.
+`actions.py` (what the operator does), `scenario_actions.py` (game days); this module holds the
+stack's life cycle and how a batch of events reaches the screen. The palette is `commands.py`,
+the process entry `entry.py`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from engine.errors import CheckoutError
 from engine.facade import CheckoutFacade
 from engine.models import OrderStatus, StepEvent
 from engine.supervision import ServerEvent, ServerListener
-from tui.admin import Administration
 from tui.commands import DashboardCommands
 from tui.config import DashboardSettings, dashboard_settings
 from tui.feed import TICK_SECONDS, EventFeed
@@ -42,6 +42,7 @@ from tui.guard import WRITE_ACTIONS
 from tui.history import History
 from tui.keys import BINDINGS
 from tui.messages import ActionDone, FailureExplained, StackFailed, StackStarted
+from tui.scenario_actions import ScenarioActions
 from tui.screens.confirm import QuitScreen
 from tui.state import BatchResult, Clock, OrderBook, utc_now
 from tui.widgets.charts_panel import ChartsPanel
@@ -51,6 +52,7 @@ from tui.widgets.filter_bar import FilterBar
 from tui.widgets.numbers import Numbers, NumbersBar
 from tui.widgets.order_detail import OrderDetail
 from tui.widgets.orders_table import OrdersTable
+from tui.widgets.scenarios_panel import ScenariosPanel
 from tui.widgets.services_panel import ServicesPanel
 from tui.widgets.status_line import StatusLine
 
@@ -88,13 +90,14 @@ class Metrics:
     """Per batch of live events: from its first event reaching the dashboard to the screen redrawn."""
 
 
-class CheckoutApp(Administration):
+class CheckoutApp(ScenarioActions):
     """The dashboard. `stack` is started on mount (when `owns_stack`) and stopped on quit."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "checkout-ops"
     COMMANDS = App.COMMANDS | {DashboardCommands}
     BINDINGS = BINDINGS
+    stack: StackLike
 
     def __init__(
         self, stack: StackLike, *, owns_stack: bool = True, clock: Clock = utc_now, read_only: bool = False
@@ -141,6 +144,8 @@ class CheckoutApp(Administration):
                     yield EventLog(id="event-log")
                 with TabPane("Charts", id="charts"):
                     yield ChartsPanel(self.history, id="charts-panel")
+                with TabPane("Scenarios", id="scenarios"):
+                    yield ScenariosPanel(read_only=self.read_only, id="scenarios-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -156,6 +161,7 @@ class CheckoutApp(Administration):
         self.services_panel = self.query_one(ServicesPanel)
         self.event_log = self.query_one(EventLog)
         self.charts_panel = self.query_one(ChartsPanel)
+        self.scenarios_panel = self.query_one(ScenariosPanel)
         self.status_line.read_only = self.read_only
         self._apply_keymap()
         self._layout_for(self.size)
@@ -164,6 +170,7 @@ class CheckoutApp(Administration):
         self.set_interval(TICK_SECONDS, self._apply_pending)
         self.set_interval(self.dashboard.refresh_seconds, self._tick)
         self._start_stack()
+        self.list_scenarios()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Read-only: the write actions have no binding (not in the footer, their keys do nothing)."""
@@ -262,18 +269,22 @@ class CheckoutApp(Administration):
             self._exit_with(self._exit_code())  # a second q does not wait
             return
         self.stopping = True
-        for group in ("events", "health", "refresh", "reconcile", "detail", "stack"):
+        clear_faults = self.abandon_scenario()  # a run going: its faults go with it
+        for group in ("events", "health", "refresh", "reconcile", "detail", "stack", "scenario"):
             self.workers.cancel_group(self, group)
-        if self.owns_stack:
+        if self.owns_stack or clear_faults:
             self.status_line.phase = "stopping…"
-            self._stop_stack()
+            self._stop_stack(clear_faults)
         else:
             self._exit_with(self._exit_code())
 
     @work(exclusive=True, group="stopping", exit_on_error=False)
-    async def _stop_stack(self) -> None:
+    async def _stop_stack(self, clear_faults: bool = False) -> None:
         try:
-            await self.stack.stop()
+            if clear_faults:
+                await self.clear_scenario_faults()
+            if self.owns_stack:
+                await self.stack.stop()
         except Exception as error:  # the app is going away: say it on the way out, do not crash
             self.log.error(f"stopping the stack: {error!r}")
         self._exit_with(self._exit_code())

@@ -18,7 +18,7 @@ from tui.presets import PRESETS, describe_preset
 from tui.state import OrderBook, SortMode, StatusFilter
 
 MAX_ORDER_HITS = 20
-TABS = ("detail", "faults", "services", "log", "charts")
+TABS = ("detail", "faults", "services", "log", "charts", "scenarios")
 
 
 class PaletteCommand(NamedTuple):
@@ -33,6 +33,7 @@ class Dashboard(Protocol):
     book: OrderBook
     selected_order: str | None
     read_only: bool
+    scenario_names: list[str]
 
     def show_order(self, order_id: str) -> None: ...
     def set_status_filter(self, status: StatusFilter) -> None: ...
@@ -52,6 +53,8 @@ class Dashboard(Protocol):
     def action_export(self) -> None: ...
     def action_change_stock(self) -> None: ...
     def action_run_audit(self) -> None: ...
+    def action_run_scenario(self, name: str = ...) -> None: ...
+    def action_stop_scenario(self) -> None: ...
     def action_pause_log(self) -> None: ...
     def action_log_only_selected(self) -> None: ...
     def action_show_tab(self, tab: str) -> None: ...
@@ -100,6 +103,18 @@ def _every_command(dashboard: Dashboard) -> Iterable[PaletteCommand]:
             f"Its waiting orders go on, {DEFAULT_RELEASE_RATE:g} a second with jitter",
             partial(dashboard.action_resume_step, step.value),
         )
+    yield PaletteCommand(
+        "Run the highlighted scenario", "The Scenarios tab's (asks first)", dashboard.action_run_scenario
+    )
+    for name in dashboard.scenario_names:
+        yield PaletteCommand(
+            f"Run scenario {name}",
+            "A game day on this stack (asks first)",
+            partial(dashboard.action_run_scenario, name),
+        )
+    yield PaletteCommand(
+        "Stop the scenario run", "Faults cleared, orders in flight end (asks first)", dashboard.action_stop_scenario
+    )
     for status in StatusFilter:
         yield PaletteCommand(
             f"Show {status.label}", "Status filter of the orders table", partial(dashboard.set_status_filter, status)

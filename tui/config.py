@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -50,6 +51,8 @@ class DashboardSettings(BaseModel):
     """`dashboard --web`: the operator token (default: a random one per start; `--token-file` wins)."""
     web_read_only_token: SecretStr | None = None
     """`dashboard --web`: the read-only token, for wall screens (default: random; `--read-only-token-file` wins)."""
+    scenario_dirs: list[Path] = Field(default_factory=list)
+    """More directories of scenario files (`*.yaml`), listed in the Scenarios tab beside configs/scenarios."""
 
 
 def dashboard_settings(raw: dict[str, Any] | None) -> DashboardSettings:

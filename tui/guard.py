@@ -29,6 +29,8 @@ WRITE_ACTIONS = frozenset(
         "apply_preset",
         "pause_step",
         "resume_step",
+        "run_scenario",
+        "stop_scenario",
     }
 )
 """The dashboard's actions that change orders, stock or faults (binding actions and palette commands)."""

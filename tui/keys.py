@@ -51,6 +51,22 @@ BINDINGS: list[BindingType] = [
     Binding("v", "show_tab('services')", "Services", id="tab_services", show=False, tooltip="Stock, ledger, requests"),
     Binding("l", "show_tab('log')", "Log", id="tab_log", show=False, tooltip="The tail of step events"),
     Binding("g", "show_tab('charts')", "Charts", id="tab_charts", show=False, tooltip="Orders and errors over time"),
+    Binding(
+        "G",
+        "show_tab('scenarios')",
+        "Scenarios",
+        id="tab_scenarios",
+        show=False,
+        tooltip="Game days: scenario files, their plans, a run and its verdict",
+    ),
+    Binding(
+        "S",
+        "stop_scenario",
+        "Stop scenario",
+        id="stop_scenario",
+        show=False,
+        tooltip="Stop the scenario run: faults cleared, orders in flight end (asks first)",
+    ),
     Binding("p", "pause_log", "Pause log", id="log_pause", show=False, tooltip="Log: stop or go on following"),
     Binding(
         "o",

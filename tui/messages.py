@@ -6,6 +6,7 @@ asked for. The App routes them (see `tui/app.py`); handlers are bound with `@on(
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from textual.message import Message
@@ -24,6 +25,8 @@ from engine.models import (
     StepEvent,
     StepPause,
 )
+from engine.scenarios.model import Scenario, ScenarioFile
+from engine.scenarios.report import ScenarioReport
 from tui.state import SortMode, StatusFilter
 
 Severity = Literal["information", "warning", "error"]
@@ -214,4 +217,38 @@ class AuditDone(Message):
     def __init__(self, report: AuditReport | None, error: CheckoutError | None = None) -> None:
         super().__init__()
         self.report = report
+        self.error = error
+
+
+# --- scenarios (game days) -----------------------------------------------------------------
+
+
+class ScenariosListed(Message):
+    """The scenario files found, each loaded (a Scenario) or the one line why it does not load."""
+
+    def __init__(self, files: list[ScenarioFile], scenarios: dict[Path, Scenario | str]) -> None:
+        super().__init__()
+        self.files = files
+        self.scenarios = scenarios
+
+
+class ScenarioRunAsked(Message):
+    """The operator wants the scenario `name` run (Enter on it, the run button, the palette)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class ScenarioStopAsked(Message):
+    """The operator wants the run stopped, as Ctrl-C does (the stop button)."""
+
+
+class ScenarioEnded(Message):
+    """A run ended: its report and the files written, or the one line why it could not run or ended badly."""
+
+    def __init__(self, report: ScenarioReport | None, written: list[Path], error: str | None = None) -> None:
+        super().__init__()
+        self.report = report
+        self.written = written
         self.error = error

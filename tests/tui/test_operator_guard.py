@@ -76,6 +76,7 @@ def test_the_write_actions_are_one_list_that_covers_the_write_keys() -> None:
         "cancel_matching",
         "change_stock",
         "reset_faults",
+        "stop_scenario",
     }
     for action in WRITE_ACTIONS:
         method = getattr(CheckoutApp, f"action_{action}", None) or getattr(CheckoutApp, action)

@@ -44,6 +44,13 @@ PANELS = (
     ),
     ("log", "the tail of step events: p pauses or follows, o shows only the selected order's."),
     ("charts", "plots of orders finished by status and in flight per 10 s, and errors per request of each endpoint."),
+    (
+        "scenarios",
+        "game days: the scenario files (configs/scenarios) and the highlighted one's plan, the load above its steps "
+        "on a time axis. Enter or ▶ run runs it on this dashboard's stack after asking; the timeline then marks the "
+        "current step and second, with the checks live, the faults in force and the last window's orders; S or "
+        "■ stop ends it early (faults cleared). At the end: the verdict and where the report was written.",
+    ),
 )
 
 
