@@ -226,3 +226,52 @@ async def test_attached_runs_refuse_set_faults_unless_forced(stack: Stack, tmp_p
     assert report["target"] == "attached" and report["outcome"]["verdict"] == "pass"
     assert report["totals"]["started"] >= 10 and report["totals"]["lost"] == 0
     assert all(settings.is_clear for settings in (await stack.facade.faults()).values())  # it clears every fault
+
+
+KILLS_AND_PARTITIONS = """\
+name: kills-and-partitions
+description: Temporal killed and started again while worker-0 is cut off from NATS, with lost replies
+seed: 5
+hold_s: 1
+workers: 2
+load:
+  phases:
+    - {for_s: 14, rate: 3}
+  mix: [{sku: usb-cable}, {sku: python-book}]
+steps:
+  - {name: lost replies, at_s: 0, faults: {payment: {lost_reply_rate: 0.3}, inventory: {lost_reply_rate: 0.3}}}
+  - name: both at once
+    at_s: 4
+    parallel:
+      - {name: temporal down, at_s: 0, kill: temporal, for_s: 3}
+      - {name: cut off, at_s: 0, partition: {link: nats, mode: blackhole}, for_s: 5}
+  - {name: cleared, at_s: 12, clear_faults: all}
+hypothesis:
+  - lost_orders == 0
+  - stuck_orders == 0
+  - failed_ratio == 0
+  - audit == clean
+"""
+
+
+def test_a_kill_and_a_partition_in_parallel_under_lost_replies_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "kills.yaml"
+    path.write_text(KILLS_AND_PARTITIONS)
+    result = scenario_cli("run", str(path), "--json")
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    report = json.loads(result.stdout)
+    steps = {step["name"]: step for step in report["steps"]}
+    assert {name: step["status"] for name, step in steps.items()} == {
+        "lost replies": "done",
+        "temporal down": "done",
+        "cut off": "done",
+        "cleared": "done",
+    }, steps
+    kill, cut = steps["temporal down"], steps["cut off"]
+    assert kill["ended_s"] - kill["started_s"] >= 3.0 and cut["ended_s"] - cut["started_s"] >= 5.0, steps
+    assert abs(kill["started_s"] - cut["started_s"]) < 1.0  # in parallel
+    totals = report["totals"]
+    assert totals["lost"] == 0 and totals["stuck"] == 0 and totals["failed"] == 0, totals
+    assert totals["completed"] + totals["compensated"] + totals["cancelled"] == totals["started"] > 20, totals
+    assert sum(sum(window["lost_replies"].values()) for window in report["windows"]) > 0  # replies were lost
+    assert report["audit"]["clean"] is True and report["audit"]["problems"] == []
