@@ -239,7 +239,9 @@ async def test_a_bulk_cancel_of_more_than_10_orders_asks_to_type_cancel() -> Non
         assert dialog.possible
         await pilot.press("enter")
         await wait_until(pilot, lambda: all(app.book.is_terminal(o) for o in orders), what="all cancelled")
-        await wait_until(pilot, lambda: "12 cancels: 12 accepted, 0 refused" in app.notices[-1][2])
+        await wait_until(
+            pilot, lambda: bool(app.notices) and "12 cancels: 12 accepted, 0 refused" in app.notices[-1][2]
+        )
 
 
 async def test_the_bulk_cancel_confirmation_counts_live_as_orders_start_and_end() -> None:
@@ -262,7 +264,9 @@ async def test_the_bulk_cancel_confirmation_counts_live_as_orders_start_and_end(
         await wait_until(pilot, lambda: "10 orders in flight match now" in live_line(dialog), what="count down")
         assert dialog.expected is None and dialog.possible
         await pilot.press("y")
-        await wait_until(pilot, lambda: "10 cancels: 10 accepted, 0 refused" in app.notices[-1][2])
+        await wait_until(
+            pilot, lambda: bool(app.notices) and "10 cancels: 10 accepted, 0 refused" in app.notices[-1][2]
+        )
         assert not app.book.is_terminal("other-1")
         assert "cancel other-1" not in stack.facade.calls
 
@@ -290,7 +294,7 @@ async def test_the_bulk_cancel_result_groups_refusals_by_reason() -> None:
         await started(pilot, app)
         await in_hold(pilot, app, *answers, "fine-1")
         await pilot.press("C", "y")
-        await wait_until(pilot, lambda: "cancels" in app.notices[-1][2], what="the result")
+        await wait_until(pilot, lambda: bool(app.notices) and "cancels" in app.notices[-1][2], what="the result")
         assert app.notices[-1][2] == "6 cancels: 1 accepted, 5 refused (3 already shipping, 2 ended)"
 
 
