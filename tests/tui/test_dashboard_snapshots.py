@@ -23,6 +23,8 @@ from tui.app import CheckoutApp
 NOW = datetime(2026, 3, 2, 14, 30, 0, tzinfo=UTC)
 
 
+pytestmark = pytest.mark.usefixtures("steady_cursors")
+
 @pytest.fixture(autouse=True)
 def utc_times() -> Iterator[None]:
     """Event times are shown in local time: make local time UTC."""

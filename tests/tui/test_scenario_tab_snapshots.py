@@ -24,6 +24,8 @@ NOW = datetime(2026, 3, 2, 14, 30, 0, tzinfo=UTC)
 WIDE, SMALL = (120, 40), (80, 24)
 
 
+pytestmark = pytest.mark.usefixtures("steady_cursors")
+
 @pytest.fixture(autouse=True)
 def in_a_fresh_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
