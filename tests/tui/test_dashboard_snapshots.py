@@ -25,6 +25,7 @@ NOW = datetime(2026, 3, 2, 14, 30, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.usefixtures("steady_cursors")
 
+
 @pytest.fixture(autouse=True)
 def utc_times() -> Iterator[None]:
     """Event times are shown in local time: make local time UTC."""

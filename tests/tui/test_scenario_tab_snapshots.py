@@ -26,6 +26,7 @@ WIDE, SMALL = (120, 40), (80, 24)
 
 pytestmark = pytest.mark.usefixtures("steady_cursors")
 
+
 @pytest.fixture(autouse=True)
 def in_a_fresh_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
