@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import nats.errors
-import yaml
 
 from engine.config import CatalogueItem, EmbeddedMode, Settings
 from engine.connect import Connections, open_connections
@@ -55,6 +54,7 @@ from engine.disruptions import (
     PlannedPause,
     partition_for,
     pause_for,
+    write_worker_config,
 )
 from engine.errors import CheckoutError, InvalidInput
 from engine.models import (
@@ -217,7 +217,9 @@ class _Soak:
         # The config file says it all: variables that would override it are left out.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHECKOUT_", "TEMPORAL_HOST", "NATS_URL"))}
         for index in range(self.options.workers):
-            config = await self._worker_config(index)
+            config = await write_worker_config(
+                self.directory, index, self.settings, self.proxy if self.options.partitions and index == 0 else None
+            )
             worker = ChildProcess(
                 "soak",
                 f"worker-{index}",
@@ -456,23 +458,6 @@ class _Soak:
         await self.servers.stop()
 
     # --- helpers ---------------------------------------------------------------------------
-
-    async def _worker_config(self, index: int) -> Path:
-        """Its config file: the servers' own addresses, or for worker-0 in a partition soak, the proxy's."""
-        settings = self.settings.connecting_only()
-        if self.options.partitions and index == 0:
-            nats_link = await self.proxy.add_link("nats", self.settings.nats.hostname, self.settings.nats.port)
-            temporal = self.settings.temporal
-            temporal_link = await self.proxy.add_link("temporal", temporal.hostname, temporal.port)
-            settings = settings.model_copy(
-                update={
-                    "nats": settings.nats.model_copy(update={"url": f"nats://{nats_link.address}"}),
-                    "temporal": settings.temporal.model_copy(update={"host": temporal_link.address}),
-                }
-            )
-        config = self.directory / f"worker-{index}.yaml"
-        config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude={"dashboard"})))
-        return config
 
     async def _supervise(self) -> None:
         """Restart a worker that exited by itself, as a service manager would. One (re)started

@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
+import yaml
+
+from engine.config import Settings
 from engine.runtime import EmbeddedServers
-from engine.tcp_proxy import Link, LinkMode
+from engine.tcp_proxy import Link, LinkMode, TcpProxy
 
 ServerName = Literal["nats", "temporal"]
 SERVER_LABEL = {"nats": "nats-server", "temporal": "temporal server"}
@@ -138,3 +142,21 @@ LONG_PARTITION_PLAN = (
     PlannedPartition(0.50, "temporal", LinkMode.BLACKHOLE, 60.0),  # its client connects again
     PlannedPartition(0.70, "nats", LinkMode.CUT_REPLIES, 40.0),
 )
+
+
+async def write_worker_config(directory: Path, index: int, settings: Settings, proxy: TcpProxy | None) -> Path:
+    """Write worker `index`'s config file (connecting only) into `directory`; with `proxy`, its
+    NATS and Temporal connections go through new links of it, which can then be cut."""
+    worker = settings.connecting_only()
+    if proxy is not None:
+        nats_link = await proxy.add_link("nats", settings.nats.hostname, settings.nats.port)
+        temporal_link = await proxy.add_link("temporal", settings.temporal.hostname, settings.temporal.port)
+        worker = worker.model_copy(
+            update={
+                "nats": worker.nats.model_copy(update={"url": f"nats://{nats_link.address}"}),
+                "temporal": worker.temporal.model_copy(update={"host": temporal_link.address}),
+            }
+        )
+    config = directory / f"worker-{index}.yaml"
+    config.write_text(yaml.safe_dump(worker.model_dump(mode="json", exclude={"dashboard"})))
+    return config

@@ -232,16 +232,7 @@ class OrderBook:
         row = self._row(event.order_id, result)
         if row is None:
             return
-        before = (
-            row.status,
-            row.step,
-            row.step_kind,
-            row.attempts,
-            row.customer_id,
-            row.total_cents,
-            row.reason,
-            row.note,
-        )
+        before = _shown(row)
         moment = _aware(event.time)
         if event.customer_id and not row.customer_id:
             row.customer_id = event.customer_id
@@ -271,16 +262,7 @@ class OrderBook:
             self._set_status(row, event.status, moment, result, record_latency=True)
         elif not row.status.is_terminal and newest:
             self._set_status(row, event.status, moment, result, record_latency=False)
-        after = (
-            row.status,
-            row.step,
-            row.step_kind,
-            row.attempts,
-            row.customer_id,
-            row.total_cents,
-            row.reason,
-            row.note,
-        )
+        after = _shown(row)
         if after != before:
             result.changed.add(row.order_id)
 
@@ -436,3 +418,8 @@ class OrderBook:
         """Whether the order has ended: its row says so, or it was evicted (only ended orders are)."""
         row = self.orders.get(order_id)
         return row.status.is_terminal if row is not None else order_id in self._evicted
+
+
+def _shown(row: OrderRow) -> tuple[object, ...]:
+    """What a row shows: a change here means the row is drawn again."""
+    return (row.status, row.step, row.step_kind, row.attempts, row.customer_id, row.total_cents, row.reason, row.note)

@@ -20,10 +20,9 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-import yaml
-
 from engine.config import EmbeddedMode, Settings
 from engine.connect import Connections, open_connections
+from engine.disruptions import write_worker_config
 from engine.errors import CheckoutError, ServerStartError
 from engine.operations import Operations
 from engine.processes import ChildProcess
@@ -79,7 +78,9 @@ class _Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHECKOUT_", "TEMPORAL_HOST", "NATS_URL"))}
         proxied = any(step.kind == "partition" for step in self.scenario.server_steps())
         for index in range(self.scenario.workers):
-            config = await self._worker_config(index, proxied and index == 0)
+            config = await write_worker_config(
+                self.directory, index, self.settings, self.proxy if proxied and index == 0 else None
+            )
             worker = ChildProcess(
                 "scenario",
                 f"worker-{index}",
@@ -116,22 +117,6 @@ class _Stack:
             if time.monotonic() > deadline:
                 raise ServerStartError(f"the scenario's workers did not answer within {READY_TIMEOUT_S:g} s")
             await asyncio.sleep(0.2)
-
-    async def _worker_config(self, index: int, proxied: bool) -> Path:
-        settings = self.settings.connecting_only()
-        if proxied:
-            nats_link = await self.proxy.add_link("nats", self.settings.nats.hostname, self.settings.nats.port)
-            temporal = self.settings.temporal
-            temporal_link = await self.proxy.add_link("temporal", temporal.hostname, temporal.port)
-            settings = settings.model_copy(
-                update={
-                    "nats": settings.nats.model_copy(update={"url": f"nats://{nats_link.address}"}),
-                    "temporal": settings.temporal.model_copy(update={"host": temporal_link.address}),
-                }
-            )
-        config = self.directory / f"worker-{index}.yaml"
-        config.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude={"dashboard"})))
-        return config
 
     async def stop(self) -> None:
         if self.connections is not None:
